@@ -1,0 +1,294 @@
+// Package caddymodule adapts rempart's core packages to Caddy: the
+// `rempart` HTTP handler and its Caddyfile directive.
+package caddymodule
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/policies"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// PublicPrefix is the path prefix the shield owns on every site it guards:
+// its assets and its verify endpoint live there.
+const PublicPrefix = "/.rempart/"
+
+// Defaults for the handler's options.
+const (
+	DefaultDifficulty   = 18
+	DefaultCredits      = 1
+	DefaultPassTTL      = caddy.Duration(time.Hour)
+	DefaultChallengeTTL = caddy.Duration(5 * time.Minute)
+	DefaultIPv4Prefix   = 24
+	DefaultIPv6Prefix   = 48
+	DefaultMaxBody      = 64 << 10
+	DefaultSpentSize    = 1 << 20
+	DefaultStashEntries = 4096
+	DefaultStashBytes   = 32 << 20
+)
+
+// Handler shields the routes after it: a client must solve a proof-of-work
+// challenge in its browser to get a pass, and every request to a protected
+// endpoint (a petition's signature form) spends one of the pass's credits.
+// A request that is refused never reaches the next handler.
+type Handler struct {
+	// Secret keys the HMAC that signs challenges and passes. It accepts
+	// placeholders such as {env.REMPART_SECRET}, and must be at least 16
+	// bytes once they are replaced. When it is empty, a random secret is
+	// generated once and kept in Caddy's storage, so that passes survive a
+	// restart; instances sharing storage then share the secret too.
+	Secret string `json:"secret,omitempty"`
+
+	// Difficulty is the number of leading zero bits of SHA-256 a proof of
+	// work must have. Each bit doubles the expected work: 18 (the default)
+	// takes a few hundred milliseconds in a current browser.
+	Difficulty int `json:"difficulty,omitempty"`
+
+	// Protect lists the signature endpoints. Every request to one of them
+	// needs a pass with a credit left and spends one; without one it is
+	// answered with a challenge and never forwarded, and its body is held
+	// and sent on once the challenge is solved.
+	Protect policies.Endpoints `json:"protect,omitempty"`
+
+	// Credits is how many requests to protected endpoints one solved
+	// challenge buys. Default: 1, one proof per signature.
+	Credits int `json:"credits,omitempty"`
+
+	// PassTTL is how long a pass lets a browser read the site and spend
+	// its credits. Default: 1h.
+	PassTTL caddy.Duration `json:"pass_ttl,omitempty"`
+
+	// ChallengeTTL is how long a challenge can be solved, and how long an
+	// interrupted submission is held. Default: 5m.
+	ChallengeTTL caddy.Duration `json:"challenge_ttl,omitempty"`
+
+	// IPv4Prefix is the length of the network prefix, for IPv4 clients,
+	// that challenges and passes are bound to. Default: 24.
+	IPv4Prefix int `json:"ipv4_prefix,omitempty"`
+
+	// IPv6Prefix is the same for IPv6 clients. Default: 48.
+	IPv6Prefix int `json:"ipv6_prefix,omitempty"`
+
+	// MaxBody is the largest request body, in bytes, that the shield holds
+	// for a client while it solves a challenge; a larger one is refused
+	// with 413. Default: 65536.
+	MaxBody int `json:"max_body,omitempty"`
+
+	signer *challenge.Signer
+	pages  *challenge.Pages
+	state  *sharedState
+	stateKey string
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.rempart",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets up the handler.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.setDefaults()
+	secret, err := h.loadSecret(ctx)
+	if err != nil {
+		return err
+	}
+	if h.signer, err = challenge.NewSigner(secret); err != nil {
+		return fmt.Errorf("secret: %w", err)
+	}
+	if h.pages, err = challenge.NewPages(PublicPrefix); err != nil {
+		return err
+	}
+	h.stateKey, h.state, err = loadSharedState(secret)
+	if err != nil {
+		return err
+	}
+	h.logger.Info("rempart shield ready",
+		zap.Int("difficulty", h.Difficulty),
+		zap.Stringers("protect", endpointStringers(h.Protect)),
+		zap.Int("credits", h.Credits))
+	return nil
+}
+
+func endpointStringers(es policies.Endpoints) []fmt.Stringer {
+	out := make([]fmt.Stringer, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+func (h *Handler) setDefaults() {
+	if h.Difficulty == 0 {
+		h.Difficulty = DefaultDifficulty
+	}
+	if h.Credits == 0 {
+		h.Credits = DefaultCredits
+	}
+	if h.PassTTL == 0 {
+		h.PassTTL = DefaultPassTTL
+	}
+	if h.ChallengeTTL == 0 {
+		h.ChallengeTTL = DefaultChallengeTTL
+	}
+	if h.IPv4Prefix == 0 {
+		h.IPv4Prefix = DefaultIPv4Prefix
+	}
+	if h.IPv6Prefix == 0 {
+		h.IPv6Prefix = DefaultIPv6Prefix
+	}
+	if h.MaxBody == 0 {
+		h.MaxBody = DefaultMaxBody
+	}
+}
+
+// Validate checks the handler's configuration.
+func (h *Handler) Validate() error {
+	if h.Difficulty < challenge.MinDifficulty || h.Difficulty > challenge.MaxDifficulty {
+		return fmt.Errorf("difficulty %d: want %d to %d leading zero bits", h.Difficulty, challenge.MinDifficulty, challenge.MaxDifficulty)
+	}
+	if h.Credits < 1 || h.Credits > challenge.MaxCredits {
+		return fmt.Errorf("credits %d: want 1 to %d", h.Credits, challenge.MaxCredits)
+	}
+	if h.PassTTL < caddy.Duration(time.Minute) {
+		return fmt.Errorf("pass_ttl %s: want at least 1m", time.Duration(h.PassTTL))
+	}
+	if h.ChallengeTTL < caddy.Duration(10*time.Second) {
+		return fmt.Errorf("challenge_ttl %s: want at least 10s", time.Duration(h.ChallengeTTL))
+	}
+	if h.IPv4Prefix < 8 || h.IPv4Prefix > 32 {
+		return fmt.Errorf("ipv4_prefix %d: want 8 to 32", h.IPv4Prefix)
+	}
+	if h.IPv6Prefix < 16 || h.IPv6Prefix > 128 {
+		return fmt.Errorf("ipv6_prefix %d: want 16 to 128", h.IPv6Prefix)
+	}
+	if h.MaxBody < 1 || h.MaxBody > DefaultStashBytes {
+		return fmt.Errorf("max_body %d: want 1 to %d bytes", h.MaxBody, DefaultStashBytes)
+	}
+	for _, e := range h.Protect {
+		if err := e.Validate(); err != nil {
+			return fmt.Errorf("protect: %w", err)
+		}
+	}
+	return nil
+}
+
+// Cleanup releases the handler's hold on the shared state.
+func (h *Handler) Cleanup() error {
+	if h.stateKey != "" {
+		_, _ = sharedStates.Delete(h.stateKey)
+	}
+	return nil
+}
+
+// ServeHTTP shields the next handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if strings.HasPrefix(r.URL.Path, PublicPrefix) {
+		return h.serveOwn(w, r, next)
+	}
+	now := time.Now()
+	client := h.binding(r)
+	protected := h.Protect.Matches(r.Method, r.URL.Path)
+	pass, hasPass := h.validPass(r, client, now)
+	if hasPass && !protected {
+		return next.ServeHTTP(w, r)
+	}
+	if hasPass {
+		return h.spendAndForward(w, r, next, client, pass, now)
+	}
+	return h.challenge(w, r, client, now, "")
+}
+
+// binding identifies the client as Caddy resolved it (honouring
+// trusted_proxies), never from raw forwarding headers.
+func (h *Handler) binding(r *http.Request) challenge.Binding {
+	return challenge.NewBinding(clientIP(r), h.IPv4Prefix, h.IPv6Prefix, r.UserAgent(), r.Host)
+}
+
+// validPass returns the request's pass if it is authentic, unexpired,
+// issued to this client, and not spent.
+func (h *Handler) validPass(r *http.Request, client challenge.Binding, now time.Time) (challenge.Pass, bool) {
+	c, err := r.Cookie(passCookie)
+	if err != nil {
+		return challenge.Pass{}, false
+	}
+	pass, err := h.signer.VerifyPass(c.Value, client, now)
+	if err != nil {
+		h.logger.Debug("pass refused", zap.Error(err))
+		return challenge.Pass{}, false
+	}
+	if pass.Credits > 0 && h.state.passes.Exhausted(pass.ID, pass.Credits) {
+		return challenge.Pass{}, false
+	}
+	return pass, true
+}
+
+// spendAndForward sends a request to a protected endpoint on if its pass
+// has a credit left, spending it; otherwise it challenges the client.
+func (h *Handler) spendAndForward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, client challenge.Binding, pass challenge.Pass, now time.Time) error {
+	replayID := replayCookieValue(r)
+	if replayID != "" && !h.heldFor(replayID, r, client) {
+		clearCookie(w, r, replayCookie)
+		return h.message(w, r, http.StatusGone, expired)
+	}
+	if pass.Credits == 0 || !h.state.passes.Use(pass.ID, pass.Credits, pass.Expires, now) {
+		if replayID != "" {
+			// The body is already held: challenge again for the same one.
+			return h.challengePage(w, r, client, now, "/", replayID, "")
+		}
+		return h.challenge(w, r, client, now, "")
+	}
+	if h.state.passes.Exhausted(pass.ID, pass.Credits) {
+		// Keep the browser able to read the site (a thank-you page) without a
+		// new challenge; signing again will need one.
+		if err := h.setPass(w, r, client, 0, now, pass.Expires.Sub(now)); err != nil {
+			return err
+		}
+	}
+	if replayID != "" {
+		clearCookie(w, r, replayCookie)
+		sub, ok := h.state.stash.Take(replayID, client, now)
+		if !ok {
+			return h.message(w, r, http.StatusGone, expired)
+		}
+		restoreSubmission(r, &sub)
+	}
+	h.logger.Debug("signature forwarded", zap.String("path", r.URL.Path), zap.Bool("replayed", replayID != ""))
+	return next.ServeHTTP(w, r)
+}
+
+// setPass issues a pass to the client as a cookie.
+func (h *Handler) setPass(w http.ResponseWriter, r *http.Request, client challenge.Binding, credits int, now time.Time, ttl time.Duration) error {
+	pass, err := h.signer.IssuePass(client, credits, now, ttl)
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("issuing pass: %w", err))
+	}
+	setCookie(w, r, passCookie, pass.Token, ttl)
+	return nil
+}
+
+func idString(id [challenge.IDSize]byte) string { return hex.EncodeToString(id[:]) }
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,186 @@
+package challenge
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io"
+	"net/http"
+	"path"
+	"strings"
+)
+
+//go:embed assets
+var assetFS embed.FS
+
+// ContentSecurityPolicy is sent with every page the shield serves: no
+// inline script or style, everything from the shield's own origin.
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; worker-src 'self'; style-src 'self'; " +
+	"img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// AssetPaths are the public, content-hashed URLs of the page's assets.
+type AssetPaths struct {
+	Style  string
+	Solver string
+	Worker string
+}
+
+type asset struct {
+	body        []byte
+	gzipped     []byte
+	contentType string
+	etag        string
+}
+
+// Pages renders the shield's pages and serves their static assets under a
+// public path prefix such as "/.rempart/".
+type Pages struct {
+	prefix    string
+	assets    map[string]*asset // by public file name
+	paths     AssetPaths
+	challenge *template.Template
+	message   *template.Template
+}
+
+// NewPages loads the embedded page and assets, naming each asset by its
+// content hash so that it can be cached for a year.
+func NewPages(prefix string) (*Pages, error) {
+	p := &Pages{prefix: prefix, assets: make(map[string]*asset)}
+	named := map[string]*string{"style.css": &p.paths.Style, "solver.js": &p.paths.Solver, "worker.js": &p.paths.Worker}
+	for file, public := range named {
+		body, err := assetFS.ReadFile("assets/" + file)
+		if err != nil {
+			return nil, fmt.Errorf("reading embedded asset %s: %w", file, err)
+		}
+		sum := sha256.Sum256(body)
+		ext := path.Ext(file)
+		name := strings.TrimSuffix(file, ext) + "." + hex.EncodeToString(sum[:6]) + ext
+		a := &asset{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, contentType: contentTypes[ext]}
+		if a.gzipped, err = gzipBytes(body); err != nil {
+			return nil, fmt.Errorf("compressing asset %s: %w", file, err)
+		}
+		p.assets[name] = a
+		*public = prefix + name
+	}
+	var err error
+	if p.challenge, err = template.ParseFS(assetFS, "assets/page.html"); err != nil {
+		return nil, fmt.Errorf("parsing challenge page: %w", err)
+	}
+	if p.message, err = template.ParseFS(assetFS, "assets/message.html"); err != nil {
+		return nil, fmt.Errorf("parsing message page: %w", err)
+	}
+	return p, nil
+}
+
+var contentTypes = map[string]string{
+	".css": "text/css; charset=utf-8",
+	".js":  "text/javascript; charset=utf-8",
+}
+
+func gzipBytes(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(b); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Paths returns the public URLs of the assets.
+func (p *Pages) Paths() AssetPaths { return p.paths }
+
+// ServeAsset serves the asset with the given public file name (the part
+// after the prefix) and reports whether it exists.
+func (p *Pages) ServeAsset(w http.ResponseWriter, r *http.Request, name string) bool {
+	a, ok := p.assets[name]
+	if !ok {
+		return false
+	}
+	h := w.Header()
+	h.Set("Content-Type", a.contentType)
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("ETag", a.etag)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Add("Vary", "Accept-Encoding")
+	if r.Header.Get("If-None-Match") == a.etag {
+		w.WriteHeader(http.StatusNotModified)
+		return true
+	}
+	body := a.body
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		h.Set("Content-Encoding", "gzip")
+		body = a.gzipped
+	}
+	h.Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+	return true
+}
+
+func acceptsGzip(acceptEncoding string) bool {
+	for rest := acceptEncoding; rest != ""; {
+		var item string
+		item, rest, _ = strings.Cut(rest, ",")
+		coding, params, _ := strings.Cut(item, ";")
+		if strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			return params == "" || parseQuality(params) > 0
+		}
+	}
+	return false
+}
+
+// ChallengePage is what the challenge page shows.
+type ChallengePage struct {
+	Lang       string
+	T          *Messages
+	Challenge  Challenge
+	VerifyPath string
+	// Return is the same-site path the browser goes back to once verified.
+	Return string
+	// Submission, when set, is the id of the held request body that the
+	// browser's proof releases.
+	Submission string
+	// Problem, when set, explains why a previous proof was refused.
+	Problem string
+}
+
+// RenderChallenge writes the challenge page.
+func (p *Pages) RenderChallenge(w io.Writer, c ChallengePage) error {
+	return p.challenge.Execute(w, struct {
+		ChallengePage
+		Assets     AssetPaths
+		Seed       string
+		Token      string
+		Difficulty int
+	}{c, p.paths, c.Challenge.SeedHex(), c.Challenge.Token, c.Challenge.Difficulty})
+}
+
+// MessagePage is a short page that explains a refusal.
+type MessagePage struct {
+	Lang  string
+	T     *Messages
+	Title string
+	Text  string
+	// Link, when set, is a same-site path offered to go on.
+	Link string
+}
+
+// RenderMessage writes a message page.
+func (p *Pages) RenderMessage(w io.Writer, m MessagePage) error {
+	return p.message.Execute(w, struct {
+		MessagePage
+		Assets AssetPaths
+	}{m, p.paths})
+}

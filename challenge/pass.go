@@ -1,0 +1,50 @@
+package challenge
+
+import (
+	"fmt"
+	"time"
+)
+
+// MaxCredits is the most signatures one pass can buy.
+const MaxCredits = 255
+
+// Pass is proof that a client solved a challenge: it lets the client read
+// the site and spend a number of signature credits until it expires.
+type Pass struct {
+	// Token is the signed pass as the client carries it (a cookie value).
+	Token string
+	// ID is unique per pass; spending records use it.
+	ID [IDSize]byte
+	// Credits is how many protected requests the pass buys.
+	Credits int
+	// Expires is when the pass stops being accepted.
+	Expires time.Time
+}
+
+// IssuePass returns a pass bound to b carrying credits, valid for ttl.
+func (s *Signer) IssuePass(b Binding, credits int, now time.Time, ttl time.Duration) (Pass, error) {
+	if credits < 0 || credits > MaxCredits {
+		return Pass{}, fmt.Errorf("credits %d out of range [0, %d]", credits, MaxCredits)
+	}
+	t := token{kind: kindPass, param: uint8(credits), expires: now.Add(ttl).Unix()}
+	enc, err := s.issue(&t, b)
+	if err != nil {
+		return Pass{}, err
+	}
+	return passFrom(enc, t), nil
+}
+
+// VerifyPass checks that tokenStr is an authentic, unexpired pass issued to
+// client b. It costs one HMAC. Whether its credits are spent is the
+// caller's record (see Spent).
+func (s *Signer) VerifyPass(tokenStr string, b Binding, now time.Time) (Pass, error) {
+	t, err := s.open(tokenStr, kindPass, b, now)
+	if err != nil {
+		return Pass{}, err
+	}
+	return passFrom(tokenStr, t), nil
+}
+
+func passFrom(enc string, t token) Pass {
+	return Pass{Token: enc, ID: t.id, Credits: int(t.param), Expires: time.Unix(t.expires, 0)}
+}
