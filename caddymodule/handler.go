@@ -3,7 +3,6 @@
 package caddymodule
 
 import (
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -86,11 +85,11 @@ type Handler struct {
 	// with 413. Default: 65536.
 	MaxBody int `json:"max_body,omitempty"`
 
-	signer *challenge.Signer
-	pages  *challenge.Pages
-	state  *sharedState
+	signer   *challenge.Signer
+	pages    *challenge.Pages
+	state    *sharedState
 	stateKey string
-	logger *zap.Logger
+	logger   *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -282,8 +281,6 @@ func (h *Handler) setPass(w http.ResponseWriter, r *http.Request, client challen
 	setCookie(w, r, passCookie, pass.Token, ttl)
 	return nil
 }
-
-func idString(id [challenge.IDSize]byte) string { return hex.EncodeToString(id[:]) }
 
 // Interface guards
 var (

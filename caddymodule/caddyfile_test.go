@@ -1,0 +1,131 @@
+package caddymodule
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/rempart/rempart/policies"
+)
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	tests := []struct {
+		name    string
+		input   string
+		want    Handler
+		wantErr string
+	}{
+		{name: "bare", input: `rempart`, want: Handler{}},
+		{name: "empty block", input: "rempart {\n}", want: Handler{}},
+		{
+			name: "every option",
+			input: `rempart {
+				secret {env.REMPART_SECRET}
+				difficulty 20
+				protect POST /sign
+				protect post /petitions/*/sign
+				credits 2
+				pass_ttl 30m
+				challenge_ttl 2m
+				ipv4_prefix 32
+				ipv6_prefix 64
+				max_body 16KiB
+			}`,
+			want: Handler{
+				Secret:     "{env.REMPART_SECRET}",
+				Difficulty: 20,
+				Protect: policies.Endpoints{
+					{Method: "POST", Path: "/sign"},
+					{Method: "POST", Path: "/petitions/*/sign"},
+				},
+				Credits:      2,
+				PassTTL:      caddy.Duration(30 * time.Minute),
+				ChallengeTTL: caddy.Duration(2 * time.Minute),
+				IPv4Prefix:   32,
+				IPv6Prefix:   64,
+				MaxBody:      16 << 10,
+			},
+		},
+		{name: "argument on directive", input: `rempart foo`, wantErr: "wrong argument count"},
+		{name: "unknown option", input: "rempart {\n dificulty 3\n}", wantErr: `unknown rempart option "dificulty"`},
+		{name: "difficulty not a number", input: "rempart {\n difficulty hard\n}", wantErr: `difficulty "hard": want a positive whole number`},
+		{name: "difficulty missing", input: "rempart {\n difficulty\n}", wantErr: "wrong argument count"},
+		{name: "difficulty extra", input: "rempart {\n difficulty 3 4\n}", wantErr: "wrong argument count"},
+		{name: "protect without path", input: "rempart {\n protect POST\n}", wantErr: "want a method and a path"},
+		{name: "protect relative path", input: "rempart {\n protect POST sign\n}", wantErr: "want an absolute path"},
+		{name: "protect bad glob", input: "rempart {\n protect POST /[a\n}", wantErr: "bad glob"},
+		{name: "bad duration", input: "rempart {\n pass_ttl forever\n}", wantErr: `pass_ttl "forever"`},
+		{name: "bad size", input: "rempart {\n max_body lots\n}", wantErr: `max_body "lots"`},
+		{name: "secret missing", input: "rempart {\n secret\n}", wantErr: "wrong argument count"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h Handler
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !equalHandlers(h, tt.want) {
+				t.Errorf("got %+v\nwant %+v", h, tt.want)
+			}
+		})
+	}
+}
+
+func equalHandlers(a, b Handler) bool {
+	if len(a.Protect) != len(b.Protect) {
+		return false
+	}
+	for i := range a.Protect {
+		if a.Protect[i] != b.Protect[i] {
+			return false
+		}
+	}
+	a.Protect, b.Protect = nil, nil
+	return a.Secret == b.Secret && a.Difficulty == b.Difficulty && a.Credits == b.Credits &&
+		a.PassTTL == b.PassTTL && a.ChallengeTTL == b.ChallengeTTL && a.IPv4Prefix == b.IPv4Prefix &&
+		a.IPv6Prefix == b.IPv6Prefix && a.MaxBody == b.MaxBody
+}
+
+func TestValidate(t *testing.T) {
+	valid := func() Handler {
+		h := Handler{Protect: policies.Endpoints{{Method: "POST", Path: "/sign"}}}
+		h.setDefaults()
+		return h
+	}
+	if h := valid(); h.Validate() != nil {
+		t.Fatalf("defaults do not validate: %v", h.Validate())
+	}
+	tests := []struct {
+		name   string
+		modify func(*Handler)
+		want   string
+	}{
+		{"difficulty too high", func(h *Handler) { h.Difficulty = 41 }, "difficulty 41"},
+		{"credits too many", func(h *Handler) { h.Credits = 256 }, "credits 256"},
+		{"pass too short", func(h *Handler) { h.PassTTL = caddy.Duration(time.Second) }, "pass_ttl"},
+		{"challenge too short", func(h *Handler) { h.ChallengeTTL = caddy.Duration(time.Second) }, "challenge_ttl"},
+		{"ipv4 prefix", func(h *Handler) { h.IPv4Prefix = 33 }, "ipv4_prefix 33"},
+		{"ipv6 prefix", func(h *Handler) { h.IPv6Prefix = 129 }, "ipv6_prefix 129"},
+		{"max body", func(h *Handler) { h.MaxBody = DefaultStashBytes + 1 }, "max_body"},
+		{"lower-case method from JSON", func(h *Handler) { h.Protect[0].Method = "post" }, "upper-case"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := valid()
+			tt.modify(&h)
+			if err := h.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate() = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}

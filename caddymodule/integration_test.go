@@ -1,0 +1,313 @@
+package caddymodule_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	_ "github.com/rempart/rempart/caddymodule"
+	"github.com/rempart/rempart/internal/shieldtest"
+)
+
+// The tests in this package share one Caddy (caddytest's admin port
+// 2999); they run one after another.
+
+const shieldURL = "http://localhost:9180"
+
+// backend is the petition behind the shield: it records what reaches it.
+type backend struct {
+	mu       sync.Mutex
+	requests []string // "METHOD path body"
+}
+
+func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	b.mu.Lock()
+	b.requests = append(b.requests, fmt.Sprintf("%s %s %s", r.Method, r.URL.RequestURI(), body))
+	b.mu.Unlock()
+	fmt.Fprintf(w, "petition page %s", r.URL.Path)
+}
+
+func (b *backend) received(prefix string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, r := range b.requests {
+		if strings.HasPrefix(r, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// startShield runs a real Caddy with rempart in front of a fresh backend.
+func startShield(t *testing.T, options string) (*caddytest.Tester, *backend) {
+	t.Helper()
+	be := &backend{}
+	srv := httptest.NewServer(be)
+	t.Cleanup(srv.Close)
+	tester := caddytest.NewTester(t)
+	tester.InitServer(fmt.Sprintf(`
+	{
+		admin localhost:2999
+		http_port 9180
+		https_port 9543
+		grace_period 1ns
+		auto_https off
+		storage file_system %s
+	}
+	http://localhost:9180 {
+		rempart {
+			secret integration-test-secret-0123456789
+			difficulty 8
+			protect POST /sign
+			%s
+		}
+		reverse_proxy %s
+	}`, t.TempDir(), options, strings.TrimPrefix(srv.URL, "http://")), "caddyfile")
+	// Follow no redirect: each test looks at the shield's answers one by one.
+	tester.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return tester, be
+}
+
+func do(t *testing.T, c *http.Client, method, target string, form url.Values, header ...string) (*http.Response, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// pass solves the challenge on page and posts the proof; it returns the
+// shield's answer to the proof.
+func pass(t *testing.T, c *http.Client, page string) *http.Response {
+	t.Helper()
+	proof, err := shieldtest.SolvePage([]byte(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := do(t, c, http.MethodPost, shieldURL+proof.Action, proof.Form)
+	return resp
+}
+
+func wantStatus(t *testing.T, resp *http.Response, status int) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("%s %s: status %d, want %d", resp.Request.Method, resp.Request.URL, resp.StatusCode, status)
+	}
+}
+
+var petitionForm = url.Values{"name": {"Alice"}, "email": {"alice@example.org"}}
+
+func TestShieldFlow(t *testing.T) {
+	tester, be := startShield(t, "")
+	c := tester.Client
+
+	// Without a pass: the challenge page, never the petition.
+	resp, page := do(t, c, http.MethodGet, shieldURL+"/", nil)
+	wantStatus(t, resp, http.StatusForbidden)
+	if resp.Header.Get("Rempart-Action") != "challenge" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+		t.Fatalf("challenge headers: %v", resp.Header)
+	}
+	if len(be.received("")) != 0 {
+		t.Fatalf("backend reached without a pass: %v", be.received(""))
+	}
+
+	// A bot that posts the signature without work is refused, not forwarded.
+	resp, _ = do(t, http.DefaultClient, http.MethodPost, shieldURL+"/sign", petitionForm)
+	wantStatus(t, resp, http.StatusForbidden)
+	if got := be.received("POST /sign"); len(got) != 0 {
+		t.Fatalf("unsolved signature forwarded: %v", got)
+	}
+
+	// Solving buys a pass and goes back to the page asked for.
+	resp = pass(t, c, page)
+	wantStatus(t, resp, http.StatusSeeOther)
+	if resp.Header.Get("Location") != "/" {
+		t.Fatalf("redirected to %q, want /", resp.Header.Get("Location"))
+	}
+	cookie := resp.Header.Get("Set-Cookie")
+	for _, attr := range []string{"rempart_pass=", "HttpOnly", "SameSite=Lax", "Path=/"} {
+		if !strings.Contains(cookie, attr) {
+			t.Errorf("pass cookie %q lacks %s", cookie, attr)
+		}
+	}
+	resp, body := do(t, c, http.MethodGet, shieldURL+"/", nil)
+	wantStatus(t, resp, http.StatusOK)
+	if body != "petition page /" {
+		t.Fatalf("with a pass got %q", body)
+	}
+
+	// One proof, one signature.
+	resp, _ = do(t, c, http.MethodPost, shieldURL+"/sign", petitionForm)
+	wantStatus(t, resp, http.StatusOK)
+	resp, _ = do(t, c, http.MethodPost, shieldURL+"/sign", petitionForm)
+	wantStatus(t, resp, http.StatusForbidden)
+	if got := be.received("POST /sign"); len(got) != 1 {
+		t.Fatalf("backend got %d signatures, want 1: %v", len(got), got)
+	}
+	// The spent pass was swapped for one that still reads the site.
+	resp, _ = do(t, c, http.MethodGet, shieldURL+"/thanks", nil)
+	wantStatus(t, resp, http.StatusOK)
+
+	// The same solved challenge is refused the second time.
+	resp = pass(t, c, page)
+	wantStatus(t, resp, http.StatusForbidden)
+}
+
+func TestHeldSubmissionArrivesOnce(t *testing.T) {
+	tester, be := startShield(t, "")
+	c := tester.Client
+
+	resp, page := do(t, c, http.MethodPost, shieldURL+"/sign?lang=fr", petitionForm)
+	wantStatus(t, resp, http.StatusForbidden)
+	if !strings.Contains(page, `name="submission"`) {
+		t.Fatal("challenge page for a POST does not hold the submission")
+	}
+	resp = pass(t, c, page)
+	wantStatus(t, resp, http.StatusTemporaryRedirect)
+	if loc := resp.Header.Get("Location"); loc != "/sign?lang=fr" {
+		t.Fatalf("307 to %q, want /sign?lang=fr", loc)
+	}
+	// The browser re-posts the proof form to the location (307 keeps the
+	// method and body); the shield swaps in the held submission.
+	proof, _ := shieldtest.SolvePage([]byte(page))
+	resp, _ = do(t, c, http.MethodPost, shieldURL+"/sign?lang=fr", proof.Form)
+	wantStatus(t, resp, http.StatusOK)
+	got := be.received("POST /sign")
+	want := "POST /sign?lang=fr " + petitionForm.Encode()
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("backend got %q, want exactly [%q]", got, want)
+	}
+	// Re-posting again releases nothing more.
+	resp, _ = do(t, c, http.MethodPost, shieldURL+"/sign?lang=fr", proof.Form)
+	if resp.StatusCode == http.StatusOK {
+		t.Fatal("held submission released twice")
+	}
+	if got := be.received("POST /sign"); len(got) != 1 {
+		t.Fatalf("backend got %d signatures, want 1", len(got))
+	}
+}
+
+func TestPassBoundToClient(t *testing.T) {
+	tester, be := startShield(t, "credits 5")
+	_, page := do(t, tester.Client, http.MethodGet, shieldURL+"/", nil)
+	resp := pass(t, tester.Client, page)
+	wantStatus(t, resp, http.StatusSeeOther)
+	var passCookie string
+	for _, c := range resp.Cookies() {
+		if c.Name == "rempart_pass" {
+			passCookie = c.Value
+		}
+	}
+	// The pass copied into another program with another User-Agent.
+	resp, _ = do(t, http.DefaultClient, http.MethodPost, shieldURL+"/sign", petitionForm,
+		"Cookie", "rempart_pass="+passCookie, "User-Agent", "curl/8.5.0")
+	wantStatus(t, resp, http.StatusForbidden)
+	if got := be.received("POST /sign"); len(got) != 0 {
+		t.Fatalf("copied pass signed: %v", got)
+	}
+}
+
+func TestHostileInput(t *testing.T) {
+	tester, be := startShield(t, "max_body 1KiB")
+	c := tester.Client
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   string
+		header []string
+		want   int
+	}{
+		{"verify by GET", http.MethodGet, "/.rempart/verify", "", nil, http.StatusMethodNotAllowed},
+		{"verify garbage", http.MethodPost, "/.rempart/verify", "challenge=%%%&nonce=zz", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusBadRequest},
+		{"verify truncated token", http.MethodPost, "/.rempart/verify", "challenge=AUMS&nonce=0000000000000000", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusBadRequest},
+		{"verify oversized", http.MethodPost, "/.rempart/verify", "challenge=" + strings.Repeat("A", 20000), []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusBadRequest},
+		{"unknown shield path", http.MethodGet, "/.rempart/nothing.js", "", nil, http.StatusNotFound},
+		{"oversized signature", http.MethodPost, "/sign", "name=" + strings.Repeat("a", 2000), []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusRequestEntityTooLarge},
+		{"forged pass cookie", http.MethodPost, "/sign", "name=a", []string{"Cookie", "rempart_pass=" + strings.Repeat("A", 79)}, http.StatusForbidden},
+		{"malformed pass cookie", http.MethodGet, "/", "", []string{"Cookie", "rempart_pass=%%%;;;"}, http.StatusForbidden},
+		{"spoofed forwarding header", http.MethodGet, "/", "", []string{"X-Forwarded-For", "1.2.3.4"}, http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, shieldURL+tt.path, strings.NewReader(tt.body))
+			for i := 0; i+1 < len(tt.header); i += 2 {
+				req.Header.Set(tt.header[i], tt.header[i+1])
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			wantStatus(t, resp, tt.want)
+		})
+	}
+	if got := be.received(""); len(got) != 0 {
+		t.Fatalf("hostile requests reached the backend: %v", got)
+	}
+
+	// An open redirect is not on offer.
+	_, page := do(t, c, http.MethodGet, shieldURL+"/", nil)
+	proof, err := shieldtest.SolvePage([]byte(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof.Form.Set("return", "//evil.example/")
+	resp, _ := do(t, c, http.MethodPost, shieldURL+proof.Action, proof.Form)
+	wantStatus(t, resp, http.StatusSeeOther)
+	if loc := resp.Header.Get("Location"); loc != "/" {
+		t.Fatalf("redirected to %q", loc)
+	}
+}
+
+func TestAssets(t *testing.T) {
+	tester, _ := startShield(t, "")
+	_, page := do(t, tester.Client, http.MethodGet, shieldURL+"/", nil, "Accept-Language", "en-GB,en;q=0.9")
+	if !strings.Contains(page, `<html lang="en">`) || !strings.Contains(page, "Checking your browser") {
+		t.Fatalf("English page not served for an English browser")
+	}
+	for _, m := range []string{"solver", "worker", "style"} {
+		i := strings.Index(page, "/.rempart/"+m+".")
+		if i < 0 {
+			t.Fatalf("page does not reference the %s asset", m)
+		}
+		path := page[i : i+strings.IndexByte(page[i:], '"')]
+		resp, body := do(t, tester.Client, http.MethodGet, shieldURL+path, nil)
+		wantStatus(t, resp, http.StatusOK)
+		if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+			t.Errorf("%s: Cache-Control %q", path, cc)
+		}
+		if len(body) == 0 {
+			t.Errorf("%s: empty", path)
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package challenge
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func FuzzVerifyProof(f *testing.F) {
+	s := newTestSigner(f, "0123456789abcdef-test-secret")
+	c, nonce := solved(f, s, testClient, 4)
+	f.Add(c.Token, nonce)
+	f.Add(c.Token[:20], "00")
+	f.Add(strings.Repeat("A", TokenLen), strings.Repeat("f", NonceLen))
+	f.Fuzz(func(t *testing.T, token, nonce string) {
+		got, err := s.VerifyProof(token, nonce, testClient, 1, testNow)
+		if err == nil && (got.Token != token || LeadingZeroBits(got.Seed, mustNonce(t, nonce)) < got.Difficulty) {
+			t.Fatalf("accepted an invalid proof %q %q", token, nonce)
+		}
+	})
+}
+
+func mustNonce(t *testing.T, s string) uint64 {
+	n, err := parseNonce(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func FuzzVerifyPass(f *testing.F) {
+	s := newTestSigner(f, "0123456789abcdef-test-secret")
+	p, _ := s.IssuePass(testClient, 1, testNow, time.Hour)
+	f.Add(p.Token)
+	f.Add("")
+	f.Add(p.Token + "=")
+	f.Fuzz(func(t *testing.T, token string) {
+		if _, err := s.VerifyPass(token, testClient, testNow); err == nil && token != p.Token {
+			t.Fatalf("accepted a pass the signer never issued: %q", token)
+		}
+	})
+}
+
+func FuzzNegotiate(f *testing.F) {
+	for _, s := range []string{"", "fr-FR,fr;q=0.9,en;q=0.8", "en;q=0.5;q=1", strings.Repeat("en,", 300)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		lang, msgs := Negotiate(header)
+		if msgs == nil || catalog[lang] != msgs {
+			t.Fatalf("Negotiate(%q) = %q without its messages", header, lang)
+		}
+	})
+}
+
+func FuzzSafeReturn(f *testing.F) {
+	for _, s := range []string{"/", "//x", "/\\x", "https://x", "/a?b=c", "/.rempart/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		got := SafeReturn(target, "/.rempart/")
+		if got == "/" {
+			return
+		}
+		if got != target {
+			t.Fatalf("SafeReturn rewrote %q to %q", target, got)
+		}
+		u, err := url.Parse(got)
+		if err != nil || u.Host != "" || u.Scheme != "" || !strings.HasPrefix(got, "/") || strings.HasPrefix(got, "//") {
+			t.Fatalf("SafeReturn(%q) = %q leaves the site", target, got)
+		}
+		// Browsers treat a backslash as a slash: "/\evil" would be "//evil".
+		if strings.ContainsAny(got, "\\\r\n\t") {
+			t.Fatalf("SafeReturn(%q) kept a dangerous character", target)
+		}
+	})
+}
+
+func FuzzStashTake(f *testing.F) {
+	st, _ := NewStash(4, 1<<10)
+	key, _ := st.Put(Submission{Body: []byte("name=a"), Expires: testNow.Add(time.Minute)}, testClient)
+	f.Add(key)
+	f.Add("")
+	f.Fuzz(func(t *testing.T, k string) {
+		if _, ok := st.Take(k, testClient, testNow); ok && k != key {
+			t.Fatalf("key %q released a submission stored as %q", k, key)
+		}
+	})
+}

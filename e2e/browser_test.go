@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	_ "github.com/rempart/rempart"
+	_ "github.com/rempart/rempart/internal/demo"
+)
+
+const (
+	shieldURL = "http://localhost:9280"
+	demoURL   = "http://127.0.0.1:9281"
+)
+
+// startPetition runs the quickstart's setup in a real Caddy: the demo
+// petition, and the shield in front of it.
+func startPetition(t *testing.T) {
+	t.Helper()
+	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: 2998})
+	tester.InitServer(fmt.Sprintf(`
+	{
+		admin localhost:2998
+		http_port 9280
+		https_port 9643
+		grace_period 1ns
+		auto_https off
+		storage file_system %s
+	}
+	http://:9281 {
+		bind 127.0.0.1
+		rempart_demo
+	}
+	http://localhost:9280 {
+		rempart {
+			protect POST /sign
+		}
+		reverse_proxy 127.0.0.1:9281
+	}`, t.TempDir()), "caddyfile")
+}
+
+// count asks the demo petition, directly, how many signatures it has.
+func count(t *testing.T) int {
+	t.Helper()
+	resp, err := http.Get(demoURL + "/api/count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var c struct{ Count int }
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	return c.Count
+}
+
+// browser starts Debian's headless Chromium. It skips the test when no
+// Chromium is installed, except in CI, where that is a failure.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := os.Getenv("REMPART_CHROMIUM")
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if path != "" {
+			break
+		}
+		path, _ = exec.LookPath(name)
+	}
+	if path == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no Chromium found in CI: install Debian's chromium package (scripts/test.sh does)")
+		}
+		t.Skip("no Chromium found: install Debian's chromium package, or set REMPART_CHROMIUM")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
+// sign fills in the petition form and submits it, as a person would, then
+// waits for the petition's thank-you.
+func sign(name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.WaitVisible(chromedp.ID("petition")),
+		chromedp.SendKeys(chromedp.ID("name"), name),
+		chromedp.SendKeys(chromedp.ID("email"), strings.ToLower(name)+"@example.org"),
+		chromedp.Click(chromedp.ID("sign")),
+		chromedp.WaitVisible(chromedp.ID("thanks")),
+	)
+}
+
+// clearCookies forgets every cookie the browser holds, the pass included.
+var clearCookies = chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+	_, err := cdp.Call(ctx, t, network.ClearBrowserCookies, cdp.Empty{})
+	return err
+})
+
+func TestBrowserSignsThroughShield(t *testing.T) {
+	startPetition(t)
+	ctx := browser(t)
+	before := count(t)
+
+	// The browser opens the petition: it gets the challenge, solves it with
+	// no click, and lands on the form.
+	if err := chromedp.Do(ctx, chromedp.Navigate(shieldURL+"/"), chromedp.WaitVisible(chromedp.ID("petition"))); err != nil {
+		t.Fatalf("browser did not reach the petition form: %v", err)
+	}
+	title, err := chromedp.Run(ctx, chromedp.Title())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if title != "Pétition de démonstration" {
+		t.Fatalf("page title %q", title)
+	}
+	if err := chromedp.Do(ctx, sign("Alice")); err != nil {
+		t.Fatalf("signing: %v", err)
+	}
+	if got := count(t); got != before+1 {
+		t.Fatalf("count went from %d to %d, want +1", before, got)
+	}
+
+	// A plain HTTP client that does no work changes nothing.
+	resp, err := http.PostForm(shieldURL+"/sign", url.Values{"name": {"Bot"}, "email": {"bot@example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("unsolved POST /sign: status %d, want 403", resp.StatusCode)
+	}
+	if got := count(t); got != before+1 {
+		t.Fatalf("unsolved POST changed the count to %d", got)
+	}
+}
+
+func TestBrowserSignatureSurvivesClearedCookies(t *testing.T) {
+	startPetition(t)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(shieldURL+"/"), chromedp.WaitVisible(chromedp.ID("petition"))); err != nil {
+		t.Fatalf("browser did not reach the petition form: %v", err)
+	}
+	before := count(t)
+	// The signer's pass disappears after the form is shown: the submission
+	// is interrupted by a challenge, held, and sent on once solved.
+	if err := chromedp.Do(ctx, clearCookies, sign("Bob")); err != nil {
+		t.Fatalf("signing after clearing cookies: %v", err)
+	}
+	if got := count(t); got != before+1 {
+		t.Fatalf("count went from %d to %d, want exactly +1", before, got)
+	}
+}
