@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs rempart's whole test suite on a Debian machine with Go installed:
+# installs what the tests need (Chromium, Redis) when it is missing, starts a
+# throwaway Redis, then checks formatting, vet, staticcheck and every test,
+# including the real-browser and real-Redis ones.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+if ((${#need[@]})); then
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	echo "installing ${need[*]}"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+# A Redis of the suite's own, on a spare port, gone when the suite ends.
+redis_dir=$(mktemp -d)
+redis_port=${REMPART_TEST_REDIS_PORT:-6399}
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+	--dir "$redis_dir" --daemonize yes --pidfile "$redis_dir/redis.pid"
+trap 'kill "$(cat "$redis_dir/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$redis_dir"' EXIT
+export REMPART_TEST_REDIS=127.0.0.1:$redis_port
+
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"
+	echo "$unformatted"
+	exit 1
+fi
+go vet ./...
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+go test -count=1 ./...
