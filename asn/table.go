@@ -1,0 +1,92 @@
+package asn
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/gaissmai/bart"
+)
+
+// Info describes the autonomous system that announces an address.
+type Info struct {
+	// ASN is the autonomous system number; 0 never appears in a table,
+	// because every supported format uses it for "not routed".
+	ASN uint32
+	// Org is the organisation name as the database spells it; it may
+	// be empty.
+	Org string
+}
+
+// Table maps IP prefixes (IPv4 and IPv6 in one trie) to autonomous
+// systems. A Table is immutable once built and safe for concurrent
+// use; reloads build a new Table rather than changing one in place.
+type Table struct {
+	// prefixes stores, for each prefix, an index into infos rather
+	// than the Info itself: a million prefixes share a few tens of
+	// thousands of distinct (ASN, org) pairs, so a uint32 per prefix
+	// keeps the trie small and the org strings stored once.
+	prefixes bart.Table[uint32]
+	infos    []Info
+	format   Format
+}
+
+// Lookup returns the autonomous system announcing addr, using the most
+// specific prefix that contains it. IPv4-mapped IPv6 addresses
+// (::ffff:a.b.c.d) are looked up as the IPv4 address they carry, which
+// is how a dual-stack listener reports IPv4 clients. Lookup does not
+// allocate. A nil Table finds nothing.
+func (t *Table) Lookup(addr netip.Addr) (Info, bool) {
+	if t == nil {
+		return Info{}, false
+	}
+	idx, ok := t.prefixes.Lookup(addr.Unmap())
+	if !ok {
+		return Info{}, false
+	}
+	return t.infos[idx], true
+}
+
+// Len returns the number of prefixes in the table.
+func (t *Table) Len() int {
+	if t == nil {
+		return 0
+	}
+	return t.prefixes.Size()
+}
+
+// Format returns the layout the table was loaded from.
+func (t *Table) Format() Format {
+	if t == nil {
+		return FormatUnknown
+	}
+	return t.format
+}
+
+// builder accumulates prefixes for a Table, interning each distinct
+// (ASN, org) pair once.
+type builder struct {
+	table *Table
+	index map[Info]uint32
+}
+
+func newBuilder() *builder {
+	return &builder{table: new(Table), index: make(map[Info]uint32)}
+}
+
+// insert maps pfx to info. Inserting a prefix that is already present
+// replaces its value: the later record wins for identical prefixes,
+// while lookups always prefer the most specific prefix.
+func (b *builder) insert(pfx netip.Prefix, info Info) {
+	idx, ok := b.index[info]
+	if !ok {
+		// The org may be a substring of a whole input line or record;
+		// cloning keeps only the name alive.
+		info.Org = strings.Clone(info.Org)
+		idx = uint32(len(b.table.infos))
+		b.table.infos = append(b.table.infos, info)
+		b.index[info] = idx
+	}
+	b.table.prefixes.Insert(pfx, idx)
+}
+
+func (b *builder) len() int { return b.table.prefixes.Size() }
