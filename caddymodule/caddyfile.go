@@ -33,6 +33,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    credits       <n>
 //	    pass_ttl      <duration>
 //	    challenge_ttl <duration>
+//	    noscript_wait <duration>
 //	    ipv4_prefix   <bits>
 //	    ipv6_prefix   <bits>
 //	    max_body      <size>
@@ -74,6 +75,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "challenge_ttl":
 			if err := durationArg(d, &h.ChallengeTTL); err != nil {
+				return err
+			}
+		case "noscript_wait":
+			if err := durationArg(d, &h.NoScriptWait); err != nil {
 				return err
 			}
 		case "max_body":

@@ -9,26 +9,31 @@ import (
 const (
 	// passCookie carries the client's pass.
 	passCookie = "rempart_pass"
-	// replayCookie names a held submission while the browser re-posts it.
+	// replayCookie names a held submission while the browser comes back
+	// for it; it is scoped to the submission's path.
 	replayCookie = "rempart_replay"
 )
 
 // setCookie sets one of the shield's cookies: HttpOnly, SameSite=Lax (so a
 // top-level navigation from elsewhere still carries it), Secure on HTTPS.
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, ttl time.Duration) {
+func setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, ttl time.Duration) {
+	maxAge := int(ttl / time.Second)
+	if ttl < 0 {
+		maxAge = -1 // delete now
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     name,
 		Value:    value,
-		Path:     "/",
-		MaxAge:   int(ttl / time.Second),
+		Path:     path,
+		MaxAge:   maxAge,
 		HttpOnly: true,
 		Secure:   r.TLS != nil,
 		SameSite: http.SameSiteLaxMode,
 	})
 }
 
-func clearCookie(w http.ResponseWriter, r *http.Request, name string) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+func clearCookie(w http.ResponseWriter, r *http.Request, name, path string) {
+	setCookie(w, r, name, "", path, -1)
 }
 
 // removeCookie drops one cookie from the request, so the backend never

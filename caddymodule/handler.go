@@ -80,6 +80,13 @@ type Handler struct {
 	// IPv6Prefix is the same for IPv6 clients. Default: 48.
 	IPv6Prefix int `json:"ipv6_prefix,omitempty"`
 
+	// NoScriptWait, when set, lets a browser without JavaScript through
+	// after waiting this long (at most 255s): the challenge page refreshes
+	// itself once the wait is over. It prices a signature in time only, so
+	// it is off by default, and a browser without JavaScript is told to
+	// enable it.
+	NoScriptWait caddy.Duration `json:"noscript_wait,omitempty"`
+
 	// MaxBody is the largest request body, in bytes, that the shield holds
 	// for a client while it solves a challenge; a larger one is refused
 	// with 413. Default: 65536.
@@ -177,6 +184,9 @@ func (h *Handler) Validate() error {
 	if h.IPv6Prefix < 16 || h.IPv6Prefix > 128 {
 		return fmt.Errorf("ipv6_prefix %d: want 16 to 128", h.IPv6Prefix)
 	}
+	if h.NoScriptWait < 0 || time.Duration(h.NoScriptWait) > challenge.MaxWait || (h.NoScriptWait > 0 && h.NoScriptWait < caddy.Duration(time.Second)) {
+		return fmt.Errorf("noscript_wait %s: want 1s to %s, or 0 to turn it off", time.Duration(h.NoScriptWait), challenge.MaxWait)
+	}
 	if h.MaxBody < 1 || h.MaxBody > DefaultStashBytes {
 		return fmt.Errorf("max_body %d: want 1 to %d bytes", h.MaxBody, DefaultStashBytes)
 	}
@@ -196,22 +206,43 @@ func (h *Handler) Cleanup() error {
 	return nil
 }
 
-// ServeHTTP shields the next handler.
+// ServeHTTP shields the next handler: a request goes on only with a valid
+// pass, and, to a protected endpoint, only by spending one of its credits.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if strings.HasPrefix(r.URL.Path, PublicPrefix) {
 		return h.serveOwn(w, r, next)
 	}
 	now := time.Now()
 	client := h.binding(r)
-	protected := h.Protect.Matches(r.Method, r.URL.Path)
+	held, answered, err := h.heldSubmission(w, r, client)
+	if held == nil && (answered || err != nil) {
+		return err
+	}
+	method := r.Method
+	if held != nil {
+		method = held.Method
+	}
 	pass, hasPass := h.validPass(r, client, now)
-	if hasPass && !protected {
-		return next.ServeHTTP(w, r)
+	if hasPass && h.Protect.Matches(method, r.URL.Path) {
+		spent, err := h.spend(w, r, client, pass, now)
+		if err != nil {
+			return err
+		}
+		hasPass = spent
 	}
-	if hasPass {
-		return h.spendAndForward(w, r, next, client, pass, now)
+	if !hasPass {
+		if held != nil {
+			// The body is held already: challenge again for the same one.
+			return h.challengePage(w, r, client, now, "/", held.ID, "")
+		}
+		return h.challenge(w, r, client, now, "")
 	}
-	return h.challenge(w, r, client, now, "")
+	if held != nil {
+		if !h.release(w, r, client, held, now) {
+			return h.message(w, r, http.StatusGone, expired)
+		}
+	}
+	return next.ServeHTTP(w, r)
 }
 
 // binding identifies the client as Caddy resolved it (honouring
@@ -238,38 +269,21 @@ func (h *Handler) validPass(r *http.Request, client challenge.Binding, now time.
 	return pass, true
 }
 
-// spendAndForward sends a request to a protected endpoint on if its pass
-// has a credit left, spending it; otherwise it challenges the client.
-func (h *Handler) spendAndForward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, client challenge.Binding, pass challenge.Pass, now time.Time) error {
-	replayID := replayCookieValue(r)
-	if replayID != "" && !h.heldFor(replayID, r, client) {
-		clearCookie(w, r, replayCookie)
-		return h.message(w, r, http.StatusGone, expired)
-	}
+// spend takes one credit from the pass for a request to a protected
+// endpoint, and reports false when none is left.
+func (h *Handler) spend(w http.ResponseWriter, r *http.Request, client challenge.Binding, pass challenge.Pass, now time.Time) (bool, error) {
 	if pass.Credits == 0 || !h.state.passes.Use(pass.ID, pass.Credits, pass.Expires, now) {
-		if replayID != "" {
-			// The body is already held: challenge again for the same one.
-			return h.challengePage(w, r, client, now, "/", replayID, "")
-		}
-		return h.challenge(w, r, client, now, "")
+		return false, nil
 	}
 	if h.state.passes.Exhausted(pass.ID, pass.Credits) {
 		// Keep the browser able to read the site (a thank-you page) without a
 		// new challenge; signing again will need one.
 		if err := h.setPass(w, r, client, 0, now, pass.Expires.Sub(now)); err != nil {
-			return err
+			return false, err
 		}
 	}
-	if replayID != "" {
-		clearCookie(w, r, replayCookie)
-		sub, ok := h.state.stash.Take(replayID, client, now)
-		if !ok {
-			return h.message(w, r, http.StatusGone, expired)
-		}
-		restoreSubmission(r, &sub)
-	}
-	h.logger.Debug("signature forwarded", zap.String("path", r.URL.Path), zap.Bool("replayed", replayID != ""))
-	return next.ServeHTTP(w, r)
+	h.logger.Debug("signature credit spent", zap.String("path", r.URL.Path))
+	return true, nil
 }
 
 // setPass issues a pass to the client as a cookie.
@@ -278,7 +292,7 @@ func (h *Handler) setPass(w http.ResponseWriter, r *http.Request, client challen
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("issuing pass: %w", err))
 	}
-	setCookie(w, r, passCookie, pass.Token, ttl)
+	setCookie(w, r, passCookie, pass.Token, "/", ttl)
 	return nil
 }
 

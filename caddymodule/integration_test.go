@@ -1,14 +1,19 @@
 package caddymodule_test
 
 import (
+	"bytes"
 	"fmt"
+	"html"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 
@@ -309,5 +314,103 @@ func TestAssets(t *testing.T) {
 		if len(body) == 0 {
 			t.Errorf("%s: empty", path)
 		}
+	}
+}
+
+func TestNoScriptWait(t *testing.T) {
+	tester, be := startShield(t, "noscript_wait 1s")
+	c := tester.Client
+	resp, page := do(t, c, http.MethodPost, shieldURL+"/sign", petitionForm)
+	wantStatus(t, resp, http.StatusForbidden)
+	m := regexp.MustCompile(`<meta http-equiv="refresh" content="1;url=([^"]+)">`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no refresh for browsers without JavaScript in:\n%s", page)
+	}
+	waitURL := shieldURL + html.UnescapeString(m[1])
+	// Coming back before the wait is over gets a fresh challenge.
+	resp, _ = do(t, c, http.MethodGet, waitURL, nil)
+	wantStatus(t, resp, http.StatusForbidden)
+	time.Sleep(1500 * time.Millisecond)
+	resp, _ = do(t, c, http.MethodGet, waitURL, nil)
+	wantStatus(t, resp, http.StatusSeeOther)
+	if loc := resp.Header.Get("Location"); loc != "/sign" {
+		t.Fatalf("303 to %q, want /sign", loc)
+	}
+	// The browser comes back with a GET; the held POST is what arrives.
+	resp, _ = do(t, c, http.MethodGet, shieldURL+"/sign", nil)
+	wantStatus(t, resp, http.StatusOK)
+	want := "POST /sign " + petitionForm.Encode()
+	if got := be.received("POST /sign"); len(got) != 1 || got[0] != want {
+		t.Fatalf("backend got %q, want [%q]", got, want)
+	}
+	// The wait challenge is single-use.
+	resp, _ = do(t, c, http.MethodGet, waitURL, nil)
+	wantStatus(t, resp, http.StatusForbidden)
+}
+
+func TestNoScriptWaitOffByDefault(t *testing.T) {
+	tester, _ := startShield(t, "")
+	resp, page := do(t, tester.Client, http.MethodGet, shieldURL+"/", nil)
+	wantStatus(t, resp, http.StatusForbidden)
+	if strings.Contains(page, "http-equiv") || !strings.Contains(page, "besoin de JavaScript") {
+		t.Fatal("without noscript_wait the page must tell a browser without JavaScript to enable it, not refresh")
+	}
+	resp, _ = do(t, tester.Client, http.MethodGet, shieldURL+"/.rempart/wait?t=x", nil)
+	wantStatus(t, resp, http.StatusNotFound)
+}
+
+func TestMultipartSubmissionHeld(t *testing.T) {
+	tester, be := startShield(t, "")
+	c := tester.Client
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("name", "Chloé")
+	_ = mw.WriteField("email", "chloe@example.org")
+	fw, _ := mw.CreateFormFile("attachment", "note.txt")
+	_, _ = fw.Write([]byte("signed in good faith"))
+	_ = mw.Close()
+	original := body.String()
+	req, _ := http.NewRequest(http.MethodPost, shieldURL+"/sign", strings.NewReader(original))
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	wantStatus(t, resp, http.StatusForbidden)
+	resp = pass(t, c, string(page))
+	wantStatus(t, resp, http.StatusTemporaryRedirect)
+	proof, _ := shieldtest.SolvePage(page)
+	resp, _ = do(t, c, http.MethodPost, shieldURL+"/sign", proof.Form)
+	wantStatus(t, resp, http.StatusOK)
+	if got := be.received("POST /sign"); len(got) != 1 || got[0] != "POST /sign "+original {
+		t.Fatalf("backend got %q, want the original multipart body", got)
+	}
+}
+
+func TestCopiedPassReplayedTwentyTimes(t *testing.T) {
+	for _, credits := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d credits", credits), func(t *testing.T) {
+			tester, be := startShield(t, fmt.Sprintf("credits %d", credits))
+			_, page := do(t, tester.Client, http.MethodGet, shieldURL+"/", nil)
+			resp := pass(t, tester.Client, page)
+			wantStatus(t, resp, http.StatusSeeOther)
+			var cookie string
+			for _, c := range resp.Cookies() {
+				if c.Name == "rempart_pass" {
+					cookie = c.Value
+				}
+			}
+			// The same browser identity (User-Agent, network), replayed by a
+			// script: the pass buys its credits and no more.
+			ua := "Go-http-client/1.1"
+			for range 20 {
+				do(t, http.DefaultClient, http.MethodPost, shieldURL+"/sign", petitionForm, "Cookie", "rempart_pass="+cookie, "User-Agent", ua)
+			}
+			if got := len(be.received("POST /sign")); got != credits {
+				t.Fatalf("20 replays of a %d-credit pass got %d signatures through", credits, got)
+			}
+		})
 	}
 }

@@ -44,11 +44,15 @@ func (h *Handler) challengePage(w http.ResponseWriter, r *http.Request, client c
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("issuing challenge: %w", err))
 	}
+	noScript, err := h.noScriptWait(client, now, ret, submission)
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
 	lang, t := challenge.Negotiate(r.Header.Get("Accept-Language"))
 	var buf bytes.Buffer
 	err = h.pages.RenderChallenge(&buf, challenge.ChallengePage{
 		Lang: lang, T: t, Challenge: c, VerifyPath: verifyPath,
-		Return: ret, Submission: submission, Problem: problem,
+		Return: ret, Submission: submission, Problem: problem, NoScript: noScript,
 	})
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("rendering challenge page: %w", err))

@@ -236,3 +236,45 @@ func TestNewBindingMasks(t *testing.T) {
 		t.Errorf("invalid address bound to %s", b.Network)
 	}
 }
+
+func TestVerifyWait(t *testing.T) {
+	s := newTestSigner(t, "0123456789abcdef-test-secret")
+	const window = 5 * time.Minute
+	w, err := s.IssueWait(testClient, 10*time.Second, window, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := solved(t, s, testClient, 1)
+	otherBrowser := testClient
+	otherBrowser.UserAgent = "wget"
+	tests := []struct {
+		name   string
+		token  string
+		client Binding
+		now    time.Time
+		want   error
+	}{
+		{"after the wait", w.Token, testClient, testNow.Add(10 * time.Second), nil},
+		{"too early", w.Token, testClient, testNow.Add(9 * time.Second), ErrTooEarly},
+		{"expired", w.Token, testClient, testNow.Add(10*time.Second + window), ErrExpired},
+		{"other browser", w.Token, otherBrowser, testNow.Add(time.Minute), ErrForged},
+		{"challenge as wait", c.Token, testClient, testNow.Add(time.Minute), ErrWrongKind},
+		{"tampered wait", flipByte(w.Token, 2), testClient, testNow.Add(time.Minute), ErrForged},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.VerifyWait(tt.token, tt.client, window, tt.now)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("VerifyWait error = %v, want %v", err, tt.want)
+			}
+			if tt.want == nil && got.ID != w.ID {
+				t.Errorf("id %x, want %x", got.ID, w.ID)
+			}
+		})
+	}
+	for _, bad := range []time.Duration{0, MaxWait + time.Second} {
+		if _, err := s.IssueWait(testClient, bad, window, testNow); err == nil {
+			t.Errorf("IssueWait(%s) succeeded", bad)
+		}
+	}
+}

@@ -88,3 +88,15 @@ func FuzzStashTake(f *testing.F) {
 		}
 	})
 }
+
+func FuzzVerifyWait(f *testing.F) {
+	s := newTestSigner(f, "0123456789abcdef-test-secret")
+	w, _ := s.IssueWait(testClient, 5*time.Second, time.Minute, testNow)
+	f.Add(w.Token)
+	f.Add("")
+	f.Fuzz(func(t *testing.T, token string) {
+		if _, err := s.VerifyWait(token, testClient, time.Minute, testNow.Add(10*time.Second)); err == nil && token != w.Token {
+			t.Fatalf("accepted a wait challenge the signer never issued: %q", token)
+		}
+	})
+}

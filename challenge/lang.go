@@ -16,7 +16,11 @@ type Messages struct {
 	Working  string
 	Done     string
 	NoScript string
-	Why      string
+	// NoScriptWait is shown without JavaScript when waiting is allowed; %d
+	// is the number of seconds.
+	NoScriptWait string
+	Continue     string
+	Why          string
 	// Shown above a fresh challenge when a proof was refused.
 	Retry string
 	// Error pages.
@@ -42,6 +46,8 @@ var catalog = map[string]*Messages{
 		Working:         "Vérification en cours : %d %",
 		Done:            "Vérifié. Redirection…",
 		NoScript:        "Cette vérification a besoin de JavaScript. Activez-le, puis rechargez la page.",
+		NoScriptWait:    "Sans JavaScript, la vérification prend %d secondes : patientez, la page continuera d’elle-même.",
+		Continue:        "Continuer",
 		Why:             "Ce calcul protège la pétition contre les signatures frauduleuses en masse. Aucune donnée n’est envoyée à un tiers.",
 		Retry:           "La vérification précédente n’a pas abouti ; nouvel essai.",
 		BadRequestTitle: "Requête invalide",
@@ -60,6 +66,8 @@ var catalog = map[string]*Messages{
 		Working:         "Checking: %d%",
 		Done:            "Verified. Redirecting…",
 		NoScript:        "This check needs JavaScript. Please enable it, then reload the page.",
+		NoScriptWait:    "Without JavaScript, the check takes %d seconds: please wait, the page will continue by itself.",
+		Continue:        "Continue",
 		Why:             "This calculation protects the petition against mass fraudulent signatures. No data is sent to any third party.",
 		Retry:           "The previous check did not succeed; trying again.",
 		BadRequestTitle: "Invalid request",

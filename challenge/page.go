@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -154,17 +155,33 @@ type ChallengePage struct {
 	Submission string
 	// Problem, when set, explains why a previous proof was refused.
 	Problem string
+	// NoScript, when set, lets a browser without JavaScript through after
+	// a wait.
+	NoScript *NoScriptWait
+}
+
+// NoScriptWait is the way through for a browser without JavaScript.
+type NoScriptWait struct {
+	// URL is where the browser comes back once the wait is over.
+	URL string
+	// Seconds is how long it waits.
+	Seconds int
 }
 
 // RenderChallenge writes the challenge page.
 func (p *Pages) RenderChallenge(w io.Writer, c ChallengePage) error {
+	var noScript string
+	if c.NoScript != nil {
+		noScript = strings.Replace(c.T.NoScriptWait, "%d", strconv.Itoa(c.NoScript.Seconds), 1)
+	}
 	return p.challenge.Execute(w, struct {
 		ChallengePage
-		Assets     AssetPaths
-		Seed       string
-		Token      string
-		Difficulty int
-	}{c, p.paths, c.Challenge.SeedHex(), c.Challenge.Token, c.Challenge.Difficulty})
+		Assets       AssetPaths
+		Seed         string
+		Token        string
+		Difficulty   int
+		NoScriptText string
+	}{c, p.paths, c.Challenge.SeedHex(), c.Challenge.Token, c.Challenge.Difficulty, noScript})
 }
 
 // MessagePage is a short page that explains a refusal.

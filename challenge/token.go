@@ -23,6 +23,7 @@ var (
 	ErrForged           = errors.New("token signature does not match this client")
 	ErrInsufficientWork = errors.New("proof of work does not meet the difficulty")
 	ErrTooEasy          = errors.New("challenge difficulty below the required minimum")
+	ErrTooEarly         = errors.New("wait not over")
 )
 
 // Token kinds, carried in the signed payload so that a challenge can never be

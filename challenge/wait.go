@@ -1,0 +1,64 @@
+package challenge
+
+import (
+	"fmt"
+	"time"
+)
+
+// kindWait marks a no-JavaScript challenge: time instead of work.
+const kindWait byte = 'W'
+
+// MaxWait is the longest wait a no-JavaScript challenge can ask for.
+const MaxWait = 255 * time.Second
+
+// Wait is a challenge for browsers without JavaScript: instead of a proof
+// of work, the browser must come back after a wait, which a meta refresh
+// does by itself. It prices a signature in time only, so it is off unless
+// the admin allows it.
+type Wait struct {
+	// Token is the signed wait challenge as the browser carries it.
+	Token string
+	// ID is unique per challenge, for single use.
+	ID [IDSize]byte
+	// Wait is how long the browser must wait before coming back.
+	Wait time.Duration
+	// NotBefore is when the browser may come back.
+	NotBefore time.Time
+	// Expires is when the challenge stops being accepted.
+	Expires time.Time
+}
+
+// IssueWait returns a wait challenge bound to b: it is accepted from
+// now+wait until now+wait+window.
+func (s *Signer) IssueWait(b Binding, wait, window time.Duration, now time.Time) (Wait, error) {
+	if wait < time.Second || wait > MaxWait {
+		return Wait{}, fmt.Errorf("wait %s out of range [1s, %s]", wait, MaxWait)
+	}
+	secs := uint8(wait / time.Second)
+	t := token{kind: kindWait, param: secs, expires: now.Add(time.Duration(secs)*time.Second + window).Unix()}
+	enc, err := s.issue(&t, b)
+	if err != nil {
+		return Wait{}, err
+	}
+	return waitFrom(enc, t, window), nil
+}
+
+// VerifyWait checks that tokenStr is an authentic wait challenge issued to
+// b, that its wait is over and that it has not expired. window must be the
+// one it was issued with.
+func (s *Signer) VerifyWait(tokenStr string, b Binding, window time.Duration, now time.Time) (Wait, error) {
+	t, err := s.open(tokenStr, kindWait, b, now)
+	if err != nil {
+		return Wait{}, err
+	}
+	w := waitFrom(tokenStr, t, window)
+	if now.Before(w.NotBefore) {
+		return w, fmt.Errorf("%w: back %s too early", ErrTooEarly, w.NotBefore.Sub(now).Round(time.Second))
+	}
+	return w, nil
+}
+
+func waitFrom(enc string, t token, window time.Duration) Wait {
+	exp := time.Unix(t.expires, 0)
+	return Wait{Token: enc, ID: t.id, Wait: time.Duration(t.param) * time.Second, NotBefore: exp.Add(-window), Expires: exp}
+}
