@@ -1,4 +1,5 @@
-// Package policies decides what the shield does with a request. For now it
-// knows which endpoints are protected: the signature endpoints where every
-// request must carry a proof of work. It does not import Caddy.
+// Package policies decides what the shield does with a request: which
+// endpoints are protected (the signature endpoints, where every request
+// must carry a proof of work), and which budgets bound what a client, a
+// network or a class of networks may do. It does not import Caddy.
 package policies

@@ -1,0 +1,139 @@
+package policies
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ulule/limiter/v3"
+
+	"github.com/rempart/rempart/budget"
+)
+
+// Counter is what a budget counts.
+type Counter string
+
+// The things a budget can count.
+const (
+	// CountSignatures counts requests forwarded to protected endpoints.
+	CountSignatures Counter = "signatures"
+	// CountChallenges counts challenge pages issued.
+	CountChallenges Counter = "challenges"
+)
+
+// Budget bounds how often a group of clients may do something, such as
+// "every hosting ASN at most 10 signatures per hour".
+type Budget struct {
+	// Name identifies the budget in logs and keys its counters; it defaults
+	// to a name made of the other fields, such as "signatures/asn/hosting".
+	Name string `json:"name,omitempty"`
+	// Counts is what the budget counts: "signatures" or "challenges".
+	Counts Counter `json:"counts"`
+	// Per is what each counter is kept for: "ip", "prefix", "asn" or
+	// "class". A client whose ASN is unknown (no database, or an address it
+	// does not cover) is counted by its network prefix instead.
+	Per budget.KeyKind `json:"per"`
+	// Rate is how many per period, such as "10/hour" or "300/min".
+	Rate string `json:"rate"`
+	// Class, when set, applies the budget only to clients in this network
+	// class (such as "hosting").
+	Class string `json:"class,omitempty"`
+
+	rate limiter.Rate
+}
+
+// compile checks b and fills in what is derived from it.
+func (b *Budget) compile() error {
+	if b.Counts != CountSignatures && b.Counts != CountChallenges {
+		return fmt.Errorf("budget counts %q: want signatures or challenges", b.Counts)
+	}
+	if _, err := b.Per.MarshalText(); err != nil {
+		return fmt.Errorf("budget per: want ip, prefix, asn or class")
+	}
+	rate, err := budget.ParseRate(b.Rate)
+	if err != nil {
+		return fmt.Errorf("budget: %w", err)
+	}
+	b.rate = rate
+	if b.Name == "" {
+		b.Name = string(b.Counts) + "/" + b.Per.String()
+		if b.Class != "" {
+			b.Name += "/" + b.Class
+		}
+	}
+	return nil
+}
+
+// appliesTo reports whether the budget counts client c.
+func (b *Budget) appliesTo(c budget.Client) bool {
+	if b.Class != "" && c.Class != b.Class {
+		return false
+	}
+	return b.Per != budget.KeyClass || c.Class != ""
+}
+
+// key returns the counter key for c.
+func (b *Budget) key(c budget.Client) string {
+	per := b.Per
+	if per == budget.KeyASN && c.ASN == 0 {
+		per = budget.KeyPrefix
+	}
+	return per.Key(b.Name, c)
+}
+
+// Budgets checks clients against a set of budgets whose counters live in a
+// limiter store (bounded in memory, or Redis shared by several instances).
+type Budgets struct {
+	budgets []Budget
+	store   limiter.Store
+}
+
+// NewBudgets compiles bs over store.
+func NewBudgets(bs []Budget, store limiter.Store) (*Budgets, error) {
+	out := &Budgets{store: store, budgets: make([]Budget, len(bs))}
+	names := make(map[string]bool)
+	for i, b := range bs {
+		if err := b.compile(); err != nil {
+			return nil, fmt.Errorf("budget %d: %w", i+1, err)
+		}
+		if names[b.Name] {
+			return nil, fmt.Errorf("budget %d: name %q used twice", i+1, b.Name)
+		}
+		names[b.Name] = true
+		out.budgets[i] = b
+	}
+	return out, nil
+}
+
+// Verdict is the outcome of counting one event against the budgets.
+type Verdict struct {
+	// Allowed is false when a budget is exhausted.
+	Allowed bool
+	// Budget names the exhausted budget.
+	Budget string
+	// RetryAfter is when the exhausted budget's window resets.
+	RetryAfter time.Duration
+}
+
+// Take counts one event of kind what for client c against every budget
+// that applies, and refuses it if any of them is exhausted.
+func (bs *Budgets) Take(ctx context.Context, what Counter, c budget.Client, now time.Time) (Verdict, error) {
+	v := Verdict{Allowed: true}
+	for i := range bs.budgets {
+		b := &bs.budgets[i]
+		if b.Counts != what || !b.appliesTo(c) {
+			continue
+		}
+		lc, err := bs.store.Increment(ctx, b.key(c), 1, b.rate)
+		if err != nil {
+			return Verdict{}, fmt.Errorf("counting budget %s: %w", b.Name, err)
+		}
+		if lc.Reached && v.Allowed {
+			v = Verdict{Budget: b.Name, RetryAfter: max(time.Unix(lc.Reset, 0).Sub(now), time.Second)}
+		}
+	}
+	return v, nil
+}
+
+// Len returns the number of budgets.
+func (bs *Budgets) Len() int { return len(bs.budgets) }

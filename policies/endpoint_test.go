@@ -1,0 +1,34 @@
+package policies
+
+import "testing"
+
+func TestEndpointMatches(t *testing.T) {
+	es := Endpoints{{Method: "POST", Path: "/sign"}, {Method: "*", Path: "/petitions/*/sign"}}
+	tests := []struct {
+		method, path string
+		want         bool
+	}{
+		{"POST", "/sign", true},
+		{"GET", "/sign", false},
+		{"POST", "/sign/", false},
+		{"PUT", "/petitions/noel/sign", true},
+		{"POST", "/petitions/a/b/sign", false},
+		{"POST", "/", false},
+	}
+	for _, tt := range tests {
+		if got := es.Matches(tt.method, tt.path); got != tt.want {
+			t.Errorf("Matches(%s %s) = %v, want %v", tt.method, tt.path, got, tt.want)
+		}
+	}
+}
+
+func TestEndpointValidate(t *testing.T) {
+	for _, e := range []Endpoint{{"", "/sign"}, {"post", "/sign"}, {"POST", "sign"}, {"POST", "/[x"}} {
+		if e.Validate() == nil {
+			t.Errorf("%+v validated", e)
+		}
+	}
+	if err := (Endpoint{"POST", "/petitions/*/sign"}).Validate(); err != nil {
+		t.Error(err)
+	}
+}
