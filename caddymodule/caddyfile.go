@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
+	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/policies"
 )
 
@@ -37,9 +38,16 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    ipv4_prefix   <bits>
 //	    ipv6_prefix   <bits>
 //	    max_body      <size>
+//	    limit         signatures|challenges per ip|prefix|asn|class <rate> [class <name>] [name <name>]
+//	    flood         off
+//	    flood {
+//	        threshold      <rate>
+//	        max_extra_bits <bits>
+//	        half_life      <duration>
+//	    }
 //	}
 //
-// protect may be repeated; every option may be omitted.
+// protect and limit may be repeated; every option may be omitted.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
@@ -106,6 +114,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("protect: %v", err)
 			}
 			h.Protect = append(h.Protect, e)
+		case "limit":
+			b, err := parseLimit(d)
+			if err != nil {
+				return err
+			}
+			h.Limits = append(h.Limits, b)
+		case "flood":
+			if err := h.parseFlood(d); err != nil {
+				return err
+			}
 		default:
 			return d.Errf("unknown rempart option %q", option)
 		}
@@ -147,3 +165,78 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 
 // Interface guards
 var _ caddyfile.Unmarshaler = (*Handler)(nil)
+
+// parseLimit reads: limit <counts> per <kind> <rate> [class <name>] [name <name>]
+func parseLimit(d *caddyfile.Dispenser) (policies.Budget, error) {
+	var b policies.Budget
+	var counts, per, kind string
+	if !d.Args(&counts, &per, &kind, &b.Rate) || per != "per" {
+		return b, d.Errf("limit: want: limit signatures|challenges per ip|prefix|asn|class <rate>, such as: limit signatures per asn 300/min")
+	}
+	b.Counts = policies.Counter(counts)
+	if b.Counts != policies.CountSignatures && b.Counts != policies.CountChallenges {
+		return b, d.Errf("limit %q: want signatures or challenges", counts)
+	}
+	k, err := budget.ParseKeyKind(kind)
+	if err != nil {
+		return b, d.Errf("limit: %v", err)
+	}
+	b.Per = k
+	if _, err := budget.ParseRate(b.Rate); err != nil {
+		return b, d.Errf("limit: %v", err)
+	}
+	for d.NextArg() {
+		switch d.Val() {
+		case "class":
+			if !d.NextArg() {
+				return b, d.Errf("limit: class needs a name, such as: class hosting")
+			}
+			b.Class = d.Val()
+		case "name":
+			if !d.NextArg() {
+				return b, d.Errf("limit: name needs a value")
+			}
+			b.Name = d.Val()
+		default:
+			return b, d.Errf("limit: unexpected %q: want class <name> or name <name>", d.Val())
+		}
+	}
+	return b, nil
+}
+
+// parseFlood reads "flood off" or a flood block.
+func (h *Handler) parseFlood(d *caddyfile.Dispenser) error {
+	f := new(Flood)
+	if d.NextArg() {
+		if d.Val() != "off" || d.NextArg() {
+			return d.Errf("flood: want off, or a block with threshold, max_extra_bits and half_life")
+		}
+		f.Off = true
+		h.Flood = f
+		return nil
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "threshold":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			if _, err := budget.ParseRate(d.Val()); err != nil {
+				return d.Errf("flood threshold: %v", err)
+			}
+			f.Threshold = d.Val()
+		case "max_extra_bits":
+			if err := intArg(d, &f.MaxExtraBits); err != nil {
+				return err
+			}
+		case "half_life":
+			if err := durationArg(d, &f.HalfLife); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unknown flood option %q", d.Val())
+		}
+	}
+	h.Flood = f
+	return nil
+}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/policies"
 )
 
@@ -33,6 +35,15 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				ipv4_prefix 32
 				ipv6_prefix 64
 				max_body 16KiB
+				noscript_wait 10s
+				limit signatures per asn 10/hour class hosting
+				limit signatures per ip 3/h name per-ip
+				limit challenges per prefix 60/min
+				flood {
+					threshold 120/min
+					max_extra_bits 4
+					half_life 30s
+				}
 			}`,
 			want: Handler{
 				Secret:     "{env.REMPART_SECRET}",
@@ -47,8 +58,16 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				IPv4Prefix:   32,
 				IPv6Prefix:   64,
 				MaxBody:      16 << 10,
+				NoScriptWait: caddy.Duration(10 * time.Second),
+				Limits: []policies.Budget{
+					{Counts: policies.CountSignatures, Per: budget.KeyASN, Rate: "10/hour", Class: "hosting"},
+					{Counts: policies.CountSignatures, Per: budget.KeyIP, Rate: "3/h", Name: "per-ip"},
+					{Counts: policies.CountChallenges, Per: budget.KeyPrefix, Rate: "60/min"},
+				},
+				Flood: &Flood{Threshold: "120/min", MaxExtraBits: 4, HalfLife: caddy.Duration(30 * time.Second)},
 			},
 		},
+		{name: "flood off", input: "rempart {\n flood off\n}", want: Handler{Flood: &Flood{Off: true}}},
 		{name: "argument on directive", input: `rempart foo`, wantErr: "wrong argument count"},
 		{name: "unknown option", input: "rempart {\n dificulty 3\n}", wantErr: `unknown rempart option "dificulty"`},
 		{name: "difficulty not a number", input: "rempart {\n difficulty hard\n}", wantErr: `difficulty "hard": want a positive whole number`},
@@ -60,6 +79,14 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "bad duration", input: "rempart {\n pass_ttl forever\n}", wantErr: `pass_ttl "forever"`},
 		{name: "bad size", input: "rempart {\n max_body lots\n}", wantErr: `max_body "lots"`},
 		{name: "secret missing", input: "rempart {\n secret\n}", wantErr: "wrong argument count"},
+		{name: "limit incomplete", input: "rempart {\n limit signatures per asn\n}", wantErr: "want: limit signatures|challenges per"},
+		{name: "limit unknown counter", input: "rempart {\n limit votes per asn 1/h\n}", wantErr: `limit "votes": want signatures or challenges`},
+		{name: "limit unknown key", input: "rempart {\n limit signatures per country 1/h\n}", wantErr: `key kind "country"`},
+		{name: "limit bad rate", input: "rempart {\n limit signatures per ip lots\n}", wantErr: `rate "lots"`},
+		{name: "limit stray word", input: "rempart {\n limit signatures per ip 1/h hosting\n}", wantErr: `unexpected "hosting"`},
+		{name: "flood on", input: "rempart {\n flood on\n}", wantErr: "flood: want off"},
+		{name: "flood bad threshold", input: "rempart {\n flood {\n threshold fast\n }\n}", wantErr: "flood threshold"},
+		{name: "flood unknown option", input: "rempart {\n flood {\n bits 3\n }\n}", wantErr: `unknown flood option "bits"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,6 +109,10 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 }
 
 func equalHandlers(a, b Handler) bool {
+	if !reflect.DeepEqual(a.Limits, b.Limits) || !reflect.DeepEqual(a.Flood, b.Flood) {
+		return false
+	}
+	a.Limits, b.Limits, a.Flood, b.Flood = nil, nil, nil, nil
 	if len(a.Protect) != len(b.Protect) {
 		return false
 	}
@@ -93,7 +124,7 @@ func equalHandlers(a, b Handler) bool {
 	a.Protect, b.Protect = nil, nil
 	return a.Secret == b.Secret && a.Difficulty == b.Difficulty && a.Credits == b.Credits &&
 		a.PassTTL == b.PassTTL && a.ChallengeTTL == b.ChallengeTTL && a.IPv4Prefix == b.IPv4Prefix &&
-		a.IPv6Prefix == b.IPv6Prefix && a.MaxBody == b.MaxBody
+		a.IPv6Prefix == b.IPv6Prefix && a.MaxBody == b.MaxBody && a.NoScriptWait == b.NoScriptWait
 }
 
 func TestValidate(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/policies"
 )
@@ -87,16 +88,30 @@ type Handler struct {
 	// enable it.
 	NoScriptWait caddy.Duration `json:"noscript_wait,omitempty"`
 
+	// Limits are the budgets that bound what a client, a network or a class
+	// of networks may do: how many signatures are forwarded and how many
+	// challenges issued, per IP, network prefix, ASN or class. Over budget,
+	// a request gets 429 with Retry-After and is never forwarded.
+	Limits []policies.Budget `json:"limits,omitempty"`
+
+	// Flood makes the difficulty of a network that floods rise, and fall
+	// back when it calms. On by default.
+	Flood *Flood `json:"flood,omitempty"`
+
 	// MaxBody is the largest request body, in bytes, that the shield holds
 	// for a client while it solves a challenge; a larger one is refused
 	// with 413. Default: 65536.
 	MaxBody int `json:"max_body,omitempty"`
 
-	signer   *challenge.Signer
-	pages    *challenge.Pages
-	state    *sharedState
-	stateKey string
-	logger   *zap.Logger
+	signer      *challenge.Signer
+	pages       *challenge.Pages
+	app         *App
+	budgets     *policies.Budgets
+	pressure    *budget.Pressure
+	pressureKey string
+	state       *sharedState
+	stateKey    string
+	logger      *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -124,6 +139,21 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.stateKey, h.state, err = loadSharedState(secret)
 	if err != nil {
 		return err
+	}
+	if h.app, err = loadApp(ctx); err != nil {
+		return err
+	}
+	if h.budgets, err = policies.NewBudgets(h.Limits, h.state.budgetStore); err != nil {
+		return err
+	}
+	if !h.Flood.Off {
+		cfg, err := h.Flood.pressureConfig()
+		if err != nil {
+			return err
+		}
+		if h.pressureKey, h.pressure, err = loadPressure(secret, cfg); err != nil {
+			return err
+		}
 	}
 	h.logger.Info("rempart shield ready",
 		zap.Int("difficulty", h.Difficulty),
@@ -162,6 +192,9 @@ func (h *Handler) setDefaults() {
 	if h.MaxBody == 0 {
 		h.MaxBody = DefaultMaxBody
 	}
+	if h.Flood == nil {
+		h.Flood = new(Flood)
+	}
 }
 
 // Validate checks the handler's configuration.
@@ -195,6 +228,9 @@ func (h *Handler) Validate() error {
 			return fmt.Errorf("protect: %w", err)
 		}
 	}
+	if h.Flood.MaxExtraBits < 0 || h.Flood.MaxExtraBits > 24 {
+		return fmt.Errorf("flood max_extra_bits %d: want 0 to 24", h.Flood.MaxExtraBits)
+	}
 	return nil
 }
 
@@ -202,6 +238,9 @@ func (h *Handler) Validate() error {
 func (h *Handler) Cleanup() error {
 	if h.stateKey != "" {
 		_, _ = sharedStates.Delete(h.stateKey)
+	}
+	if h.pressureKey != "" {
+		_, _ = sharedStates.Delete(h.pressureKey)
 	}
 	return nil
 }
@@ -227,6 +266,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		spent, err := h.spend(w, r, client, pass, now)
 		if err != nil {
 			return err
+		}
+		if spent {
+			// The proof is spent either way: a network over its budget pays
+			// for its refused signatures too.
+			if ok, err := h.admit(w, r, policies.CountSignatures, h.app.identify(r), client, now); !ok {
+				return err
+			}
 		}
 		hasPass = spent
 	}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/policies"
 )
 
 // Status codes a client can see from the shield (README, "Status codes").
@@ -25,6 +26,10 @@ const (
 // held (stashed) first, so that it can be sent on once the browser has
 // solved the challenge; problem, when set, says why a proof was refused.
 func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, client challenge.Binding, now time.Time, problem string) error {
+	id := h.app.identify(r)
+	if ok, err := h.admit(w, r, policies.CountChallenges, id, client, now); !ok {
+		return err
+	}
 	ret := challenge.SafeReturn(r.URL.RequestURI(), PublicPrefix)
 	submission := ""
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -36,11 +41,21 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, client chall
 			return nil // refused and answered
 		}
 	}
-	return h.challengePage(w, r, client, now, ret, submission, problem)
+	return h.renderChallenge(w, r, client, id, now, ret, submission, problem)
 }
 
+// challengePage counts a challenge against the budgets and answers with
+// it, for a request whose body is held already (or has none).
 func (h *Handler) challengePage(w http.ResponseWriter, r *http.Request, client challenge.Binding, now time.Time, ret, submission, problem string) error {
-	c, err := h.signer.IssueChallenge(client, h.Difficulty, now, time.Duration(h.ChallengeTTL))
+	id := h.app.identify(r)
+	if ok, err := h.admit(w, r, policies.CountChallenges, id, client, now); !ok {
+		return err
+	}
+	return h.renderChallenge(w, r, client, id, now, ret, submission, problem)
+}
+
+func (h *Handler) renderChallenge(w http.ResponseWriter, r *http.Request, client challenge.Binding, id Identity, now time.Time, ret, submission, problem string) error {
+	c, err := h.signer.IssueChallenge(client, h.difficulty(id, client, now), now, time.Duration(h.ChallengeTTL))
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("issuing challenge: %w", err))
 	}
@@ -58,7 +73,8 @@ func (h *Handler) challengePage(w http.ResponseWriter, r *http.Request, client c
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("rendering challenge page: %w", err))
 	}
 	h.logger.Debug("challenge issued",
-		zap.String("path", r.URL.Path), zap.Int("difficulty", c.Difficulty), zap.Bool("held_submission", submission != ""))
+		zap.String("path", r.URL.Path), zap.Int("difficulty", c.Difficulty), zap.Uint32("asn", id.ASN),
+		zap.Stringer("network", client.Network), zap.Bool("held_submission", submission != ""))
 	return writePage(w, r, StatusChallenge, "challenge", buf.Bytes())
 }
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/ulule/limiter/v3"
 
+	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/challenge"
 )
 
@@ -17,9 +19,10 @@ import (
 var sharedStates = caddy.NewUsagePool()
 
 type sharedState struct {
-	challenges *challenge.Spent
-	passes     *challenge.Spent
-	stash      *challenge.Stash
+	challenges  *challenge.Spent
+	passes      *challenge.Spent
+	stash       *challenge.Stash
+	budgetStore limiter.Store
 }
 
 // Destruct is called by the usage pool when no handler uses the state.
@@ -50,5 +53,28 @@ func newSharedState() (*sharedState, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sharedState{challenges: challenges, passes: passes, stash: stash}, nil
+	store, err := budget.NewLRUStore(defaultBudgetKeys)
+	if err != nil {
+		return nil, err
+	}
+	return &sharedState{challenges: challenges, passes: passes, stash: stash, budgetStore: store}, nil
+}
+
+// pressureState keeps the flood estimates of networks across reloads, as
+// long as the flood settings stay the same.
+type pressureState struct{ *budget.Pressure }
+
+func (pressureState) Destruct() error { return nil }
+
+func loadPressure(secret []byte, cfg budget.PressureConfig) (string, *budget.Pressure, error) {
+	sum := sha256.Sum256(append([]byte("rempart state\x00"), secret...))
+	key := fmt.Sprintf("rempart.pressure.%x.%g.%s.%d", sum[:8], cfg.Threshold, cfg.HalfLife, cfg.MaxExtraBits)
+	val, _, err := sharedStates.LoadOrNew(key, func() (caddy.Destructor, error) {
+		p, err := budget.NewPressure(cfg)
+		return pressureState{p}, err
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("flood: %w", err)
+	}
+	return key, val.(pressureState).Pressure, nil
 }

@@ -28,9 +28,12 @@ type Messages struct {
 	BadRequest      string
 	TooLargeTitle   string
 	TooLarge        string
-	ExpiredTitle    string
-	Expired         string
-	Back            string
+	TooManyTitle    string
+	// TooMany explains a 429; %d is the number of minutes to wait.
+	TooMany      string
+	ExpiredTitle string
+	Expired      string
+	Back         string
 }
 
 // languages lists the supported languages, the default first: the
@@ -54,6 +57,8 @@ var catalog = map[string]*Messages{
 		BadRequest:      "La vérification envoyée est illisible.",
 		TooLargeTitle:   "Envoi trop volumineux",
 		TooLarge:        "Les données envoyées dépassent la taille autorisée.",
+		TooManyTitle:    "Trop de demandes depuis votre réseau",
+		TooMany:         "Votre réseau a atteint sa limite de signatures pour le moment. Réessayez dans %d min.",
 		ExpiredTitle:    "Envoi expiré",
 		Expired:         "Votre envoi a attendu trop longtemps et n’a pas été transmis. Revenez en arrière et envoyez le formulaire de nouveau.",
 		Back:            "Revenir à la page d’accueil",
@@ -74,6 +79,8 @@ var catalog = map[string]*Messages{
 		BadRequest:      "The verification that was sent cannot be read.",
 		TooLargeTitle:   "Submission too large",
 		TooLarge:        "The data sent is larger than allowed.",
+		TooManyTitle:    "Too many requests from your network",
+		TooMany:         "Your network has reached its limit of signatures for now. Please try again in %d min.",
 		ExpiredTitle:    "Submission expired",
 		Expired:         "Your submission waited too long and was not sent. Go back and submit the form again.",
 		Back:            "Back to the home page",
