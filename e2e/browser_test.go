@@ -27,8 +27,8 @@ const (
 )
 
 // startPetition runs the quickstart's setup in a real Caddy: the demo
-// petition, and the shield in front of it.
-func startPetition(t *testing.T) {
+// petition, and the shield in front of it, with extra rempart options.
+func startPetition(t *testing.T, options ...string) {
 	t.Helper()
 	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: 2998})
 	tester.InitServer(fmt.Sprintf(`
@@ -47,9 +47,10 @@ func startPetition(t *testing.T) {
 	http://localhost:9280 {
 		rempart {
 			protect POST /sign
+			%s
 		}
 		reverse_proxy 127.0.0.1:9281
-	}`, t.TempDir()), "caddyfile")
+	}`, t.TempDir(), strings.Join(options, "\n")), "caddyfile")
 }
 
 // count asks the demo petition, directly, how many signatures it has.

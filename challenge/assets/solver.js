@@ -10,6 +10,10 @@
   var status = document.getElementById('rempart-status');
   var expected = Math.pow(2, bits);
   var hashes = 0, done = false, workers = [], lastShown = -1;
+  // Shown only when the script runs: without JavaScript the page says what
+  // to do instead.
+  if (bar) bar.hidden = false;
+  if (status) status.hidden = false;
 
   function show(fraction) {
     // The chance of having found a nonce after `hashes` attempts; capped so the
