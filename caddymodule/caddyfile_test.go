@@ -160,3 +160,24 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func FuzzUnmarshalCaddyfile(f *testing.F) {
+	for _, seed := range []string{
+		"rempart",
+		"rempart {\n protect POST /sign\n limit signatures per asn 10/hour class hosting\n}",
+		"rempart {\n flood {\n threshold 60/min\n max_extra_bits 6\n }\n}",
+		"rempart {\n max_body 64KiB\n noscript_wait 5s\n}",
+		"rempart {\n limit\n}",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, input string) {
+		var h Handler
+		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
+			return
+		}
+		// Whatever parses must either validate or say why, never panic.
+		h.setDefaults()
+		_ = h.Validate()
+	})
+}

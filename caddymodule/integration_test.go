@@ -55,6 +55,13 @@ func (b *backend) received(prefix string) []string {
 // startShield runs a real Caddy with rempart in front of a fresh backend.
 func startShield(t *testing.T, options string) (*caddytest.Tester, *backend) {
 	t.Helper()
+	return startShieldWith(t, t.TempDir(), "secret integration-test-secret-0123456789\n"+options)
+}
+
+// startShieldWith is startShield with Caddy's storage in dir and the
+// handler's options given whole.
+func startShieldWith(t *testing.T, storage, options string) (*caddytest.Tester, *backend) {
+	t.Helper()
 	be := &backend{}
 	srv := httptest.NewServer(be)
 	t.Cleanup(srv.Close)
@@ -70,13 +77,12 @@ func startShield(t *testing.T, options string) (*caddytest.Tester, *backend) {
 	}
 	http://localhost:9180 {
 		rempart {
-			secret integration-test-secret-0123456789
 			difficulty 8
 			protect POST /sign
 			%s
 		}
 		reverse_proxy %s
-	}`, t.TempDir(), options, strings.TrimPrefix(srv.URL, "http://")), "caddyfile")
+	}`, storage, options, strings.TrimPrefix(srv.URL, "http://")), "caddyfile")
 	// Follow no redirect: each test looks at the shield's answers one by one.
 	tester.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return tester, be
@@ -413,4 +419,24 @@ func TestCopiedPassReplayedTwentyTimes(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestGeneratedSecretSurvivesRestart(t *testing.T) {
+	storage := t.TempDir()
+	tester, _ := startShieldWith(t, storage, "")
+	_, page := do(t, tester.Client, http.MethodGet, shieldURL+"/", nil)
+	resp := pass(t, tester.Client, page)
+	wantStatus(t, resp, http.StatusSeeOther)
+
+	// A new Caddy config with the same storage: the pass still reads.
+	again, _ := startShieldWith(t, storage, "")
+	again.Client.Jar = tester.Client.Jar
+	resp, _ = do(t, again.Client, http.MethodGet, shieldURL+"/", nil)
+	wantStatus(t, resp, http.StatusOK)
+
+	// Other storage, other secret: the pass is refused.
+	other, _ := startShieldWith(t, t.TempDir(), "")
+	other.Client.Jar = tester.Client.Jar
+	resp, _ = do(t, other.Client, http.MethodGet, shieldURL+"/", nil)
+	wantStatus(t, resp, http.StatusForbidden)
 }
