@@ -253,8 +253,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	now := time.Now()
 	client := h.binding(r)
+	id := h.app.identify(r) // also sets the {http.rempart.asn*} placeholders for what follows
 	held, answered, err := h.heldSubmission(w, r, client)
-	if held == nil && (answered || err != nil) {
+	if answered {
 		return err
 	}
 	method := r.Method
@@ -270,7 +271,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if spent {
 			// The proof is spent either way: a network over its budget pays
 			// for its refused signatures too.
-			if ok, err := h.admit(w, r, policies.CountSignatures, h.app.identify(r), client, now); !ok {
+			if ok, err := h.admit(w, r, policies.CountSignatures, id, client, now); !ok {
 				return err
 			}
 		}

@@ -32,8 +32,8 @@ type heldRequest struct {
 // with a body then gets 410 (answered is true), since its body is the
 // browser's re-post of the proof form, not the signer's submission.
 func (h *Handler) heldSubmission(w http.ResponseWriter, r *http.Request, client challenge.Binding) (held *heldRequest, answered bool, err error) {
-	c, err := r.Cookie(replayCookie)
-	if err != nil {
+	c, cookieErr := r.Cookie(replayCookie)
+	if cookieErr != nil {
 		return nil, false, nil
 	}
 	sub, ok := h.state.stash.Peek(c.Value, client)
