@@ -104,6 +104,7 @@ func TestVerifyProof(t *testing.T) {
 		{"empty", "", nonce, testClient, 10, testNow, ErrMalformed},
 		{"not base64", strings.Repeat("*", TokenLen), nonce, testClient, 10, testNow, ErrMalformed},
 		{"standard base64 alphabet", strings.Repeat("+", TokenLen), nonce, testClient, 10, testNow, ErrMalformed},
+		{"non-canonical last character", nonCanonical(c.Token), nonce, testClient, 10, testNow, ErrMalformed},
 		{"nonce too short", c.Token, nonce[:15], testClient, 10, testNow, ErrMalformed},
 		{"nonce not hex", c.Token, "zzzzzzzzzzzzzzzz", testClient, 10, testNow, ErrMalformed},
 	}
@@ -277,4 +278,12 @@ func TestVerifyWait(t *testing.T) {
 			t.Errorf("IssueWait(%s) succeeded", bad)
 		}
 	}
+}
+
+// nonCanonical spells token differently by setting the unused low bits of
+// its last character: a lax decoder would read the same bytes.
+func nonCanonical(token string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, token[len(token)-1])
+	return token[:len(token)-1] + string(alphabet[last|1])
 }

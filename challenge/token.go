@@ -161,8 +161,11 @@ func (s *Signer) issue(t *token, b Binding) (string, error) {
 	var raw [tokenSize]byte
 	copy(raw[:], payload[:])
 	copy(raw[payloadSize:], t.mac[:])
-	return base64.RawURLEncoding.EncodeToString(raw[:]), nil
+	return tokenEncoding.EncodeToString(raw[:]), nil
 }
+
+// tokenEncoding is strict so that each token has exactly one spelling.
+var tokenEncoding = base64.RawURLEncoding.Strict()
 
 // open decodes and authenticates an encoded token of the given kind. It
 // checks, in order of cost: length, encoding, version and kind, expiry, and
@@ -173,7 +176,7 @@ func (s *Signer) open(encoded string, kind byte, b Binding, now time.Time) (toke
 		return t, fmt.Errorf("%w: length %d, want %d", ErrMalformed, len(encoded), TokenLen)
 	}
 	var raw [tokenSize]byte
-	n, err := base64.RawURLEncoding.Decode(raw[:], []byte(encoded))
+	n, err := tokenEncoding.Decode(raw[:], []byte(encoded))
 	if err != nil || n != tokenSize {
 		return t, fmt.Errorf("%w: not base64url", ErrMalformed)
 	}
