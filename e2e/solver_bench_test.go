@@ -1,0 +1,497 @@
+package e2e
+
+// The speed of the browser solver, measured in Debian's headless Chromium.
+//
+// TestBrowserSolver runs with the other tests, in a few seconds: it checks
+// the solver's answers against challenge.LeadingZeroBits and logs short
+// measurements. The full measurement, the one BENCHMARKS.md quotes, is
+//
+//	go test ./e2e/ -run '^$' -bench BrowserSolver -benchtime 1x -v
+//
+// Set REMPART_BENCH_WORKER to a file to measure another version of the
+// worker in its place, for example the first one, a loop over the rounds:
+//
+//	git show 154ae13:challenge/assets/worker.js > /tmp/old-worker.js
+//	REMPART_BENCH_WORKER=/tmp/old-worker.js go test ./e2e/ -run '^$' -bench BrowserSolver -benchtime 1x -v
+//
+// Timings are reported, never asserted: a slow or busy machine must not fail
+// the build.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/chromedp"
+
+	"github.com/rempart/rempart/caddymodule"
+	"github.com/rempart/rempart/challenge"
+)
+
+// solverBenchConfig sizes a measurement.
+type solverBenchConfig struct {
+	// warm is discarded at the start of each hash-rate window (worker start,
+	// JIT compilation); window is measured.
+	warm, window time.Duration
+	// solves is how many fresh challenges the real page solves.
+	solves int
+	// maxBits bounds the correctness cases: every difficulty from 1 to maxBits.
+	maxBits int
+}
+
+var (
+	quickSolverBench = solverBenchConfig{warm: 300 * time.Millisecond, window: time.Second, solves: 5, maxBits: 16}
+	fullSolverBench  = solverBenchConfig{warm: time.Second, window: 4 * time.Second, solves: 31, maxBits: 24}
+)
+
+// solverBenchResult is what one run measured. Rates are in hashes per second.
+type solverBenchResult struct {
+	browser   string
+	workers   int // navigator.hardwareConcurrency
+	worker    string
+	solver1   float64
+	solverN   float64
+	baseline1 float64
+	baselineN float64
+	solves    []time.Duration // sorted
+}
+
+func TestBrowserSolver(t *testing.T) {
+	cfg := quickSolverBench
+	if testing.Short() {
+		cfg.solves, cfg.maxBits = 2, 12
+	}
+	r := runSolverBench(t, cfg)
+	t.Log("\n" + r.table())
+}
+
+func BenchmarkBrowserSolver(b *testing.B) {
+	r := runSolverBench(b, fullSolverBench)
+	b.Log("\n" + r.table())
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(r.solver1/1e6, "solver-1w-MH/s")
+	b.ReportMetric(r.solverN/1e6, "solver-Nw-MH/s")
+	b.ReportMetric(r.baseline1/1e6, "webcrypto-1w-MH/s")
+	b.ReportMetric(r.baselineN/1e6, "webcrypto-Nw-MH/s")
+	b.ReportMetric(r.solver1/r.baseline1, "speedup-1w")
+	b.ReportMetric(float64(r.percentile(50))/1e6, "solve-p50-ms")
+	b.ReportMetric(float64(r.percentile(90))/1e6, "solve-p90-ms")
+}
+
+// percentile returns the nearest-rank p-th percentile of the solve times.
+func (r *solverBenchResult) percentile(p float64) time.Duration {
+	if len(r.solves) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(r.solves)))) - 1
+	return r.solves[max(0, min(i, len(r.solves)-1))]
+}
+
+func (r *solverBenchResult) table() string {
+	mhs := func(v float64) string { return fmt.Sprintf("%.2f", v/1e6) }
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/1e6) }
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s, hardwareConcurrency %d, worker %s\n\n", r.browser, r.workers, r.worker)
+	fmt.Fprintf(&sb, "| measure | 1 worker | %d workers |\n|---|---|---|\n", r.workers)
+	fmt.Fprintf(&sb, "| rempart solver, MH/s | %s | %s |\n", mhs(r.solver1), mhs(r.solverN))
+	fmt.Fprintf(&sb, "| crypto.subtle.digest per attempt, MH/s | %s | %s |\n", mhs(r.baseline1), mhs(r.baselineN))
+	fmt.Fprintf(&sb, "| speedup | %.1fx | %.1fx |\n\n", r.solver1/r.baseline1, r.solverN/r.baselineN)
+	fmt.Fprintf(&sb, "Challenge page at %d bits, %d fresh challenges, page served to proof posted: median %s ms, p90 %s ms, min %s ms, max %s ms\n",
+		caddymodule.DefaultDifficulty, len(r.solves), ms(r.percentile(50)), ms(r.percentile(90)), ms(r.solves[0]), ms(r.solves[len(r.solves)-1]))
+	return sb.String()
+}
+
+// benchChromium starts Debian's headless Chromium, as browser() does for
+// the signing tests, for a test or a benchmark.
+func benchChromium(tb testing.TB) context.Context {
+	tb.Helper()
+	exe := os.Getenv("REMPART_CHROMIUM")
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if exe != "" {
+			break
+		}
+		exe, _ = exec.LookPath(name)
+	}
+	if exe == "" {
+		if os.Getenv("CI") != "" {
+			tb.Fatal("no Chromium found in CI: install Debian's chromium package (scripts/test.sh does)")
+		}
+		tb.Skip("no Chromium found: install Debian's chromium package, or set REMPART_CHROMIUM")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		// Workers in a hidden page must not be throttled while measured.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	tb.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
+// solverBenchServer serves the real challenge page and its embedded assets,
+// a bench page and the WebCrypto baseline worker, under the shield's
+// Content-Security-Policy, and records the proofs the page posts.
+type solverBenchServer struct {
+	*httptest.Server
+	pages  *challenge.Pages
+	signer *challenge.Signer
+	client challenge.Binding
+
+	mu     sync.Mutex
+	issued map[string]issuedChallenge // by token
+	proofs chan postedProof
+}
+
+type issuedChallenge struct {
+	c      challenge.Challenge
+	served time.Time
+}
+
+type postedProof struct {
+	c       challenge.Challenge
+	nonce   string
+	elapsed time.Duration // page served to proof received
+}
+
+const benchPrefix = "/.rempart/"
+
+func newSolverBenchServer(tb testing.TB) *solverBenchServer {
+	tb.Helper()
+	pages, err := challenge.NewPages(benchPrefix)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	signer, err := challenge.NewSigner(secret)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var override []byte
+	if file := os.Getenv("REMPART_BENCH_WORKER"); file != "" {
+		if override, err = os.ReadFile(file); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	readTestdata := func(name string) []byte {
+		b, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return b
+	}
+	benchHTML := strings.ReplaceAll(string(readTestdata("solver_bench.html")), "{{WORKER}}", pages.Paths().Worker)
+	benchJS, baselineJS := readTestdata("solver_bench.js"), readTestdata("webcrypto_worker.js")
+
+	s := &solverBenchServer{
+		pages:  pages,
+		signer: signer,
+		client: challenge.NewBinding(netip.MustParseAddr("127.0.0.1"), 24, 48, "solver bench", "127.0.0.1"),
+		issued: make(map[string]issuedChallenge),
+		proofs: make(chan postedProof, 1),
+	}
+	workerName := path.Base(pages.Paths().Worker)
+	mux := http.NewServeMux()
+	static := func(contentType string, body []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", contentType)
+			w.Header().Set("Content-Security-Policy", challenge.ContentSecurityPolicy)
+			w.Write(body)
+		}
+	}
+	mux.HandleFunc("GET "+benchPrefix+"{name}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if override != nil && name == workerName {
+			static("text/javascript; charset=utf-8", override)(w, r)
+			return
+		}
+		if !pages.ServeAsset(w, r, name) {
+			http.NotFound(w, r)
+		}
+	})
+	mux.HandleFunc("GET /bench", static("text/html; charset=utf-8", []byte(benchHTML)))
+	mux.HandleFunc("GET /solver_bench.js", static("text/javascript; charset=utf-8", benchJS))
+	mux.HandleFunc("GET /webcrypto_worker.js", static("text/javascript; charset=utf-8", baselineJS))
+	mux.HandleFunc("GET /challenge", s.serveChallenge)
+	mux.HandleFunc("POST /verify", s.serveVerify)
+	s.Server = httptest.NewServer(mux)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+func (s *solverBenchServer) serveChallenge(w http.ResponseWriter, r *http.Request) {
+	c, err := s.signer.IssueChallenge(s.client, caddymodule.DefaultDifficulty, time.Now(), 5*time.Minute)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	lang, msgs := challenge.Negotiate("en")
+	var sb strings.Builder
+	err = s.pages.RenderChallenge(&sb, challenge.ChallengePage{Lang: lang, T: msgs, Challenge: c, VerifyPath: "/verify", Return: "/"})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", challenge.ContentSecurityPolicy)
+	w.Header().Set("Cache-Control", "no-store")
+	s.mu.Lock()
+	s.issued[c.Token] = issuedChallenge{c: c, served: time.Now()}
+	s.mu.Unlock()
+	io.WriteString(w, sb.String())
+}
+
+func (s *solverBenchServer) serveVerify(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	token, nonce := r.PostFormValue("challenge"), r.PostFormValue("nonce")
+	s.mu.Lock()
+	ic, ok := s.issued[token]
+	delete(s.issued, token)
+	s.mu.Unlock()
+	if !ok {
+		http.Error(w, "unknown challenge", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", challenge.ContentSecurityPolicy)
+	fmt.Fprint(w, "<!doctype html><title>verified</title><p>verified</p>")
+	select {
+	case s.proofs <- postedProof{c: ic.c, nonce: nonce, elapsed: now.Sub(ic.served)}:
+	default: // nobody waits: the test is over
+	}
+}
+
+// checkNonce fails unless nonce is 16 hex digits that give seed at least
+// bits leading zero bits, and returns it as a number.
+func checkNonce(tb testing.TB, seed [32]byte, nonce string, bits int) uint64 {
+	tb.Helper()
+	n, err := strconv.ParseUint(nonce, 16, 64)
+	if err != nil || len(nonce) != challenge.NonceLen {
+		tb.Fatalf("seed %x: nonce %q is not 16 hex digits", seed, nonce)
+	}
+	if got := challenge.LeadingZeroBits(seed, n); got < bits {
+		tb.Fatalf("seed %x: nonce %s gives %d leading zero bits, want %d", seed, nonce, got, bits)
+	}
+	return n
+}
+
+// searchCase is one call of rempartSearch(seed, bits, hi, lo, count) and its
+// expected answer, worked out in Go: the first nonce of the range with at
+// least bits leading zero bits, or "" for null.
+type searchCase struct {
+	seed      [32]byte
+	bits      int
+	hi, lo    uint32
+	count     uint32
+	want      string
+	wantFound bool
+}
+
+func firstProof(seed [32]byte, bits int, hi, lo, count uint32) (string, bool) {
+	for i := range uint64(count) {
+		n := uint64(hi)<<32 | (uint64(lo) + i)
+		if challenge.LeadingZeroBits(seed, n) >= bits {
+			return fmt.Sprintf("%016x", n), true
+		}
+	}
+	return "", false
+}
+
+// deepProof is a seed and a nonce whose hash starts with 33 zero bits,
+// found once by brute force (some 2^33 hashes), so that the solver's test of
+// the digest's second word, for difficulties above 32 bits, is checked.
+var deepProof = struct {
+	seed  string
+	nonce uint64
+}{"761f1cbfb7885438aae85671d9173b4afa23d4124dd2e9e3733703f8a03064d1", 0x000000013c201629}
+
+func searchCases(tb testing.TB, maxBits int) []searchCase {
+	tb.Helper()
+	var cases []searchCase
+	for bits := 1; bits <= maxBits; bits++ {
+		var seed [32]byte
+		var hl [8]byte
+		rand.Read(seed[:])
+		rand.Read(hl[:])
+		hi := uint32(hl[0])<<24 | uint32(hl[1])<<16 | uint32(hl[2])<<8 | uint32(hl[3])
+		if bits%3 == 0 {
+			hi = 0
+		}
+		// Enough attempts to find one about 99.9% of the time; a range
+		// with none checks the null answer.
+		count := uint32(7) << bits
+		lo := (uint32(hl[4])<<24 | uint32(hl[5])<<16 | uint32(hl[6])<<8 | uint32(hl[7])) % (math.MaxUint32 - count)
+		want, found := firstProof(seed, bits, hi, lo, count)
+		cases = append(cases, searchCase{seed, bits, hi, lo, count, want, found})
+	}
+	// Above 32 bits, around the deep proof.
+	seed, err := hex.DecodeString(deepProof.seed)
+	if err != nil || len(seed) != 32 {
+		tb.Fatal("bad deepProof seed")
+	}
+	var s [32]byte
+	copy(s[:], seed)
+	depth := challenge.LeadingZeroBits(s, deepProof.nonce)
+	if depth <= 32 {
+		tb.Fatalf("deepProof has only %d leading zero bits", depth)
+	}
+	hi, lo := uint32(deepProof.nonce>>32), uint32(deepProof.nonce)-1000
+	for _, bits := range []int{20, 32, 33, depth, depth + 1, 40, 64} {
+		if slices.ContainsFunc(cases, func(c searchCase) bool { return c.seed == s && c.bits == bits }) {
+			continue
+		}
+		want, found := firstProof(s, bits, hi, lo, 2000)
+		cases = append(cases, searchCase{s, bits, hi, lo, 2000, want, found})
+	}
+	return cases
+}
+
+func runSolverBench(tb testing.TB, cfg solverBenchConfig) *solverBenchResult {
+	srv := newSolverBenchServer(tb)
+	ctx := benchChromium(tb)
+	r := &solverBenchResult{worker: "embedded challenge/assets/worker.js"}
+	if f := os.Getenv("REMPART_BENCH_WORKER"); f != "" {
+		r.worker = f
+	}
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/bench")); err != nil {
+		tb.Fatalf("opening the bench page: %v", err)
+	}
+	version, err := chromedp.CallBrowser(ctx, cdpbrowser.GetVersion, cdp.Empty{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r.browser = version.Product + " (V8 " + version.JsVersion + ")"
+	if r.workers, err = chromedp.Run(ctx, chromedp.Evaluate[int](`navigator.hardwareConcurrency || 1`)); err != nil {
+		tb.Fatal(err)
+	}
+
+	// Correctness first: the search must answer exactly as Go does.
+	cases := searchCases(tb, cfg.maxBits)
+	var js strings.Builder
+	js.WriteString("benchSearch([")
+	for i, c := range cases {
+		if i > 0 {
+			js.WriteString(",")
+		}
+		fmt.Fprintf(&js, "[%q,%d,%d,%d,%d]", hex.EncodeToString(c.seed[:]), c.bits, c.hi, c.lo, c.count)
+	}
+	js.WriteString("])")
+	answers, err := chromedp.Run(ctx, chromedp.Evaluate[[]*string](js.String()))
+	if err != nil {
+		tb.Fatalf("rempartSearch: %v", err)
+	}
+	if len(answers) != len(cases) {
+		tb.Fatalf("rempartSearch: %d answers for %d cases", len(answers), len(cases))
+	}
+	for i, c := range cases {
+		got, found := "", answers[i] != nil
+		if found {
+			got = *answers[i]
+		}
+		if found != c.wantFound || got != c.want {
+			tb.Errorf("rempartSearch(%x, %d, %d, %d, %d) = %q (found %v), want %q (found %v)",
+				c.seed, c.bits, c.hi, c.lo, c.count, got, found, c.want, c.wantFound)
+		}
+	}
+	// The baseline must compute the same puzzle, or its rate means nothing.
+	{
+		var seed [32]byte
+		rand.Read(seed[:])
+		nonce, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+			fmt.Sprintf(`benchSolve('/webcrypto_worker.js', %q, 10, 7)`, hex.EncodeToString(seed[:])), chromedp.EvalAwaitPromise))
+		if err != nil {
+			tb.Fatalf("baseline worker: %v", err)
+		}
+		if n := checkNonce(tb, seed, nonce, 10); n>>32 != 7 {
+			tb.Fatalf("baseline worker: nonce %s outside hi 7", nonce)
+		}
+	}
+	if tb.Failed() {
+		tb.FailNow()
+	}
+
+	// Hash rates, solver and baseline alternated.
+	rate := func(url string, n int) float64 {
+		tb.Helper()
+		type window struct {
+			Hashes float64
+			Ms     float64
+		}
+		w, err := chromedp.Run(ctx, chromedp.Evaluate[window](
+			fmt.Sprintf(`benchRate(%q, %d, %d, %d)`, url, n, cfg.warm.Milliseconds(), cfg.window.Milliseconds()), chromedp.EvalAwaitPromise))
+		if err != nil {
+			tb.Fatalf("measuring %s in %d workers: %v", url, n, err)
+		}
+		if w.Hashes <= 0 || w.Ms <= 0 {
+			tb.Fatalf("measuring %s in %d workers: %v hashes in %v ms", url, n, w.Hashes, w.Ms)
+		}
+		return w.Hashes / w.Ms * 1000
+	}
+	solverURL := srv.pages.Paths().Worker
+	r.solver1 = rate(solverURL, 1)
+	r.baseline1 = rate("/webcrypto_worker.js", 1)
+	r.solverN = rate(solverURL, r.workers)
+	r.baselineN = rate("/webcrypto_worker.js", r.workers)
+
+	// The real page, as a signer gets it: solver.js and its workers.
+	for i := range cfg.solves {
+		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.href = '/challenge?n=%d'`, i))); err != nil {
+			tb.Fatalf("opening challenge %d: %v", i, err)
+		}
+		var p postedProof
+		select {
+		case p = <-srv.proofs:
+		case <-time.After(time.Minute):
+			tb.Fatalf("challenge %d: no proof posted within a minute", i)
+		}
+		checkNonce(tb, p.c.Seed, p.nonce, p.c.Difficulty)
+		r.solves = append(r.solves, p.elapsed)
+		waitVerified(tb, ctx)
+	}
+	slices.Sort(r.solves)
+	return r
+}
+
+// waitVerified waits until the browser shows the answer to its proof, so
+// that the next navigation does not race the form submission. It polls from
+// Go: chromedp.Poll compiles its predicate with new Function, which the
+// page's Content-Security-Policy forbids.
+func waitVerified(tb testing.TB, ctx context.Context) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		state, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname + ' ' + document.readyState`))
+		if err == nil && state == "/verify complete" {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tb.Fatal("the browser did not show the verified page within 30s")
+}
