@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -171,5 +172,62 @@ func TestBrowserSignatureSurvivesClearedCookies(t *testing.T) {
 	}
 	if got := count(t); got != before+1 {
 		t.Fatalf("count went from %d to %d, want exactly +1", before, got)
+	}
+}
+
+func TestPassCopiedOutOfBrowserBuysOneSignature(t *testing.T) {
+	startPetition(t)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(shieldURL+"/"), chromedp.WaitVisible(chromedp.ID("petition"))); err != nil {
+		t.Fatalf("browser did not reach the petition form: %v", err)
+	}
+	// Copy the pass out of the browser, with its User-Agent, as a bot
+	// operator would, and replay it from a script.
+	var pass string
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		res, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{shieldURL + "/"}})
+		if err != nil {
+			return err
+		}
+		for _, c := range res.Cookies {
+			if c.Name == "rempart_pass" {
+				pass = c.Value
+			}
+		}
+		return nil
+	}))
+	if err != nil || pass == "" {
+		t.Fatalf("no pass cookie in the browser (%v)", err)
+	}
+	ua, err := chromedp.Run(ctx, chromedp.Evaluate[string](`navigator.userAgent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "localhost" is ::1 or 127.0.0.1 and the browser chose one: replay
+	// from both, so that one of them is the browser's own network.
+	var clients []*http.Client
+	for _, addr := range []string{"127.0.0.1:9280", "[::1]:9280"} {
+		clients = append(clients, &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			},
+		}})
+	}
+	before := count(t)
+	for i := range 20 {
+		form := url.Values{"name": {fmt.Sprintf("Replay %d", i)}, "email": {"replay@example.org"}}
+		req, _ := http.NewRequest(http.MethodPost, shieldURL+"/sign", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Cookie", "rempart_pass="+pass)
+		req.Header.Set("User-Agent", ua)
+		resp, err := clients[i%2].Do(req)
+		if err != nil {
+			t.Logf("replay %d: %v (no IPv6 loopback here?)", i, err)
+			continue
+		}
+		resp.Body.Close()
+	}
+	if got := count(t) - before; got != 1 {
+		t.Fatalf("20 replays of a copied 1-credit pass added %d signatures, want exactly its 1 credit", got)
 	}
 }
