@@ -88,7 +88,8 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, what policies.Co
 	if v.Allowed {
 		return true, nil
 	}
-	h.logger.Info("over budget",
+	// Debug: under a flood this line comes for every refused request.
+	h.logger.Debug("over budget",
 		zap.String("budget", v.Budget), zap.String("counts", string(what)),
 		zap.Uint32("asn", id.ASN), zap.String("class", id.Class), zap.Stringer("network", client.Network),
 		zap.Duration("retry_after", v.RetryAfter))

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// scenarioResult is what the replay of the incident showed.
+type scenarioResult struct {
+	Elapsed time.Duration
+	Stats   scenarioStats
+	// BackendCount is the petition's own count (GET /api/count), and
+	// Backend what its access log says it received.
+	BackendCount int
+	Backend      backendTraffic
+	// Shield is the shield process's CPU time and peak memory.
+	Shield   processStats
+	Signers  int // legitimate Go signers started
+	Browsers int // Chromium signers planned
+	// BrowserNote says why Chromium did not sign, when it did not.
+	BrowserNote string
+}
+
+// backendTraffic is the petition's access log, summed up. The runner's own
+// reads of /api/count are left out.
+type backendTraffic struct {
+	Requests  int // every request but /api/count
+	SignPosts int // POST /sign
+	Recorded  int // POST /sign answered 303: signatures the petition recorded
+	Pages     int // GET /, any query
+}
+
+// environment is what every phase shares.
+type environment struct {
+	cfg    config
+	binary string
+	asnDB  string
+	secret string
+	work   string
+	chrome string // Chromium's path, "" when none
+	solver *nativeSolver
+}
+
+// prepareShield writes a Caddyfile into a directory of its own under the
+// work directory and starts the shield on it.
+func (env *environment) prepareShield(ctx context.Context, name string, backendLog bool) (*shieldProcess, string, error) {
+	dir := filepath.Join(env.work, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("%s: %w", name, err)
+	}
+	sc := shieldConfig{
+		Ports:         env.cfg.ports,
+		Secret:        env.secret,
+		Storage:       filepath.Join(dir, "storage"),
+		ASNDB:         env.asnDB,
+		HostingBudget: hostingBudgetPerHour,
+	}
+	if backendLog {
+		sc.BackendLog = filepath.Join(dir, "backend.log")
+	}
+	caddyfile := filepath.Join(dir, "Caddyfile")
+	if err := writeCaddyfile(caddyfile, sc); err != nil {
+		return nil, "", err
+	}
+	shield, err := startShield(ctx, env.binary, caddyfile, filepath.Join(dir, "caddy.log"), dir, env.cfg.ports)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", name, err)
+	}
+	return shield, dir, nil
+}
+
+// runScenario replays the incident against a fresh shield: the
+// attacker's servers, the crowd and the Chromium signers at once.
+func runScenario(ctx context.Context, env *environment) (*scenarioResult, error) {
+	cfg := env.cfg
+	shield, dir, err := env.prepareShield(ctx, "scenario", true)
+	if err != nil {
+		return nil, err
+	}
+	defer shield.stop()
+	transport := newTransport()
+	defer transport.CloseIdleConnections()
+
+	res := &scenarioResult{Signers: cfg.signers(), Browsers: cfg.browsers}
+	start := time.Now()
+	rec := newRecorder(start)
+	attackCtx, stopAttack := context.WithDeadline(ctx, start.Add(cfg.duration))
+	defer stopAttack()
+	signCtx, stopSigning := context.WithDeadline(ctx, start.Add(cfg.duration+cfg.grace))
+	defer stopSigning()
+
+	att := &attack{shieldURL: cfg.ports.shieldURL(), transport: transport, rec: rec, solver: env.solver, replays: cfg.replays, blindPause: cfg.blindPause}
+	people := &crowd{shieldURL: cfg.ports.shieldURL(), transport: transport, rec: rec, solver: browserSpeedSolver{hashesPerSecond: cfg.signerHashRate}}
+	var wg sync.WaitGroup
+	wg.Go(func() { att.run(attackCtx, cfg.attackers) })
+	// Arrivals end a little before the attack does, so that the last
+	// signer is not lost to the deadline on a busy machine.
+	wg.Go(func() { people.run(attackCtx, signCtx, res.Signers, cfg.duration*9/10) })
+	switch {
+	case cfg.browsers == 0:
+		res.BrowserNote = "no Chromium signer asked for (-browsers 0)"
+	case env.chrome == "":
+		res.BrowserNote = "skipped: no Chromium found (install Debian's chromium, or set REMPART_CHROMIUM)"
+	default:
+		b := &browsers{chromium: env.chrome, userDataDir: filepath.Join(dir, "chromium"), shieldURL: cfg.ports.shieldURL(), rec: rec}
+		wg.Go(func() {
+			if err := b.run(signCtx, cfg.browsers, cfg.duration); err != nil {
+				res.BrowserNote = err.Error()
+			}
+		})
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	res.Stats = rec.snapshot()
+	if res.Shield, err = readProcessStats(shield.pid()); err != nil {
+		return nil, err
+	}
+	if res.BackendCount, err = petitionCount(ctx, cfg.ports); err != nil {
+		return nil, err
+	}
+	shield.stop() // flushes the access log
+	if res.Backend, err = readBackendLog(filepath.Join(dir, "backend.log")); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// petitionCount asks the petition itself, behind the shield's back, how
+// many signatures it holds.
+func petitionCount(ctx context.Context, p ports) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.demoURL()+"/api/count", nil)
+	if err != nil {
+		return 0, fmt.Errorf("petition count: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("petition count: %w", err)
+	}
+	defer resp.Body.Close()
+	var c struct{ Count int }
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		return 0, fmt.Errorf("petition count: %w", err)
+	}
+	return c.Count, nil
+}
+
+// readBackendLog sums up the petition's access log (Caddy's JSON lines).
+func readBackendLog(path string) (backendTraffic, error) {
+	var t backendTraffic
+	f, err := os.Open(path)
+	if err != nil {
+		return t, fmt.Errorf("backend log: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var entry struct {
+			Request struct {
+				Method string `json:"method"`
+				URI    string `json:"uri"`
+			} `json:"request"`
+			Status int `json:"status"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &entry); err != nil {
+			return t, fmt.Errorf("backend log: %w", err)
+		}
+		path, _, _ := strings.Cut(entry.Request.URI, "?")
+		switch {
+		case path == "/api/count" && entry.Request.URI == path:
+			continue
+		case entry.Request.Method == http.MethodPost && path == "/sign":
+			t.SignPosts++
+			if entry.Status == http.StatusSeeOther {
+				t.Recorded++
+			}
+		case entry.Request.Method == http.MethodGet && path == "/":
+			t.Pages++
+		}
+		t.Requests++
+	}
+	if err := sc.Err(); err != nil {
+		return t, fmt.Errorf("backend log: %w", err)
+	}
+	return t, nil
+}

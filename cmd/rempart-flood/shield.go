@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/template"
+	"time"
+)
+
+// shieldPackage is the binary the runner builds when not given one.
+const shieldPackage = "github.com/rempart/rempart/cmd/rempart"
+
+// buildShield builds cmd/rempart into dir and returns its path.
+func buildShield(ctx context.Context, dir string) (string, error) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("building the shield: no go command: %w", err)
+	}
+	out := filepath.Join(dir, "rempart")
+	cmd := exec.CommandContext(ctx, goTool, "build", "-o", out, shieldPackage)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the shield: %w\n%s", err, msg)
+	}
+	return out, nil
+}
+
+// ports are where the replay's servers listen, all on 127.0.0.1.
+type ports struct {
+	// HTTP is Caddy's http_port (nothing is served on it) and HTTPS its
+	// https_port (nothing either: automatic HTTPS is off).
+	HTTP, HTTPS int
+	// Demo is the petition itself, Shield the petition behind rempart, Bare
+	// the petition behind a bare reverse_proxy, Admin Caddy's admin API.
+	Demo, Shield, Bare, Admin int
+}
+
+// portsFrom lays the ports out from base: base, base+1, ... base+3, and
+// base+99 for HTTPS.
+func portsFrom(base, admin int) ports {
+	return ports{HTTP: base, Demo: base + 1, Shield: base + 2, Bare: base + 3, HTTPS: base + 99, Admin: admin}
+}
+
+// checkFree makes sure nothing listens on the run's ports already (a
+// shield left over from another run would answer in this one's place).
+func (p ports) checkFree() error {
+	for _, port := range []int{p.HTTP, p.Demo, p.Shield, p.Bare, p.Admin} {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			return fmt.Errorf("port %d is taken (another run?): %w", port, err)
+		}
+		l.Close()
+	}
+	return nil
+}
+
+func (p ports) shieldURL() string { return "http://127.0.0.1:" + strconv.Itoa(p.Shield) }
+func (p ports) bareURL() string   { return "http://127.0.0.1:" + strconv.Itoa(p.Bare) }
+func (p ports) demoURL() string   { return "http://127.0.0.1:" + strconv.Itoa(p.Demo) }
+
+// shieldConfig fills the Caddyfile template.
+type shieldConfig struct {
+	Ports         ports
+	Secret        string
+	Storage       string
+	ASNDB         string
+	HostingBudget int    // signatures an hour for each hosting ASN
+	BackendLog    string // access log of the petition; empty for none
+}
+
+// hostingBudgetPerHour is the replay's budget for each hosting ASN: at
+// most that many fraudulent signatures an hour from each of the
+// attacker's networks.
+const hostingBudgetPerHour = 10
+
+// caddyfileTemplate is the replay's Caddyfile: the README's budgets in
+// front of the demo petition, the clients' addresses taken from
+// X-Forwarded-For when the request comes from 127.0.0.1, and a bare
+// reverse_proxy to compare the shield's load figures with.
+var caddyfileTemplate = template.Must(template.New("Caddyfile").Parse(`{
+	admin 127.0.0.1:{{.Ports.Admin}}
+	persist_config off
+	http_port {{.Ports.HTTP}}
+	https_port {{.Ports.HTTPS}}
+	auto_https off
+	grace_period 2s
+	storage file_system {{.Storage}}
+	servers {
+		trusted_proxies static 127.0.0.1/32
+		client_ip_headers X-Forwarded-For
+	}
+	rempart {
+		asn_db {{.ASNDB}}
+	}
+}
+
+# The petition: GET / (form and count), POST /sign, GET /api/count.
+http://:{{.Ports.Demo}} {
+	bind 127.0.0.1
+{{- if .BackendLog}}
+	log {
+		output file {{.BackendLog}}
+		format json
+	}
+{{- end}}
+	rempart_demo
+}
+
+# The petition behind the shield: what signers (and the attacker) reach.
+http://localhost:{{.Ports.Shield}}, http://127.0.0.1:{{.Ports.Shield}} {
+	bind 127.0.0.1
+	rempart {
+		secret {{.Secret}}
+		difficulty 18
+		protect POST /sign
+		# every hosting ASN at most 10 signatures an hour
+		limit signatures per asn {{.HostingBudget}}/hour class hosting
+		# every other ASN at most 300 a minute, every address 3 an hour
+		limit signatures per asn 300/min
+		limit signatures per ip 3/hour
+		# challenge pages, per network prefix
+		limit challenges per prefix 120/min
+		flood {
+			threshold 60/min
+			max_extra_bits 6
+			half_life 1m
+		}
+	}
+	reverse_proxy 127.0.0.1:{{.Ports.Demo}}
+}
+
+# The petition behind a bare reverse proxy, for comparison.
+http://127.0.0.1:{{.Ports.Bare}} {
+	bind 127.0.0.1
+	reverse_proxy 127.0.0.1:{{.Ports.Demo}}
+}
+`))
+
+// writeCaddyfile writes the replay's Caddyfile to path.
+func writeCaddyfile(path string, cfg shieldConfig) error {
+	var buf bytes.Buffer
+	if err := caddyfileTemplate.Execute(&buf, cfg); err != nil {
+		return fmt.Errorf("caddyfile: %w", err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("caddyfile: %w", err)
+	}
+	return nil
+}
+
+// randomSecret returns a fresh HMAC secret for the shield.
+func randomSecret() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b) // never fails
+	return hex.EncodeToString(b)
+}
+
+// shieldProcess is cmd/rempart running as a subprocess, so that its CPU
+// time and peak memory are its own.
+type shieldProcess struct {
+	cmd     *exec.Cmd
+	logPath string
+	exited  chan struct{}
+	waitErr error
+}
+
+// startupTimeout bounds how long Caddy may take to start serving.
+const startupTimeout = 30 * time.Second
+
+// startShield runs binary with the Caddyfile at config and waits until the
+// petition and the shield answer. Caddy's own log goes to logPath.
+func startShield(ctx context.Context, binary, config, logPath, home string, p ports) (*shieldProcess, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("shield log: %w", err)
+	}
+	defer logFile.Close()
+	if err := p.checkFree(); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(binary, "run", "--config", config, "--adapter", "caddyfile")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Should the runner die without stopping it, the shield goes too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Caddy keeps its data and config under HOME and XDG dirs: give it the
+	// run's own.
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the shield: %w", err)
+	}
+	s := &shieldProcess{cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	if err := s.waitReady(ctx, p); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// waitReady polls the petition and the shield until both answer.
+func (s *shieldProcess) waitReady(ctx context.Context, p ports) error {
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	for _, url := range []string{p.demoURL() + "/api/count", p.shieldURL() + "/", p.bareURL() + "/api/count"} {
+		for {
+			if resp, err := client.Get(url); err == nil {
+				resp.Body.Close()
+				break
+			}
+			select {
+			case <-s.exited:
+				return fmt.Errorf("the shield exited at start-up (%v):\n%s", s.waitErr, tail(s.logPath, 20))
+			case <-ctx.Done():
+				return fmt.Errorf("the shield did not answer %s within %s:\n%s", url, startupTimeout, tail(s.logPath, 20))
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func (s *shieldProcess) pid() int { return s.cmd.Process.Pid }
+
+// stop asks Caddy to stop (SIGINT, a graceful stop) and kills it if it
+// has not within ten seconds.
+func (s *shieldProcess) stop() {
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// tail returns the last n lines of the file at path, for error messages.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// distinctIPsLua makes every request come from a new network:
+// X-Forwarded-For walks the IPv4 space one /24 at a time from 100.0.0.0
+// (the threads interleaved), so that no two requests share an address or a
+// network prefix, and no per-prefix budget is ever reached.
+const distinctIPsLua = `-- Every request from a new /24: X-Forwarded-For walks the IPv4 space
+-- from 100.0.0.0 one /24 at a time, threads interleaved.
+--
+--   wrk -t2 -c64 -d5s -s distinct-ips.lua URL -- <offset> <threads>
+--
+-- offset: how many /24s to skip first; threads: wrk's -t.
+local next_id = 0
+function setup(thread)
+   next_id = next_id + 1
+   thread:set("id", next_id)
+end
+
+function init(args)
+   offset = tonumber(args[1]) or 0
+   threads = tonumber(args[2]) or 1
+   sent = 0
+end
+
+function request()
+   local i = 6553600 + offset + sent * threads + (id - 1)
+   sent = sent + 1
+   local ip = string.format("%d.%d.%d.%d", math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256, sent % 250 + 1)
+   return wrk.format(nil, nil, { ["X-Forwarded-For"] = ip })
+end
+`
+
+// millionIPsLua is distinctIPsLua with an end: each thread stops after its
+// share of total requests and leaves a marker file, so that the runner can
+// stop wrk (SIGINT) as soon as every thread is done.
+const millionIPsLua = `-- A fixed number of clients, each from a new /24 (see distinct-ips.lua).
+--
+--   wrk -t2 -c64 -d300s -s million-ips.lua URL -- <total> <threads> <marker>
+--
+-- Each thread stops after total/threads answers and creates <marker>.<n>.
+local next_id = 0
+function setup(thread)
+   next_id = next_id + 1
+   thread:set("id", next_id)
+end
+
+function init(args)
+   total = tonumber(args[1]) or 1000000
+   threads = tonumber(args[2]) or 1
+   marker = args[3]
+   share = math.ceil(total / threads)
+   sent = 0
+   answered = 0
+end
+
+function request()
+   local i = 6553600 + sent * threads + (id - 1)
+   sent = sent + 1
+   local ip = string.format("%d.%d.%d.%d", math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256, sent % 250 + 1)
+   return wrk.format(nil, nil, { ["X-Forwarded-For"] = ip })
+end
+
+function response(status, headers, body)
+   answered = answered + 1
+   if answered == share then
+      if marker then
+         local f = io.open(marker .. "." .. id, "w")
+         if f then f:close() end
+      end
+      wrk.thread:stop()
+   end
+end
+`
+
+// distinctNetworks is how many /24s the scripts walk through, from
+// 100.0.0.0 up to 127.0.0.0 (excluded).
+const distinctNetworks = (127 - 100) << 16
+
+// wrkScripts are the Lua scripts the load figures use, by file name.
+var wrkScripts = map[string]string{"distinct-ips.lua": distinctIPsLua, "million-ips.lua": millionIPsLua}
+
+// writeScripts writes the wrk scripts into dir.
+func writeScripts(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("wrk scripts: %w", err)
+	}
+	for name, script := range wrkScripts {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o644); err != nil {
+			return fmt.Errorf("wrk scripts: %w", err)
+		}
+	}
+	return nil
+}
+
+// loadTool runs wrk.
+type loadTool struct {
+	path        string
+	threads     int
+	connections int
+	duration    time.Duration
+}
+
+// wrkResult is what one wrk run reports.
+type wrkResult struct {
+	Requests int64
+	Elapsed  time.Duration
+	RPS      float64
+	// Non2xx counts answers outside 2xx and 3xx: 403 challenges and 429
+	// refusals are expected where the shield answers itself.
+	Non2xx       int64
+	SocketErrors string
+	// CPU is wrk's own CPU time, user and system.
+	CPU time.Duration
+}
+
+var (
+	wrkRequestsRE = regexp.MustCompile(`(\d+) requests in ([0-9.]+)(us|ms|s|m)`)
+	wrkRPSRE      = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkNon2xxRE   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	wrkSocketRE   = regexp.MustCompile(`Socket errors: (.*)`)
+)
+
+// args returns wrk's command line for url, with extra options before it and
+// script arguments after it.
+func (l loadTool) args(d time.Duration, extra []string, url string, scriptArgs ...string) []string {
+	args := []string{
+		"-t" + strconv.Itoa(l.threads),
+		"-c" + strconv.Itoa(l.connections),
+		"-d" + strconv.Itoa(int(d.Round(time.Second)/time.Second)) + "s",
+	}
+	args = append(args, extra...)
+	args = append(args, url)
+	if len(scriptArgs) > 0 {
+		args = append(append(args, "--"), scriptArgs...)
+	}
+	return args
+}
+
+// run runs wrk with args. When done is set, wrk is stopped (SIGINT, after
+// which it reports what it did) as soon as done returns true.
+func (l loadTool) run(ctx context.Context, args []string, done func() bool) (wrkResult, error) {
+	cmd := exec.CommandContext(ctx, l.path, args...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
+	cmd.WaitDelay = 10 * time.Second
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return wrkResult{}, fmt.Errorf("wrk: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var err error
+	if done == nil {
+		err = <-exited
+	} else {
+		err = waitOrStop(cmd, exited, done)
+	}
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, out.String())
+	}
+	r, err := parseWrk(out.String())
+	r.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return r, err
+}
+
+// waitOrStop waits for wrk to exit, polling done; once done, it asks wrk
+// to stop.
+func waitOrStop(cmd *exec.Cmd, exited <-chan error, done func() bool) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-exited:
+			return err
+		case <-tick.C:
+			if done() {
+				_ = cmd.Process.Signal(syscall.SIGINT)
+				return <-exited
+			}
+		}
+	}
+}
+
+func parseWrk(out string) (wrkResult, error) {
+	var r wrkResult
+	m := wrkRequestsRE.FindStringSubmatch(out)
+	rps := wrkRPSRE.FindStringSubmatch(out)
+	if m == nil || rps == nil {
+		return r, fmt.Errorf("wrk: unreadable report:\n%s", out)
+	}
+	r.Requests, _ = strconv.ParseInt(m[1], 10, 64)
+	elapsed, _ := time.ParseDuration(m[2] + m[3])
+	r.Elapsed = elapsed
+	r.RPS, _ = strconv.ParseFloat(rps[1], 64)
+	if m := wrkNon2xxRE.FindStringSubmatch(out); m != nil {
+		r.Non2xx, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	if m := wrkSocketRE.FindStringSubmatch(out); m != nil {
+		r.SocketErrors = m[1]
+	}
+	return r, nil
+}
