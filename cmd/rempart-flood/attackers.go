@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/rempart/rempart/internal/shieldtest"
 )
 
 // What each of the attacker's servers does. Most solve a proof for every
@@ -122,19 +124,19 @@ func (a *attack) solveAndSign(ctx context.Context, s *server, round int) time.Du
 	case page.status != http.StatusForbidden:
 		return retry
 	}
-	ch, err := parseChallengePage(page.body)
+	ch, err := shieldtest.ParsePage(page.body)
 	if err != nil {
 		return retry
 	}
-	nonce, err := a.solver.solve(ctx, ch.puzzle)
+	nonce, err := a.solver.solve(ctx, ch.Puzzle)
 	if err != nil {
 		return 0
 	}
-	granted, err := v.postForm(ctx, ch.action, ch.proof(nonce))
+	granted, err := v.postForm(ctx, ch.Action, ch.Proof(nonce))
 	if err != nil || granted.status != http.StatusSeeOther {
 		return retry
 	}
-	a.rec.attackProof(ch.puzzle.Difficulty)
+	a.rec.attackProof(ch.Puzzle.Difficulty)
 	pass, _ := passFrom(granted)
 
 	form := fraudForm(v.ip, round).Encode()

@@ -2,19 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
-	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/rempart/rempart/challenge"
 )
 
 // passCookie is the name of the shield's pass cookie.
@@ -142,55 +136,6 @@ func (v *visitor) postForm(ctx context.Context, path string, form url.Values) (r
 // signatureForm is what a signer types into the demo petition.
 func signatureForm(name string) url.Values {
 	return url.Values{"name": {name}, "email": {strings.ToLower(name) + "@example.org"}}
-}
-
-// The challenge page's markup, as internal/shieldtest reads it.
-var (
-	seedAttr   = regexp.MustCompile(`data-seed="([0-9a-f]{64})"`)
-	bitsAttr   = regexp.MustCompile(`data-bits="([0-9]+)"`)
-	hiddenAttr = regexp.MustCompile(`<input type="hidden" name="([a-z]+)" value="([^"]*)">`)
-	actionAttr = regexp.MustCompile(`<form id="rempart-proof" method="post" action="([^"]+)"`)
-)
-
-// challengePage is a challenge as the page carries it: the puzzle, and the
-// proof form to fill in with its nonce.
-type challengePage struct {
-	puzzle challenge.Challenge
-	action string
-	form   url.Values
-}
-
-// parseChallengePage reads a challenge page without solving it.
-func parseChallengePage(page []byte) (challengePage, error) {
-	seedM, bitsM, actionM := seedAttr.FindSubmatch(page), bitsAttr.FindSubmatch(page), actionAttr.FindSubmatch(page)
-	if seedM == nil || bitsM == nil || actionM == nil {
-		return challengePage{}, fmt.Errorf("not a challenge page: %.120q", page)
-	}
-	var c challengePage
-	if _, err := hex.Decode(c.puzzle.Seed[:], seedM[1]); err != nil {
-		return challengePage{}, fmt.Errorf("challenge seed: %w", err)
-	}
-	bits, err := strconv.Atoi(string(bitsM[1]))
-	if err != nil || bits < challenge.MinDifficulty || bits > challenge.MaxDifficulty {
-		return challengePage{}, fmt.Errorf("challenge difficulty %q", bitsM[1])
-	}
-	c.puzzle.Difficulty = bits
-	c.action = html.UnescapeString(string(actionM[1]))
-	c.form = url.Values{}
-	for _, m := range hiddenAttr.FindAllSubmatch(page, -1) {
-		c.form.Set(string(m[1]), html.UnescapeString(string(m[2])))
-	}
-	return c, nil
-}
-
-// proof returns the proof form for nonce.
-func (c challengePage) proof(nonce string) url.Values {
-	form := url.Values{}
-	for k, v := range c.form {
-		form[k] = v
-	}
-	form.Set("nonce", nonce)
-	return form
 }
 
 // passFrom returns the pass cookie an answer sets, as a Cookie header value.

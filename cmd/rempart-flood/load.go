@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rempart/rempart/internal/shieldtest"
 )
 
 // comparison is one load figure: the same requests to the shield and to
@@ -263,15 +265,15 @@ func getPass(ctx context.Context, v *visitor, solver *nativeSolver) (string, err
 	if err != nil {
 		return "", err
 	}
-	ch, err := parseChallengePage(page.body)
+	ch, err := shieldtest.ParsePage(page.body)
 	if err != nil {
 		return "", fmt.Errorf("GET / answered %d: %w", page.status, err)
 	}
-	nonce, err := solver.solve(ctx, ch.puzzle)
+	nonce, err := solver.solve(ctx, ch.Puzzle)
 	if err != nil {
 		return "", err
 	}
-	granted, err := v.postForm(ctx, ch.action, ch.proof(nonce))
+	granted, err := v.postForm(ctx, ch.Action, ch.Proof(nonce))
 	if err != nil {
 		return "", err
 	}

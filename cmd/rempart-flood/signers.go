@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/rempart/rempart/internal/shieldtest"
 )
 
 // signerUA is the User-Agent of the crowd's browsers.
@@ -108,18 +110,18 @@ func (c *crowd) solveAndProve(ctx context.Context, v *visitor, page reply, res *
 	if page.status != http.StatusForbidden {
 		return "", reply{}, fmt.Errorf("status %d, want a challenge (403)", page.status)
 	}
-	ch, err := parseChallengePage(page.body)
+	ch, err := shieldtest.ParsePage(page.body)
 	if err != nil {
 		return "", reply{}, err
 	}
-	res.maxBits = max(res.maxBits, ch.puzzle.Difficulty)
-	nonce, took, err := c.solver.solve(ctx, ch.puzzle)
+	res.maxBits = max(res.maxBits, ch.Puzzle.Difficulty)
+	nonce, took, err := c.solver.solve(ctx, ch.Puzzle)
 	res.solving += took
 	if err != nil {
-		return "", reply{}, fmt.Errorf("solving %d bits: %w", ch.puzzle.Difficulty, err)
+		return "", reply{}, fmt.Errorf("solving %d bits: %w", ch.Puzzle.Difficulty, err)
 	}
-	proof := ch.proof(nonce).Encode()
-	r, err := v.do(ctx, http.MethodPost, ch.action, formType, proof, "")
+	proof := ch.Proof(nonce).Encode()
+	r, err := v.do(ctx, http.MethodPost, ch.Action, formType, proof, "")
 	if err != nil {
 		return "", reply{}, err
 	}
