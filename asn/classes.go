@@ -90,7 +90,7 @@ func ParseASNList(r io.Reader, name string) ([]uint32, error) {
 		if strings.ContainsAny(line, " \t,;") {
 			return nil, fmt.Errorf("%s:%d: want one AS number per line, got %q", name, n, line)
 		}
-		asn, err := parseASN(line)
+		asn, err := ParseNumber(line)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: bad AS number %q", name, n, line)
 		}

@@ -60,6 +60,6 @@ func parseCSV(data []byte, name string, b *builder) error {
 // nor the AS number parses.
 func isCSVHeader(record []string) bool {
 	_, addrErr := parseRangeAddr(record[0])
-	_, asnErr := parseASN(record[2])
+	_, asnErr := ParseNumber(record[2])
 	return addrErr != nil && asnErr != nil
 }

@@ -210,8 +210,10 @@ func checkLineLengths(data []byte, name string) error {
 	return nil
 }
 
-// parseASN reads an AS number written as "174", "AS174" or "as174".
-func parseASN(s string) (uint32, error) {
+// ParseNumber reads an AS number written "16509", "AS16509" or "as16509",
+// with surrounding spaces ignored. It accepts 0, which databases use for
+// "not routed"; callers that name networks refuse it themselves.
+func ParseNumber(s string) (uint32, error) {
 	s = strings.TrimSpace(s)
 	if len(s) > 2 && (s[0] == 'A' || s[0] == 'a') && (s[1] == 'S' || s[1] == 's') {
 		s = s[2:]

@@ -49,7 +49,7 @@ func (n *asNumber) UnmarshalMaxMindDBCursor(c mmdbdata.Cursor) (mmdbdata.Cursor,
 			*n = 0
 			return next, nil
 		}
-		v, err := parseASN(s)
+		v, err := ParseNumber(s)
 		if err != nil {
 			return mmdbdata.Cursor{}, mmdbdata.NewInvalidDatabaseError("bad AS number %q", s)
 		}

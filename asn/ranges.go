@@ -34,7 +34,7 @@ func (ri *rangeInserter) insert(startText, endText, asnText, org string) error {
 	if end.Less(start) {
 		return fmt.Errorf("end %s is before start %s", end, start)
 	}
-	asn, err := parseASN(asnText)
+	asn, err := ParseNumber(asnText)
 	if err != nil {
 		return fmt.Errorf("bad AS number %q", asnText)
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/rempart/rempart/asn"
 )
@@ -110,16 +108,12 @@ func checkClassName(name string) error {
 // parseASNumber reads an AS number written "16509", "AS16509" or
 // "as16509".
 func parseASNumber(s string) (uint32, error) {
-	digits := s
-	if len(s) > 2 && strings.EqualFold(s[:2], "AS") {
-		digits = s[2:]
-	}
-	n, err := strconv.ParseUint(digits, 10, 32)
+	n, err := asn.ParseNumber(s)
 	if err != nil {
 		return 0, fmt.Errorf("bad AS number %q: want a number such as 16509 or AS16509", s)
 	}
 	if n == 0 {
 		return 0, errAS0
 	}
-	return uint32(n), nil
+	return n, nil
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/gaissmai/bart"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/rempart/rempart/asn"
 )
 
 var matchFields = fieldSet{noun: "condition", names: []string{
@@ -303,18 +305,14 @@ func (c *compiler) asnCondition(m *conditions, v *yaml.Node, what string) bool {
 
 // parseASN reads an AS number written 16509 or AS16509.
 func parseASN(s string) (uint32, error) {
-	digits := s
-	if len(s) > 2 && strings.EqualFold(s[:2], "AS") {
-		digits = s[2:]
-	}
-	n, err := strconv.ParseUint(digits, 10, 32)
+	n, err := asn.ParseNumber(s)
 	if err != nil {
 		return 0, errors.New("want an AS number such as 16509 or AS16509")
 	}
 	if n == 0 {
 		return 0, errors.New("AS0 is reserved and stands for an unknown network; to match clients whose network is unknown, use cel: request.asn == 0")
 	}
-	return uint32(n), nil
+	return n, nil
 }
 
 func (c *compiler) classCondition(m *conditions, v *yaml.Node, where, what string) bool {
