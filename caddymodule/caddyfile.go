@@ -38,6 +38,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    ipv4_prefix   <bits>
 //	    ipv6_prefix   <bits>
 //	    max_body      <size>
+//	    policy        <file>
+//	    policy_reload <duration>
+//	    mode          enforce|observe
 //	    limit         signatures|challenges per ip|prefix|asn|class <rate> [class <name>] [name <name>]
 //	    flood         off
 //	    flood {
@@ -114,6 +117,29 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("protect: %v", err)
 			}
 			h.Protect = append(h.Protect, e)
+		case "policy":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Policy = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "policy_reload":
+			if err := durationArg(d, &h.PolicyReload); err != nil {
+				return err
+			}
+		case "mode":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			if d.Val() != modeEnforce && d.Val() != modeObserve {
+				return d.Errf("mode %q: want enforce or observe", d.Val())
+			}
+			h.Mode = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
 		case "limit":
 			b, err := parseLimit(d)
 			if err != nil {

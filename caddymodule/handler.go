@@ -98,6 +98,24 @@ type Handler struct {
 	// back when it calms. On by default.
 	Flood *Flood `json:"flood,omitempty"`
 
+	// Policy is a YAML policy file (docs/policy.md) whose rules decide,
+	// in order, to allow, deny, challenge or limit each request. It is
+	// checked for changes every PolicyReload and swapped in whole; a broken
+	// file keeps the policy in force and logs why. Placeholders such as
+	// {env.REMPART_POLICY} work. Empty: the embedded default policy,
+	// written for a petition site. The Limits come before its rules.
+	Policy string `json:"policy,omitempty"`
+
+	// PolicyReload is how often the policy file is checked for changes.
+	// Default: 2s.
+	PolicyReload caddy.Duration `json:"policy_reload,omitempty"`
+
+	// Mode is "enforce" (the default) or "observe": in observe mode the
+	// shield decides every request and logs what it would have done
+	// (rule, network, action), but lets every request through, to try a
+	// policy safely.
+	Mode string `json:"mode,omitempty"`
+
 	// MaxBody is the largest request body, in bytes, that the shield holds
 	// for a client while it solves a challenge; a larger one is refused
 	// with 413. Default: 65536.
@@ -106,7 +124,7 @@ type Handler struct {
 	signer      *challenge.Signer
 	pages       *challenge.Pages
 	app         *App
-	budgets     *policies.Budgets
+	policy      *livePolicy
 	pressure    *budget.Pressure
 	pressureKey string
 	state       *sharedState
@@ -143,7 +161,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.app, err = loadApp(ctx); err != nil {
 		return err
 	}
-	if h.budgets, err = policies.NewBudgets(h.Limits, h.state.budgetStore); err != nil {
+	if err := h.loadPolicy(ctx); err != nil {
 		return err
 	}
 	if !h.Flood.Off {
@@ -195,6 +213,12 @@ func (h *Handler) setDefaults() {
 	if h.Flood == nil {
 		h.Flood = new(Flood)
 	}
+	if h.PolicyReload == 0 {
+		h.PolicyReload = caddy.Duration(defaultPolicyReload)
+	}
+	if h.Mode == "" {
+		h.Mode = modeEnforce
+	}
 }
 
 // Validate checks the handler's configuration.
@@ -228,6 +252,12 @@ func (h *Handler) Validate() error {
 			return fmt.Errorf("protect: %w", err)
 		}
 	}
+	if h.Mode != modeEnforce && h.Mode != modeObserve {
+		return fmt.Errorf("mode %q: want enforce or observe", h.Mode)
+	}
+	if h.PolicyReload < caddy.Duration(100*time.Millisecond) {
+		return fmt.Errorf("policy_reload %s: want at least 100ms", time.Duration(h.PolicyReload))
+	}
 	if h.Flood.MaxExtraBits < 0 || h.Flood.MaxExtraBits > 24 {
 		return fmt.Errorf("flood max_extra_bits %d: want 0 to 24", h.Flood.MaxExtraBits)
 	}
@@ -245,15 +275,15 @@ func (h *Handler) Cleanup() error {
 	return nil
 }
 
-// ServeHTTP shields the next handler: a request goes on only with a valid
-// pass, and, to a protected endpoint, only by spending one of its credits.
+// ServeHTTP shields the next handler: the policy decides, a request goes
+// on only with a valid pass or when a rule allows it, and, to a protected
+// endpoint, only by spending one of its credits within the budgets.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if strings.HasPrefix(r.URL.Path, PublicPrefix) {
 		return h.serveOwn(w, r, next)
 	}
 	now := time.Now()
 	client := h.binding(r)
-	id := h.app.identify(r) // also sets the {http.rempart.asn*} placeholders for what follows
 	held, answered, err := h.heldSubmission(w, r, client)
 	if answered {
 		return err
@@ -262,8 +292,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if held != nil {
 		method = held.Method
 	}
+	dec := h.decide(r, method, r.URL.Path)
+	if h.Mode == modeObserve {
+		h.logDecision(r, dec, client)
+		return h.forward(w, r, next, client, held, now)
+	}
+	protected := h.Protect.Matches(method, r.URL.Path)
+	switch dec.Action {
+	case policies.ActionDeny:
+		return h.deny(w, r, dec)
+	case policies.ActionAllow:
+		if protected {
+			if ok, err := h.admit(w, r, policies.CountSignatures, dec, client, now); !ok {
+				return err
+			}
+		}
+		return h.forward(w, r, next, client, held, now)
+	}
 	pass, hasPass := h.validPass(r, client, now)
-	if hasPass && h.Protect.Matches(method, r.URL.Path) {
+	if hasPass && protected {
 		spent, err := h.spend(w, r, client, pass, now)
 		if err != nil {
 			return err
@@ -271,7 +318,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if spent {
 			// The proof is spent either way: a network over its budget pays
 			// for its refused signatures too.
-			if ok, err := h.admit(w, r, policies.CountSignatures, id, client, now); !ok {
+			if ok, err := h.admit(w, r, policies.CountSignatures, dec, client, now); !ok {
 				return err
 			}
 		}
@@ -280,14 +327,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !hasPass {
 		if held != nil {
 			// The body is held already: challenge again for the same one.
-			return h.challengePage(w, r, client, now, "/", held.ID, "")
+			return h.challengePage(w, r, client, dec, now, "/", held.ID, "")
 		}
-		return h.challenge(w, r, client, now, "")
+		return h.challenge(w, r, client, dec, now, "")
 	}
-	if held != nil {
-		if !h.release(w, r, client, held, now) {
-			return h.message(w, r, http.StatusGone, expired)
-		}
+	return h.forward(w, r, next, client, held, now)
+}
+
+// forward sends the request on, as the browser first sent it when it
+// releases a held submission.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, client challenge.Binding, held *heldRequest, now time.Time) error {
+	if held != nil && !h.release(w, r, client, held, now) {
+		return h.message(w, r, http.StatusGone, expired)
 	}
 	return next.ServeHTTP(w, r)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	_ "github.com/rempart/rempart/caddymodule"
+	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/internal/shieldtest"
 )
 
@@ -264,7 +265,7 @@ func TestHostileInput(t *testing.T) {
 		{"verify oversized", http.MethodPost, "/.rempart/verify", "challenge=" + strings.Repeat("A", 20000), []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusBadRequest},
 		{"unknown shield path", http.MethodGet, "/.rempart/nothing.js", "", nil, http.StatusNotFound},
 		{"oversized signature", http.MethodPost, "/sign", "name=" + strings.Repeat("a", 2000), []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusRequestEntityTooLarge},
-		{"forged pass cookie", http.MethodPost, "/sign", "name=a", []string{"Cookie", "rempart_pass=" + strings.Repeat("A", 79)}, http.StatusForbidden},
+		{"forged pass cookie", http.MethodPost, "/sign", "name=a", []string{"Cookie", "rempart_pass=" + strings.Repeat("A", challenge.TokenLen)}, http.StatusForbidden},
 		{"malformed pass cookie", http.MethodGet, "/", "", []string{"Cookie", "rempart_pass=%%%;;;"}, http.StatusForbidden},
 		{"spoofed forwarding header", http.MethodGet, "/", "", []string{"X-Forwarded-For", "1.2.3.4"}, http.StatusForbidden},
 	}

@@ -72,13 +72,13 @@ func budgetClient(id Identity, client challenge.Binding) budget.Client {
 	return budget.Client{IP: id.IP, Prefix: client.Network, ASN: id.ASN, Class: id.Class}
 }
 
-// admit counts one event against the budgets. When a budget is
-// exhausted it answers 429 itself and reports false.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request, what policies.Counter, id Identity, client challenge.Binding, now time.Time) (bool, error) {
-	if h.budgets.Len() == 0 {
+// admit counts one event against the budgets the decision names. When a
+// budget is exhausted it answers 429 itself and reports false.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, what policies.Counter, dec *decision, client challenge.Binding, now time.Time) (bool, error) {
+	if len(dec.Budgets) == 0 {
 		return true, nil
 	}
-	v, err := h.budgets.Take(r.Context(), what, budgetClient(id, client), now)
+	v, err := dec.active.budgets.TakeNamed(r.Context(), what, dec.Budgets, budgetClient(dec.id, client), now)
 	if err != nil {
 		// A budget store that fails (Redis down) must not take the petition
 		// down with it: let the request through and say so loudly.
@@ -91,7 +91,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, what policies.Co
 	// Debug: under a flood this line comes for every refused request.
 	h.logger.Debug("over budget",
 		zap.String("budget", v.Budget), zap.String("counts", string(what)),
-		zap.Uint32("asn", id.ASN), zap.String("class", id.Class), zap.Stringer("network", client.Network),
+		zap.Uint32("asn", dec.id.ASN), zap.String("class", dec.id.Class), zap.Stringer("network", client.Network),
 		zap.Duration("retry_after", v.RetryAfter))
 	secs := int((v.RetryAfter + time.Second - 1) / time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -102,11 +102,11 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, what policies.Co
 }
 
 // difficulty returns the difficulty for a new challenge to the client:
-// the base, plus what its network's flood adds.
-func (h *Handler) difficulty(id Identity, client challenge.Binding, now time.Time) int {
+// what the policy decided, plus what its network's flood adds.
+func (h *Handler) difficulty(dec *decision, client challenge.Binding, now time.Time) int {
 	if h.pressure == nil {
-		return h.Difficulty
+		return dec.Difficulty
 	}
-	bits := h.Difficulty + h.pressure.Observe(networkKey(id, client), now)
+	bits := dec.Difficulty + h.pressure.Observe(networkKey(dec.id, client), now)
 	return min(bits, challenge.MaxDifficulty)
 }

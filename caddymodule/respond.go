@@ -25,9 +25,8 @@ const (
 // challenge answers with a fresh challenge page. A request with a body is
 // held (stashed) first, so that it can be sent on once the browser has
 // solved the challenge; problem, when set, says why a proof was refused.
-func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, client challenge.Binding, now time.Time, problem string) error {
-	id := h.app.identify(r)
-	if ok, err := h.admit(w, r, policies.CountChallenges, id, client, now); !ok {
+func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, client challenge.Binding, dec *decision, now time.Time, problem string) error {
+	if ok, err := h.admit(w, r, policies.CountChallenges, dec, client, now); !ok {
 		return err
 	}
 	ret := challenge.SafeReturn(r.URL.RequestURI(), PublicPrefix)
@@ -41,21 +40,20 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, client chall
 			return nil // refused and answered
 		}
 	}
-	return h.renderChallenge(w, r, client, id, now, ret, submission, problem)
+	return h.renderChallenge(w, r, client, dec, now, ret, submission, problem)
 }
 
 // challengePage counts a challenge against the budgets and answers with
 // it, for a request whose body is held already (or has none).
-func (h *Handler) challengePage(w http.ResponseWriter, r *http.Request, client challenge.Binding, now time.Time, ret, submission, problem string) error {
-	id := h.app.identify(r)
-	if ok, err := h.admit(w, r, policies.CountChallenges, id, client, now); !ok {
+func (h *Handler) challengePage(w http.ResponseWriter, r *http.Request, client challenge.Binding, dec *decision, now time.Time, ret, submission, problem string) error {
+	if ok, err := h.admit(w, r, policies.CountChallenges, dec, client, now); !ok {
 		return err
 	}
-	return h.renderChallenge(w, r, client, id, now, ret, submission, problem)
+	return h.renderChallenge(w, r, client, dec, now, ret, submission, problem)
 }
 
-func (h *Handler) renderChallenge(w http.ResponseWriter, r *http.Request, client challenge.Binding, id Identity, now time.Time, ret, submission, problem string) error {
-	c, err := h.signer.IssueChallenge(client, h.difficulty(id, client, now), now, time.Duration(h.ChallengeTTL))
+func (h *Handler) renderChallenge(w http.ResponseWriter, r *http.Request, client challenge.Binding, dec *decision, now time.Time, ret, submission, problem string) error {
+	c, err := h.signer.IssueChallenge(client, h.difficulty(dec, client, now), dec.Credits, now, time.Duration(h.ChallengeTTL))
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("issuing challenge: %w", err))
 	}
@@ -73,7 +71,7 @@ func (h *Handler) renderChallenge(w http.ResponseWriter, r *http.Request, client
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("rendering challenge page: %w", err))
 	}
 	h.logger.Debug("challenge issued",
-		zap.String("path", r.URL.Path), zap.Int("difficulty", c.Difficulty), zap.Uint32("asn", id.ASN),
+		zap.String("path", r.URL.Path), zap.Int("difficulty", c.Difficulty), zap.Uint32("asn", dec.id.ASN), zap.String("rule", dec.Rule),
 		zap.Stringer("network", client.Network), zap.Bool("held_submission", submission != ""))
 	return writePage(w, r, StatusChallenge, "challenge", buf.Bytes())
 }

@@ -69,12 +69,12 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) error {
 	_, t := challenge.Negotiate(r.Header.Get("Accept-Language"))
 	if err != nil {
 		h.logger.Debug("proof refused", zap.Error(err))
-		return h.challengePage(w, r, client, now, ret, submission, t.Retry)
+		return h.challengePage(w, r, client, h.decide(r, http.MethodGet, pathOf(ret)), now, ret, submission, t.Retry)
 	}
 
 	// 307 makes the browser re-post (the proof form) to the submission's
 	// path, where the held body replaces it.
-	return h.grant(w, r, client, now, ret, submission, http.StatusTemporaryRedirect)
+	return h.grant(w, r, client, now, c.Credits, ret, submission, http.StatusTemporaryRedirect)
 }
 
 // waited accepts a browser without JavaScript back after its wait.
@@ -95,17 +95,17 @@ func (h *Handler) waited(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		h.logger.Debug("wait challenge refused", zap.Error(err))
 		_, t := challenge.Negotiate(r.Header.Get("Accept-Language"))
-		return h.challengePage(w, r, client, now, ret, submission, t.Retry)
+		return h.challengePage(w, r, client, h.decide(r, http.MethodGet, pathOf(ret)), now, ret, submission, t.Retry)
 	}
 	// 303: the browser comes back with a GET; the held submission restores
 	// the method it was sent with.
-	return h.grant(w, r, client, now, ret, submission, http.StatusSeeOther)
+	return h.grant(w, r, client, now, h.Credits, ret, submission, http.StatusSeeOther)
 }
 
 // grant gives the client a pass and sends it on: back to ret, or to the
 // held submission's path with a replay cookie naming it.
-func (h *Handler) grant(w http.ResponseWriter, r *http.Request, client challenge.Binding, now time.Time, ret, submission string, submissionStatus int) error {
-	if err := h.setPass(w, r, client, h.Credits, now, time.Duration(h.PassTTL)); err != nil {
+func (h *Handler) grant(w http.ResponseWriter, r *http.Request, client challenge.Binding, now time.Time, credits int, ret, submission string, submissionStatus int) error {
+	if err := h.setPass(w, r, client, credits, now, time.Duration(h.PassTTL)); err != nil {
 		return err
 	}
 	if submission == "" {

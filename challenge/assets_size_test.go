@@ -53,7 +53,7 @@ func TestChallengePageWeight(t *testing.T) {
 	client := challenge.NewBinding(netip.MustParseAddr("192.0.2.7"), 24, 48,
 		"Mozilla/5.0 (Linux; Android 8.1.0; Moto G5) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/109.0 Mobile Safari/537.36",
 		"petition.example.org")
-	c, err := signer.IssueChallenge(client, challenge.MaxDifficulty, time.Now(), 5*time.Minute)
+	c, err := signer.IssueChallenge(client, challenge.MaxDifficulty, challenge.MaxCredits, time.Now(), 5*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ func BenchmarkIssueChallenge(b *testing.B) {
 	s := newTestSigner(b, "0123456789abcdef-test-secret")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.IssueChallenge(testClient, 18, testNow, 5*time.Minute); err != nil {
+		if _, err := s.IssueChallenge(testClient, 18, 1, testNow, 5*time.Minute); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -30,6 +30,9 @@ type Challenge struct {
 	Seed [macSize]byte
 	// Difficulty is the number of leading zero bits a proof needs.
 	Difficulty int
+	// Credits is how many protected requests the pass a proof buys will
+	// carry: the policy decides it when the challenge is issued.
+	Credits int
 	// Expires is when the challenge stops being accepted.
 	Expires time.Time
 }
@@ -37,13 +40,16 @@ type Challenge struct {
 // SeedHex returns the seed in the hexadecimal form the solver takes.
 func (c Challenge) SeedHex() string { return hex.EncodeToString(c.Seed[:]) }
 
-// IssueChallenge returns a fresh challenge of the given difficulty, bound to
-// b, that expires after ttl.
-func (s *Signer) IssueChallenge(b Binding, difficulty int, now time.Time, ttl time.Duration) (Challenge, error) {
+// IssueChallenge returns a fresh challenge of the given difficulty, whose
+// pass will carry credits, bound to b, that expires after ttl.
+func (s *Signer) IssueChallenge(b Binding, difficulty, credits int, now time.Time, ttl time.Duration) (Challenge, error) {
 	if difficulty < MinDifficulty || difficulty > MaxDifficulty {
 		return Challenge{}, fmt.Errorf("difficulty %d out of range [%d, %d]", difficulty, MinDifficulty, MaxDifficulty)
 	}
-	t := token{kind: kindChallenge, param: uint8(difficulty), expires: now.Add(ttl).Unix()}
+	if credits < 1 || credits > MaxCredits {
+		return Challenge{}, fmt.Errorf("credits %d out of range [1, %d]", credits, MaxCredits)
+	}
+	t := token{kind: kindChallenge, param: uint8(difficulty), credits: uint8(credits), expires: now.Add(ttl).Unix()}
 	enc, err := s.issue(&t, b)
 	if err != nil {
 		return Challenge{}, err
@@ -52,7 +58,7 @@ func (s *Signer) IssueChallenge(b Binding, difficulty int, now time.Time, ttl ti
 }
 
 func challengeFrom(enc string, t token) Challenge {
-	return Challenge{Token: enc, ID: t.id, Seed: t.mac, Difficulty: int(t.param), Expires: time.Unix(t.expires, 0)}
+	return Challenge{Token: enc, ID: t.id, Seed: t.mac, Difficulty: int(t.param), Credits: int(t.credits), Expires: time.Unix(t.expires, 0)}
 }
 
 // VerifyProof checks that nonceHex solves the challenge token for client b:

@@ -28,6 +28,8 @@ type Messages struct {
 	BadRequest      string
 	TooLargeTitle   string
 	TooLarge        string
+	DeniedTitle     string
+	Denied          string
 	TooManyTitle    string
 	// TooMany explains a 429; %d is the number of minutes to wait.
 	TooMany      string
@@ -57,6 +59,8 @@ var catalog = map[string]*Messages{
 		BadRequest:      "La vérification envoyée est illisible.",
 		TooLargeTitle:   "Envoi trop volumineux",
 		TooLarge:        "Les données envoyées dépassent la taille autorisée.",
+		DeniedTitle:     "Accès refusé",
+		Denied:          "Cette requête n’est pas acceptée par ce site.",
 		TooManyTitle:    "Trop de demandes depuis votre réseau",
 		TooMany:         "Votre réseau a atteint sa limite de signatures pour le moment. Réessayez dans %d min.",
 		ExpiredTitle:    "Envoi expiré",
@@ -79,6 +83,8 @@ var catalog = map[string]*Messages{
 		BadRequest:      "The verification that was sent cannot be read.",
 		TooLargeTitle:   "Submission too large",
 		TooLarge:        "The data sent is larger than allowed.",
+		DeniedTitle:     "Access denied",
+		Denied:          "This site does not accept this request.",
 		TooManyTitle:    "Too many requests from your network",
 		TooMany:         "Your network has reached its limit of signatures for now. Please try again in %d min.",
 		ExpiredTitle:    "Submission expired",

@@ -37,8 +37,9 @@ const (
 	tokenVersion = 1
 	// IDSize is the size of the random id that makes every token unique.
 	IDSize = 16
-	// payload: version, kind, param (difficulty or credits), expiry, id.
-	payloadSize = 1 + 1 + 1 + 8 + IDSize
+	// payload: version, kind, param (difficulty or credits), credits a
+	// challenge's pass will carry (0 for a pass), expiry, id.
+	payloadSize = 1 + 1 + 1 + 1 + 8 + IDSize
 	macSize     = sha256.Size
 	tokenSize   = payloadSize + macSize
 	// TokenLen is the length of an encoded token, for cheap rejection of
@@ -84,6 +85,7 @@ func NewBinding(ip netip.Addr, bits4, bits6 int, userAgent, host string) Binding
 type token struct {
 	kind    byte
 	param   uint8
+	credits uint8
 	expires int64
 	id      [IDSize]byte
 	mac     [macSize]byte
@@ -146,8 +148,9 @@ func encodePayload(dst *[payloadSize]byte, t *token) {
 	dst[0] = tokenVersion
 	dst[1] = t.kind
 	dst[2] = t.param
-	binary.BigEndian.PutUint64(dst[3:11], uint64(t.expires))
-	copy(dst[11:], t.id[:])
+	dst[3] = t.credits
+	binary.BigEndian.PutUint64(dst[4:12], uint64(t.expires))
+	copy(dst[12:], t.id[:])
 }
 
 // issue fills in a fresh id and the MAC, and returns the encoded token.
@@ -164,7 +167,9 @@ func (s *Signer) issue(t *token, b Binding) (string, error) {
 	return tokenEncoding.EncodeToString(raw[:]), nil
 }
 
-// tokenEncoding is strict so that each token has exactly one spelling.
+// tokenEncoding is strict so that each token has exactly one spelling
+// (tokens are a whole number of 3-byte groups today, which has the same
+// effect; strict keeps it so if the layout changes).
 var tokenEncoding = base64.RawURLEncoding.Strict()
 
 // open decodes and authenticates an encoded token of the given kind. It
@@ -188,8 +193,9 @@ func (s *Signer) open(encoded string, kind byte, b Binding, now time.Time) (toke
 	}
 	t.kind = raw[1]
 	t.param = raw[2]
-	t.expires = int64(binary.BigEndian.Uint64(raw[3:11]))
-	copy(t.id[:], raw[11:payloadSize])
+	t.credits = raw[3]
+	t.expires = int64(binary.BigEndian.Uint64(raw[4:12]))
+	copy(t.id[:], raw[12:payloadSize])
 	copy(t.mac[:], raw[payloadSize:])
 	if now.Unix() >= t.expires {
 		return t, fmt.Errorf("%w: at %s", ErrExpired, time.Unix(t.expires, 0).UTC().Format(time.RFC3339))

@@ -246,7 +246,7 @@ func newSolverBenchServer(tb testing.TB) *solverBenchServer {
 }
 
 func (s *solverBenchServer) serveChallenge(w http.ResponseWriter, r *http.Request) {
-	c, err := s.signer.IssueChallenge(s.client, caddymodule.DefaultDifficulty, time.Now(), 5*time.Minute)
+	c, err := s.signer.IssueChallenge(s.client, caddymodule.DefaultDifficulty, caddymodule.DefaultCredits, time.Now(), 5*time.Minute)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

@@ -1,7 +1,6 @@
 package policies
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -113,26 +112,6 @@ type Verdict struct {
 	Budget string
 	// RetryAfter is when the exhausted budget's window resets.
 	RetryAfter time.Duration
-}
-
-// Take counts one event of kind what for client c against every budget
-// that applies, and refuses it if any of them is exhausted.
-func (bs *Budgets) Take(ctx context.Context, what Counter, c budget.Client, now time.Time) (Verdict, error) {
-	v := Verdict{Allowed: true}
-	for i := range bs.budgets {
-		b := &bs.budgets[i]
-		if b.Counts != what || !b.appliesTo(c) {
-			continue
-		}
-		lc, err := bs.store.Increment(ctx, b.key(c), 1, b.rate)
-		if err != nil {
-			return Verdict{}, fmt.Errorf("counting budget %s: %w", b.Name, err)
-		}
-		if lc.Reached && v.Allowed {
-			v = Verdict{Budget: b.Name, RetryAfter: max(time.Unix(lc.Reset, 0).Sub(now), time.Second)}
-		}
-	}
-	return v, nil
 }
 
 // Len returns the number of budgets.

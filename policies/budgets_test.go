@@ -37,7 +37,7 @@ func take(t *testing.T, b *Budgets, what Counter, c budget.Client, n int) int {
 	t.Helper()
 	allowed := 0
 	for range n {
-		v, err := b.Take(context.Background(), what, c, now)
+		v, err := b.TakeNamed(context.Background(), what, allNames(b), c, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,3 +131,13 @@ func TestNewBudgetsErrors(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// allNames names every budget of b, as a decision whose limit rules all
+// matched would.
+func allNames(b *Budgets) []string {
+	names := make([]string, len(b.budgets))
+	for i := range b.budgets {
+		names[i] = b.budgets[i].Name
+	}
+	return names
+}

@@ -16,9 +16,8 @@ import (
 // not in bs is an error, the sign of a decision made by another policy than
 // the one bs was built from.
 //
-// Unlike Take, which counts every budget of its kind, TakeNamed counts only
-// those a decision selected: use one Budgets for a policy's limit rules
-// (NewBudgets(policy.Budgets(), store)) and count them with TakeNamed.
+// Use one Budgets for a policy's limit rules (NewBudgets(policy.Budgets(),
+// store)) and count a decision's with TakeNamed.
 func (bs *Budgets) TakeNamed(ctx context.Context, what Counter, names []string, c budget.Client, now time.Time) (Verdict, error) {
 	for _, name := range names {
 		b := bs.named(name)
