@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -27,7 +28,7 @@ type decision struct {
 // placeholders for what follows.
 func (h *Handler) decide(r *http.Request, method, path string) *decision {
 	id := h.app.identify(r)
-	active := h.policy.current.Load()
+	active := h.policy.active(time.Now())
 	req := policies.Request{
 		Method: method, Path: path, Host: r.Host,
 		IP: id.IP, ASN: id.ASN, Org: id.Org, Class: id.Class,

@@ -266,6 +266,9 @@ func (h *Handler) Validate() error {
 
 // Cleanup releases the handler's hold on the shared state.
 func (h *Handler) Cleanup() error {
+	if h.policy != nil {
+		unregisterPolicy(h.policy)
+	}
 	if h.stateKey != "" {
 		_, _ = sharedStates.Delete(h.stateKey)
 	}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -24,6 +25,8 @@ type activePolicy struct {
 	chain   policies.Chain
 	budgets *policies.Budgets
 	loaded  time.Time
+	// tempExpiry is when the first temporary rule expires, or zero.
+	tempExpiry time.Time
 }
 
 // livePolicy keeps a handler's policy current: the Caddyfile's limits,
@@ -38,9 +41,19 @@ type livePolicy struct {
 
 	current atomic.Pointer[activePolicy]
 
-	mu      sync.Mutex // serialises reloads
+	mu      sync.Mutex // serialises changes
+	file    *policies.Policy
 	stamp   fileStamp
 	lastErr error
+	temp    []tempRule // in the order they were added
+}
+
+// tempRule is a rule added through the admin API for a while, such as
+// "throttle AS64500 to 1 signature a minute for 2 hours".
+type tempRule struct {
+	Name    string          `json:"name"`
+	Rule    json.RawMessage `json:"rule"`
+	Expires time.Time       `json:"expires"`
 }
 
 type fileStamp struct {
@@ -89,15 +102,141 @@ func (lp *livePolicy) reload(force bool) (changed bool, err error) {
 		lp.lastErr = err
 		return false, err
 	}
-	chain := policies.Chain{lp.limits, p}
+	if err := lp.swap(p, lp.temp, time.Now()); err != nil {
+		lp.lastErr = err
+		return false, err
+	}
+	lp.file, lp.lastErr = p, nil
+	return true, nil
+}
+
+// swap compiles the chain of the Caddyfile's limits, the temporary rules
+// still in force and file, and puts it in force. lp.mu is held.
+func (lp *livePolicy) swap(file *policies.Policy, temp []tempRule, now time.Time) error {
+	chain := policies.Chain{lp.limits}
+	var expiry time.Time
+	var kept []tempRule
+	for _, t := range temp {
+		if now.Before(t.Expires) {
+			kept = append(kept, t)
+			if expiry.IsZero() || t.Expires.Before(expiry) {
+				expiry = t.Expires
+			}
+		}
+	}
+	if len(kept) > 0 {
+		rules := make([]json.RawMessage, len(kept))
+		for i, t := range kept {
+			rules[i] = t.Rule
+		}
+		doc, err := json.Marshal(map[string]any{"rules": rules})
+		if err != nil {
+			return fmt.Errorf("temporary rules: %w", err)
+		}
+		opts := lp.opts
+		opts.SkipTests = true
+		tp, err := opts.Parse(doc, "temporary rules")
+		if err != nil {
+			return err
+		}
+		chain = append(chain, tp)
+	}
+	chain = append(chain, file)
 	budgets, err := policies.NewBudgets(chain.Budgets(), lp.store)
 	if err != nil {
-		lp.lastErr = fmt.Errorf("policy %s: %w (a Caddyfile limit and a policy rule share a name?)", p.File(), err)
-		return false, lp.lastErr
+		return fmt.Errorf("policy %s: %w (a Caddyfile limit, a temporary rule and a policy rule must have different names)", file.File(), err)
 	}
-	lp.current.Store(&activePolicy{chain: chain, budgets: budgets, loaded: time.Now()})
-	lp.lastErr = nil
-	return true, nil
+	lp.temp = kept
+	lp.current.Store(&activePolicy{chain: chain, budgets: budgets, loaded: now, tempExpiry: expiry})
+	return nil
+}
+
+// active returns the policy in force, first dropping temporary rules
+// whose time is over.
+func (lp *livePolicy) active(now time.Time) *activePolicy {
+	a := lp.current.Load()
+	if a.tempExpiry.IsZero() || now.Before(a.tempExpiry) {
+		return a
+	}
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if a = lp.current.Load(); !a.tempExpiry.IsZero() && !now.Before(a.tempExpiry) {
+		if err := lp.swap(lp.file, lp.temp, now); err != nil {
+			lp.logger.Error("dropping expired temporary rules", zap.Error(err))
+		}
+	}
+	return lp.current.Load()
+}
+
+// addTemp adds a temporary rule (a policy rule in JSON) for ttl. A rule
+// that does not compile, or whose name is taken, is refused.
+func (lp *livePolicy) addTemp(rule json.RawMessage, ttl time.Duration, now time.Time) (tempRule, error) {
+	var named struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(rule, &named); err != nil || named.Name == "" {
+		return tempRule{}, errors.New("want a rule as JSON, with a name, as in a policy file's rules")
+	}
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	t := tempRule{Name: named.Name, Rule: rule, Expires: now.Add(ttl)}
+	temp := append([]tempRule{}, lp.temp...)
+	for i := range temp {
+		if temp[i].Name == t.Name {
+			temp = append(temp[:i], temp[i+1:]...) // replacing a rule renews it
+			break
+		}
+	}
+	temp = append(temp, t)
+	return t, lp.swap(lp.file, temp, now)
+}
+
+// removeTemp removes the temporary rule name, and reports whether there
+// was one.
+func (lp *livePolicy) removeTemp(name string, now time.Time) (bool, error) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	temp := make([]tempRule, 0, len(lp.temp))
+	for _, t := range lp.temp {
+		if t.Name != name {
+			temp = append(temp, t)
+		}
+	}
+	if len(temp) == len(lp.temp) {
+		return false, nil
+	}
+	return true, lp.swap(lp.file, temp, now)
+}
+
+// status describes the live policy for the admin API.
+func (lp *livePolicy) status(now time.Time) policyStatus {
+	a := lp.active(now)
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	st := policyStatus{File: lp.path, Loaded: a.loaded, Temporary: append([]tempRule{}, lp.temp...)}
+	if lp.path == "" {
+		st.File = "default policy"
+	}
+	if lp.lastErr != nil {
+		st.Error = lp.lastErr.Error()
+		var ve *policies.ValidationError
+		if errors.As(lp.lastErr, &ve) {
+			st.Problems = problemStrings(ve)
+		}
+	}
+	for _, p := range a.chain {
+		st.Rules = append(st.Rules, p.Rules()...)
+	}
+	return st
+}
+
+type policyStatus struct {
+	File      string          `json:"file"`
+	Loaded    time.Time       `json:"loaded"`
+	Error     string          `json:"error,omitempty"`
+	Problems  []string        `json:"problems,omitempty"`
+	Temporary []tempRule      `json:"temporary"`
+	Rules     []policies.Rule `json:"rules"`
 }
 
 // watch checks the policy file every interval until stop is closed,
@@ -153,6 +292,7 @@ func (h *Handler) loadPolicy(ctx caddy.Context) error {
 		return err
 	}
 	h.policy = lp
+	registerPolicy(lp, h)
 	if path != "" {
 		go lp.watch(ctx.Done(), time.Duration(h.PolicyReload))
 	}

@@ -2,6 +2,7 @@ package caddymodule_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -122,4 +123,83 @@ func TestObserveModeLetsEverythingThrough(t *testing.T) {
 	if got := be.received("POST /sign"); len(got) != 2 {
 		t.Fatalf("observe mode forwarded %d of 2 requests", len(got))
 	}
+}
+
+// admin calls rempart's admin API on the test Caddy's admin endpoint.
+func admin(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://localhost:2999"+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestAdminAPI(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(file, []byte(policyV1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = startShield(t, "policy "+file+"\npolicy_reload 1h")
+
+	// A temporary rule, for the minutes when editing a file is too slow.
+	status, body := admin(t, http.MethodPost, "/rempart/rules",
+		`{"rule": {"name": "block-as64500", "match": {"path": "/blocked"}, "action": "deny", "status": 451}, "expires_in": "2h"}`)
+	if status != http.StatusCreated || !strings.Contains(body, "block-as64500") {
+		t.Fatalf("adding a temporary rule: %d %s", status, body)
+	}
+	resp, _ := do(t, http.DefaultClient, http.MethodGet, shieldURL+"/blocked", nil)
+	wantStatus(t, resp, 451)
+	status, body = admin(t, http.MethodGet, "/rempart/rules", "")
+	if status != http.StatusOK || !strings.Contains(body, "block-as64500") {
+		t.Fatalf("listing temporary rules: %d %s", status, body)
+	}
+	status, body = admin(t, http.MethodPost, "/rempart/rules", `{"rule": {"name": "bad", "match": {"path_regex": "("}, "action": "deny"}, "expires_in": "1h"}`)
+	if status != http.StatusUnprocessableEntity || !strings.Contains(body, "path_regex") {
+		t.Fatalf("a broken temporary rule: %d %s", status, body)
+	}
+	status, body = admin(t, http.MethodDelete, "/rempart/rules/block-as64500", "")
+	if status != http.StatusNoContent {
+		t.Fatalf("removing a temporary rule: %d %s", status, body)
+	}
+	resp, _ = do(t, http.DefaultClient, http.MethodGet, shieldURL+"/blocked", nil)
+	wantStatus(t, resp, http.StatusForbidden)
+	if resp.Header.Get("Rempart-Action") != "challenge" {
+		t.Fatal("removed rule still applies")
+	}
+
+	// Explain names the rule a sample request matches.
+	status, body = admin(t, http.MethodGet, "/rempart/explain?ip=203.0.113.9&method=GET&path=/&ua=curl/8.5.0", "")
+	if status != http.StatusOK || !strings.Contains(body, "no-scripts") {
+		t.Fatalf("explain: %d %s", status, body)
+	}
+
+	// A reload of a broken file answers 422 with the problems, and the
+	// policy in force stays.
+	if err := os.WriteFile(file, []byte("rules:\n  - name: x\n    match:\n      user_agent: \"(\"\n    action: deny\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	status, body = admin(t, http.MethodPost, "/rempart/policy/reload", "")
+	if status != http.StatusUnprocessableEntity || !strings.Contains(body, "policy.yaml:4") {
+		t.Fatalf("reloading a broken file: %d %s", status, body)
+	}
+	resp, _ = do(t, http.DefaultClient, http.MethodGet, shieldURL+"/", nil, "User-Agent", "curl/8.5.0")
+	if resp.Header.Get("Rempart-Action") != "refuse" {
+		t.Fatal("the policy in force was lost on a broken reload")
+	}
+	if err := os.WriteFile(file, []byte(policyV2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	status, body = admin(t, http.MethodPost, "/rempart/policy/reload", "")
+	if status != http.StatusOK {
+		t.Fatalf("reloading a good file: %d %s", status, body)
+	}
+	resp, _ = do(t, http.DefaultClient, http.MethodGet, shieldURL+"/healthz", nil)
+	wantStatus(t, resp, http.StatusGone)
 }
