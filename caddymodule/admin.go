@@ -234,9 +234,9 @@ func handleExplain(w http.ResponseWriter, r *http.Request) error {
 		req.ASN, req.Org, req.Class = id.ASN, id.Org, id.Class
 		network := challenge.NewBinding(req.IP, h.IPv4Prefix, h.IPv6Prefix, "", "").Network
 		if id.Known {
-			fmt.Fprintf(&b, "network:  %s  AS%d  %s  class=%s  (prefix %s)\n", req.IP, id.ASN, id.Org, id.Class, network)
+			fmt.Fprintf(&b, "lookup:   %s  AS%d  %s  class=%s  (prefix %s)\n", req.IP, id.ASN, id.Org, id.Class, network)
 		} else {
-			fmt.Fprintf(&b, "network:  %s  unknown ASN: budgets per asn count it by its prefix %s\n", req.IP, network)
+			fmt.Fprintf(&b, "lookup:   %s  unknown ASN: budgets per asn count it by its prefix %s\n", req.IP, network)
 		}
 		b.WriteString(lp.active(time.Now()).chain.Explain(&req))
 		if i < len(lps)-1 {
