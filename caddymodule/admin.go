@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/policies"
 )
@@ -238,7 +239,17 @@ func handleExplain(w http.ResponseWriter, r *http.Request) error {
 		} else {
 			fmt.Fprintf(&b, "lookup:   %s  unknown ASN: budgets per asn count it by its prefix %s\n", req.IP, network)
 		}
-		b.WriteString(lp.active(time.Now()).chain.Explain(&req))
+		active := lp.active(time.Now())
+		b.WriteString(active.chain.Explain(&req))
+		d := active.chain.Decide(&req)
+		states, err := active.budgets.Peek(r.Context(), d.Budgets, budget.Client{IP: req.IP, Prefix: network, ASN: id.ASN, Class: id.Class})
+		if err != nil {
+			return apiError(http.StatusInternalServerError, err)
+		}
+		for _, st := range states {
+			fmt.Fprintf(&b, "budget:   %s: %d of %d %s left, window ends %s\n",
+				st.Budget, st.Remaining, st.Limit, st.Counts, time.Unix(st.Reset, 0).UTC().Format(time.RFC3339))
+		}
 		if i < len(lps)-1 {
 			b.WriteString("\n")
 		}

@@ -179,6 +179,13 @@ func TestAdminAPI(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(body, "no-scripts") {
 		t.Fatalf("explain: %d %s", status, body)
 	}
+	// ...with where the client stands against the budgets that count it.
+	_, _ = admin(t, http.MethodPost, "/rempart/rules", `{"rule": {"name": "sign-per-ip", "action": "limit", "counts": "signatures", "per": "ip", "rate": "5/hour"}, "expires_in": "1h"}`)
+	status, body = admin(t, http.MethodGet, "/rempart/explain?ip=203.0.113.9&method=POST&path=/sign", "")
+	if status != http.StatusOK || !strings.Contains(body, "sign-per-ip: 5 of 5 signatures left") {
+		t.Fatalf("explain without budget state: %d %s", status, body)
+	}
+	_, _ = admin(t, http.MethodDelete, "/rempart/rules/sign-per-ip", "")
 
 	// A reload of a broken file answers 422 with the problems, and the
 	// policy in force stays.

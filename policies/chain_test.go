@@ -71,6 +71,13 @@ rules:
 	if allowed != 3 {
 		t.Fatalf("%d of 5 signatures allowed, want 3 (per-ip)", allowed)
 	}
+	states, err := bs.Peek(context.Background(), d.Budgets, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 2 || states[0].Remaining != 5 || states[1].Remaining != 0 || states[1].Limit != 3 {
+		t.Fatalf("budget states %+v, want hosting 5 of 10 left (every try counted) and per-ip 0 of 3", states)
+	}
 }
 
 func TestLimitsPolicyRefusesBadBudgets(t *testing.T) {

@@ -48,3 +48,34 @@ func (bs *Budgets) named(name string) *Budget {
 	}
 	return nil
 }
+
+// BudgetState is where a client stands against one budget.
+type BudgetState struct {
+	Budget    string  `json:"budget"`
+	Counts    Counter `json:"counts"`
+	Limit     int64   `json:"limit"`
+	Remaining int64   `json:"remaining"`
+	// Reset is when the budget's window ends, Unix seconds.
+	Reset int64 `json:"reset"`
+}
+
+// Peek reports where client c stands against the named budgets that apply
+// to it, counting nothing: for explaining a decision.
+func (bs *Budgets) Peek(ctx context.Context, names []string, c budget.Client) ([]BudgetState, error) {
+	var out []BudgetState
+	for _, name := range names {
+		b := bs.named(name)
+		if b == nil {
+			return nil, fmt.Errorf("budget %q is not in this set", name)
+		}
+		if !b.appliesTo(c) {
+			continue
+		}
+		lc, err := bs.store.Peek(ctx, b.key(c), b.rate)
+		if err != nil {
+			return nil, fmt.Errorf("reading budget %s: %w", b.Name, err)
+		}
+		out = append(out, BudgetState{Budget: b.Name, Counts: b.Counts, Limit: lc.Limit, Remaining: lc.Remaining, Reset: lc.Reset})
+	}
+	return out, nil
+}
