@@ -67,7 +67,7 @@ func running() ([]*livePolicy, []*Handler) {
 //
 //	GET    /rempart/policy          what is in force, and the last load error
 //	POST   /rempart/policy/reload   load the policy files again now
-//	GET    /rempart/rules           the temporary rules
+//	GET    /rempart/rules           the temporary rules (every site's)
 //	POST   /rempart/rules           add one: {"rule": {...}, "expires_in": "2h"}
 //	DELETE /rempart/rules/<name>    remove one
 //	GET    /rempart/explain?ip=&method=&path=&host=&ua=
@@ -148,15 +148,16 @@ func handlePolicyReload(w http.ResponseWriter, r *http.Request) error {
 }
 
 func handleRules(w http.ResponseWriter, r *http.Request) error {
-	lps, _ := running()
 	now := time.Now()
 	switch r.Method {
 	case http.MethodGet:
-		var temp []tempRule
-		for _, lp := range lps {
-			temp = append(temp, lp.status(now).Temporary...)
+		var rules []tempRule
+		for _, t := range currentTemporaryRules() {
+			if now.Before(t.Expires) {
+				rules = append(rules, t)
+			}
 		}
-		return writeJSON(w, http.StatusOK, temp)
+		return writeJSON(w, http.StatusOK, rules)
 	case http.MethodPost:
 		var req struct {
 			Rule      json.RawMessage `json:"rule"`
@@ -169,30 +170,19 @@ func handleRules(w http.ResponseWriter, r *http.Request) error {
 		if err != nil || ttl <= 0 || ttl > 7*24*time.Hour {
 			return apiError(http.StatusBadRequest, fmt.Errorf("expires_in %q: want a duration up to 168h, such as 2h", req.ExpiresIn))
 		}
-		var added []tempRule
-		for _, lp := range lps {
-			t, err := lp.addTemp(req.Rule, ttl, now)
-			if err != nil {
-				return apiError(http.StatusUnprocessableEntity, err)
-			}
-			added = append(added, t)
+		t, err := addTemporaryRule(req.Rule, ttl, now)
+		if err != nil {
+			return apiError(http.StatusUnprocessableEntity, err)
 		}
-		if len(added) == 0 {
-			return apiError(http.StatusConflict, errors.New("no rempart handler is running"))
-		}
-		return writeJSON(w, http.StatusCreated, added[0])
+		return writeJSON(w, http.StatusCreated, t)
 	case http.MethodDelete:
 		name := strings.TrimPrefix(r.URL.Path, "/rempart/rules/")
 		if name == "" || name == r.URL.Path {
 			return apiError(http.StatusBadRequest, errors.New("want DELETE /rempart/rules/<name>"))
 		}
-		found := false
-		for _, lp := range lps {
-			ok, err := lp.removeTemp(name, now)
-			if err != nil {
-				return apiError(http.StatusInternalServerError, err)
-			}
-			found = found || ok
+		found, err := removeTemporaryRule(name, now)
+		if err != nil {
+			return apiError(http.StatusInternalServerError, err)
 		}
 		if !found {
 			return apiError(http.StatusNotFound, fmt.Errorf("no temporary rule named %q", name))

@@ -41,12 +41,21 @@ type livePolicy struct {
 
 	current atomic.Pointer[activePolicy]
 
-	mu      sync.Mutex // serialises changes
+	// Guarded by policyMu.
 	file    *policies.Policy
 	stamp   fileStamp
 	lastErr error
-	temp    []tempRule // in the order they were added
+	temp    []tempRule // the temporary rules in force here
 }
+
+// policyMu serialises every change of policy, in every shield: reloads,
+// temporary rules, expiries. Changes are rare; requests never take it.
+var policyMu sync.Mutex
+
+// temporaryRules are the rules added through the admin API, in the order
+// they were added. They apply to every site's shield and outlive config
+// reloads, until they expire. Guarded by policyMu.
+var temporaryRules []tempRule
 
 // tempRule is a rule added through the admin API for a while, such as
 // "throttle AS64500 to 1 signature a minute for 2 hours".
@@ -76,8 +85,8 @@ func newLivePolicy(path string, limits []policies.Budget, opts policies.ParseOpt
 // reload loads the policy file again if it changed (or always, when
 // force is set) and swaps it in. A broken file keeps the policy in force.
 func (lp *livePolicy) reload(force bool) (changed bool, err error) {
-	lp.mu.Lock()
-	defer lp.mu.Unlock()
+	policyMu.Lock()
+	defer policyMu.Unlock()
 	var p *policies.Policy
 	var stamp fileStamp
 	if lp.path == "" {
@@ -102,7 +111,7 @@ func (lp *livePolicy) reload(force bool) (changed bool, err error) {
 		lp.lastErr = err
 		return false, err
 	}
-	if err := lp.swap(p, lp.temp, time.Now()); err != nil {
+	if err := lp.swap(p, temporaryRules, time.Now()); err != nil {
 		lp.lastErr = err
 		return false, err
 	}
@@ -111,7 +120,7 @@ func (lp *livePolicy) reload(force bool) (changed bool, err error) {
 }
 
 // swap compiles the chain of the Caddyfile's limits, the temporary rules
-// still in force and file, and puts it in force. lp.mu is held.
+// not yet expired and file, and puts it in force. policyMu is held.
 func (lp *livePolicy) swap(file *policies.Policy, temp []tempRule, now time.Time) error {
 	chain := policies.Chain{lp.limits}
 	var expiry time.Time
@@ -158,61 +167,81 @@ func (lp *livePolicy) active(now time.Time) *activePolicy {
 	if a.tempExpiry.IsZero() || now.Before(a.tempExpiry) {
 		return a
 	}
-	lp.mu.Lock()
-	defer lp.mu.Unlock()
+	policyMu.Lock()
+	defer policyMu.Unlock()
 	if a = lp.current.Load(); !a.tempExpiry.IsZero() && !now.Before(a.tempExpiry) {
-		if err := lp.swap(lp.file, lp.temp, now); err != nil {
+		if err := lp.swap(lp.file, temporaryRules, now); err != nil {
 			lp.logger.Error("dropping expired temporary rules", zap.Error(err))
 		}
 	}
 	return lp.current.Load()
 }
 
-// addTemp adds a temporary rule (a policy rule in JSON) for ttl. A rule
-// that does not compile, or whose name is taken, is refused.
-func (lp *livePolicy) addTemp(rule json.RawMessage, ttl time.Duration, now time.Time) (tempRule, error) {
+// setTemporaryRules puts rules in force in every running shield, in
+// place of the temporary rules before; when one shield refuses them (a
+// rule that does not compile, a name taken), nothing changes.
+func setTemporaryRules(rules []tempRule, now time.Time) error {
+	policyMu.Lock()
+	defer policyMu.Unlock()
+	lps, _ := running()
+	for i, lp := range lps {
+		if err := lp.swap(lp.file, rules, now); err != nil {
+			for _, done := range lps[:i] {
+				_ = done.swap(done.file, temporaryRules, now)
+			}
+			return err
+		}
+	}
+	temporaryRules = rules
+	return nil
+}
+
+// addTemporaryRule adds a rule (a policy rule in JSON) for ttl; adding a
+// rule of the same name again replaces and renews it.
+func addTemporaryRule(rule json.RawMessage, ttl time.Duration, now time.Time) (tempRule, error) {
 	var named struct {
 		Name string `json:"name"`
 	}
 	if err := json.Unmarshal(rule, &named); err != nil || named.Name == "" {
 		return tempRule{}, errors.New("want a rule as JSON, with a name, as in a policy file's rules")
 	}
-	lp.mu.Lock()
-	defer lp.mu.Unlock()
 	t := tempRule{Name: named.Name, Rule: rule, Expires: now.Add(ttl)}
-	temp := append([]tempRule{}, lp.temp...)
-	for i := range temp {
-		if temp[i].Name == t.Name {
-			temp = append(temp[:i], temp[i+1:]...) // replacing a rule renews it
-			break
-		}
-	}
-	temp = append(temp, t)
-	return t, lp.swap(lp.file, temp, now)
+	rules := withoutRule(currentTemporaryRules(), t.Name)
+	return t, setTemporaryRules(append(rules, t), now)
 }
 
-// removeTemp removes the temporary rule name, and reports whether there
+// removeTemporaryRule removes the rule name, and reports whether there
 // was one.
-func (lp *livePolicy) removeTemp(name string, now time.Time) (bool, error) {
-	lp.mu.Lock()
-	defer lp.mu.Unlock()
-	temp := make([]tempRule, 0, len(lp.temp))
-	for _, t := range lp.temp {
-		if t.Name != name {
-			temp = append(temp, t)
-		}
-	}
-	if len(temp) == len(lp.temp) {
+func removeTemporaryRule(name string, now time.Time) (bool, error) {
+	rules := currentTemporaryRules()
+	kept := withoutRule(rules, name)
+	if len(kept) == len(rules) {
 		return false, nil
 	}
-	return true, lp.swap(lp.file, temp, now)
+	return true, setTemporaryRules(kept, now)
+}
+
+func currentTemporaryRules() []tempRule {
+	policyMu.Lock()
+	defer policyMu.Unlock()
+	return append([]tempRule(nil), temporaryRules...)
+}
+
+func withoutRule(rules []tempRule, name string) []tempRule {
+	out := make([]tempRule, 0, len(rules))
+	for _, t := range rules {
+		if t.Name != name {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // status describes the live policy for the admin API.
 func (lp *livePolicy) status(now time.Time) policyStatus {
 	a := lp.active(now)
-	lp.mu.Lock()
-	defer lp.mu.Unlock()
+	policyMu.Lock()
+	defer policyMu.Unlock()
 	st := policyStatus{File: lp.path, Loaded: a.loaded, Temporary: append([]tempRule{}, lp.temp...)}
 	if lp.path == "" {
 		st.File = "default policy"

@@ -154,7 +154,12 @@ func TestAdminAPI(t *testing.T) {
 	if status != http.StatusCreated || !strings.Contains(body, "block-as64500") {
 		t.Fatalf("adding a temporary rule: %d %s", status, body)
 	}
+	t.Cleanup(func() { admin(t, http.MethodDelete, "/rempart/rules/block-as64500", "") })
 	resp, _ := do(t, http.DefaultClient, http.MethodGet, shieldURL+"/blocked", nil)
+	wantStatus(t, resp, 451)
+	// Temporary rules outlive a config reload.
+	_, _ = startShield(t, "policy "+file+"\npolicy_reload 1h")
+	resp, _ = do(t, http.DefaultClient, http.MethodGet, shieldURL+"/blocked", nil)
 	wantStatus(t, resp, 451)
 	status, body = admin(t, http.MethodGet, "/rempart/rules", "")
 	if status != http.StatusOK || !strings.Contains(body, "block-as64500") {
