@@ -1,17 +1,21 @@
 # Replay the petition flood against the real shield and measure it
 # (cmd/rempart-flood): a report, a chart and the load figures in
 # flood-report/ (flood-report-short/ for the short run). The load figures
-# need wrk, the browser signers Chromium (Debian: apt-get install wrk chromium).
+# need wrk, the browser signers Chromium: both are installed from Debian's
+# packages when missing.
 
 GO ?= go
 
-.PHONY: flood flood-short
+.PHONY: flood flood-short deps
 
 # The full replay: 60 s of attack, then wrk's figures and a million
 # distinct clients (about five minutes in all).
-flood:
+flood: deps
 	$(GO) run ./cmd/rempart-flood -out flood-report
 
 # A few seconds of each part.
-flood-short:
+flood-short: deps
 	$(GO) run ./cmd/rempart-flood -short -out flood-report-short
+
+deps:
+	./scripts/install-deps.sh wrk chromium

@@ -6,16 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-if ((${#need[@]})); then
-	sudo=""
-	[ "$(id -u)" = 0 ] || sudo=sudo
-	echo "installing ${need[*]}"
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
+./scripts/install-deps.sh chromium redis-server
 
 # A Redis of the suite's own, on a spare port, gone when the suite ends.
 redis_dir=$(mktemp -d)
