@@ -215,3 +215,18 @@ func TestAdminAPI(t *testing.T) {
 	resp, _ = do(t, http.DefaultClient, http.MethodGet, shieldURL+"/healthz", nil)
 	wantStatus(t, resp, http.StatusGone)
 }
+
+func TestPolicyDifficultyBelowDefault(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	// The handler's default is 8 bits (startShield); this rule asks for 4.
+	if err := os.WriteFile(file, []byte("rules:\n  - name: easy\n    match:\n      path: /\n    action: challenge\n    difficulty: 4\n    credits: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tester, _ := startShield(t, "policy "+file)
+	_, page := do(t, tester.Client, http.MethodGet, shieldURL+"/", nil)
+	if !strings.Contains(page, `data-bits="4"`) {
+		t.Fatal("the rule's difficulty was not used")
+	}
+	resp := pass(t, tester.Client, page)
+	wantStatus(t, resp, http.StatusSeeOther)
+}

@@ -58,7 +58,9 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) error {
 	ret := challenge.SafeReturn(r.PostForm.Get("return"), PublicPrefix)
 	submission := r.PostForm.Get("submission")
 
-	c, err := h.signer.VerifyProof(r.PostForm.Get("challenge"), r.PostForm.Get("nonce"), client, h.Difficulty, now)
+	// The difficulty is signed into the challenge, as the policy chose it
+	// (a rule may ask for less than the default): any valid one is accepted.
+	c, err := h.signer.VerifyProof(r.PostForm.Get("challenge"), r.PostForm.Get("nonce"), client, challenge.MinDifficulty, now)
 	if errors.Is(err, challenge.ErrMalformed) || errors.Is(err, challenge.ErrWrongKind) {
 		h.logger.Debug("malformed proof", zap.Error(err))
 		return h.message(w, r, http.StatusBadRequest, badRequest)
