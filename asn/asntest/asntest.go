@@ -32,7 +32,15 @@ type Network struct {
 // networks overlap, the later one replaces the earlier within its range.
 func WriteMMDB(tb testing.TB, path string, nets []Network) {
 	tb.Helper()
-	writeMMDB(tb, path, "GeoLite2-ASN", nets, func(n Network) mmdbtype.Map {
+	if err := Write(path, nets); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Write is WriteMMDB for programs that are not tests, such as the flood
+// replay: it returns the error instead of failing a test.
+func Write(path string, nets []Network) error {
+	return writeMMDB(path, "GeoLite2-ASN", nets, func(n Network) mmdbtype.Map {
 		return mmdbtype.Map{
 			"autonomous_system_number":       mmdbtype.Uint32(n.ASN),
 			"autonomous_system_organization": mmdbtype.String(n.Org),
@@ -44,17 +52,19 @@ func WriteMMDB(tb testing.TB, path string, nets []Network) {
 // Lite: asn as a string such as "AS174", and as_name.
 func WriteIPinfoMMDB(tb testing.TB, path string, nets []Network) {
 	tb.Helper()
-	writeMMDB(tb, path, "IPinfo Lite", nets, func(n Network) mmdbtype.Map {
+	err := writeMMDB(path, "IPinfo Lite", nets, func(n Network) mmdbtype.Map {
 		return mmdbtype.Map{
 			"asn":       mmdbtype.String(fmt.Sprintf("AS%d", n.ASN)),
 			"as_name":   mmdbtype.String(n.Org),
 			"as_domain": mmdbtype.String(strings.ToLower(strings.ReplaceAll(n.Org, " ", "")) + ".example"),
 		}
 	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 }
 
-func writeMMDB(tb testing.TB, path, dbType string, nets []Network, record func(Network) mmdbtype.Map) {
-	tb.Helper()
+func writeMMDB(path, dbType string, nets []Network, record func(Network) mmdbtype.Map) error {
 	tree, err := mmdbwriter.New(mmdbwriter.Options{
 		DatabaseType: dbType,
 		// Without this the writer refuses IPv6 networks such as
@@ -65,24 +75,25 @@ func writeMMDB(tb testing.TB, path, dbType string, nets []Network, record func(N
 		RecordSize:              28,
 	})
 	if err != nil {
-		tb.Fatalf("asntest: new mmdb tree: %v", err)
+		return fmt.Errorf("asntest: new mmdb tree: %w", err)
 	}
 	for _, n := range nets {
 		if err := tree.Insert(netipx.PrefixIPNet(n.Prefix.Masked()), record(n)); err != nil {
-			tb.Fatalf("asntest: insert %s: %v", n.Prefix, err)
+			return fmt.Errorf("asntest: insert %s: %w", n.Prefix, err)
 		}
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		tb.Fatalf("asntest: %v", err)
+		return fmt.Errorf("asntest: %w", err)
 	}
 	if _, err := tree.WriteTo(f); err != nil {
 		f.Close()
-		tb.Fatalf("asntest: write %s: %v", path, err)
+		return fmt.Errorf("asntest: write %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		tb.Fatalf("asntest: close %s: %v", path, err)
+		return fmt.Errorf("asntest: close %s: %w", path, err)
 	}
+	return nil
 }
 
 // WriteCSV writes nets to path in the ip-location-db layout

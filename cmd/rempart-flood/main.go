@@ -30,6 +30,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rempart/rempart/asn/asntest"
 )
 
 // config is one replay's settings.
@@ -245,7 +247,7 @@ func run(ctx context.Context, cfg config) (*results, error) {
 		}
 	}
 	env.asnDB = filepath.Join(work, "asn.mmdb")
-	if err := writeASNDatabase(env.asnDB, append(append([]network{}, hostingNetworks...), residentialNetworks...)); err != nil {
+	if err := asntest.Write(env.asnDB, append(append([]network{}, hostingNetworks...), residentialNetworks...)); err != nil {
 		return nil, err
 	}
 	if env.chrome = findChromium(); env.chrome == "" && cfg.requireBrowser && cfg.browsers > 0 {

@@ -1,22 +1,14 @@
 package main
 
 import (
-	"fmt"
 	"net/netip"
-	"os"
 
-	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
-	"go4.org/netipx"
+	"github.com/rempart/rempart/asn/asntest"
 )
 
 // network is one prefix of the replay's IP-to-ASN database and the AS that
-// announces it.
-type network struct {
-	Prefix netip.Prefix
-	ASN    uint32
-	Org    string
-}
+// announces it; asntest.Write writes the database.
+type network = asntest.Network
 
 // hostingNetworks are where the 218 rented servers sit: four ASNs of the
 // built-in hosting class, each with one of its real public ranges.
@@ -63,41 +55,4 @@ const maxClientsPerNetwork = 256
 func addressIn(p netip.Prefix, n int) netip.Addr {
 	a := p.Addr().As4()
 	return netip.AddrFrom4([4]byte{a[0], a[1], byte(n % maxClientsPerNetwork), byte(n%250 + 1)})
-}
-
-// writeASNDatabase writes nets to path as a GeoLite2-ASN style MaxMind DB,
-// the format of the free databases an admin downloads (the same records as
-// asn/asntest.WriteMMDB, which only tests can call).
-func writeASNDatabase(path string, nets []network) error {
-	tree, err := mmdbwriter.New(mmdbwriter.Options{
-		DatabaseType:            "GeoLite2-ASN",
-		DisableIPv4Aliasing:     true,
-		IncludeReservedNetworks: true,
-		IPVersion:               6,
-		RecordSize:              28,
-	})
-	if err != nil {
-		return fmt.Errorf("asn database: %w", err)
-	}
-	for _, n := range nets {
-		record := mmdbtype.Map{
-			"autonomous_system_number":       mmdbtype.Uint32(n.ASN),
-			"autonomous_system_organization": mmdbtype.String(n.Org),
-		}
-		if err := tree.Insert(netipx.PrefixIPNet(n.Prefix.Masked()), record); err != nil {
-			return fmt.Errorf("asn database: inserting %s: %w", n.Prefix, err)
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("asn database: %w", err)
-	}
-	if _, err := tree.WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("asn database: writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("asn database: %w", err)
-	}
-	return nil
 }
