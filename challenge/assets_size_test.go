@@ -46,7 +46,7 @@ func TestChallengePageWeight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := challenge.NewSigner([]byte("0123456789abcdef-page-weight-test"))
+	signer, err := challenge.NewSigner([]byte("0123456789abcdef-page-weight-test"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

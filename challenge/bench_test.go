@@ -28,7 +28,7 @@ func BenchmarkVerifyProof(b *testing.B) {
 
 func BenchmarkVerifyPass(b *testing.B) {
 	s := newTestSigner(b, "0123456789abcdef-test-secret")
-	p, _ := s.IssuePass(testClient, 1, testNow, time.Hour)
+	p, _ := s.IssuePass(testClient, 1, 18, testNow, time.Hour)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := s.VerifyPass(p.Token, testClient, testNow); err != nil {

@@ -33,6 +33,9 @@ type Challenge struct {
 	// Credits is how many protected requests the pass a proof buys will
 	// carry: the policy decides it when the challenge is issued.
 	Credits int
+	// Issued is when the challenge was issued: single-use records fail
+	// closed by issue time.
+	Issued time.Time
 	// Expires is when the challenge stops being accepted.
 	Expires time.Time
 }
@@ -49,7 +52,7 @@ func (s *Signer) IssueChallenge(b Binding, difficulty, credits int, now time.Tim
 	if credits < 1 || credits > MaxCredits {
 		return Challenge{}, fmt.Errorf("credits %d out of range [1, %d]", credits, MaxCredits)
 	}
-	t := token{kind: kindChallenge, param: uint8(difficulty), credits: uint8(credits), expires: now.Add(ttl).Unix()}
+	t := token{kind: kindChallenge, difficulty: uint8(difficulty), credits: uint8(credits), issued: now.Unix(), expires: now.Add(ttl).Unix()}
 	enc, err := s.issue(&t, b)
 	if err != nil {
 		return Challenge{}, err
@@ -58,7 +61,10 @@ func (s *Signer) IssueChallenge(b Binding, difficulty, credits int, now time.Tim
 }
 
 func challengeFrom(enc string, t token) Challenge {
-	return Challenge{Token: enc, ID: t.id, Seed: t.mac, Difficulty: int(t.param), Credits: int(t.credits), Expires: time.Unix(t.expires, 0)}
+	return Challenge{
+		Token: enc, ID: t.id, Seed: t.mac, Difficulty: int(t.difficulty), Credits: int(t.credits),
+		Issued: time.Unix(t.issued, 0), Expires: time.Unix(t.expires, 0),
+	}
 }
 
 // VerifyProof checks that nonceHex solves the challenge token for client b:

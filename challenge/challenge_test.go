@@ -16,7 +16,7 @@ var (
 
 func newTestSigner(t testing.TB, secret string) *Signer {
 	t.Helper()
-	s, err := NewSigner([]byte(secret))
+	s, err := NewSigner([]byte(secret), []byte("epoch-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestVerifyProof(t *testing.T) {
 	other := newTestSigner(t, "another-secret-of-enough-length")
 	c, nonce := solved(t, s, testClient, 10)
 	forged, forgedNonce := solved(t, other, testClient, 10)
-	pass, err := s.IssuePass(testClient, 1, testNow, time.Hour)
+	pass, err := s.IssuePass(testClient, 1, 18, testNow, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestVerifyProof(t *testing.T) {
 
 func TestVerifyPass(t *testing.T) {
 	s := newTestSigner(t, "0123456789abcdef-test-secret")
-	pass, err := s.IssuePass(testClient, 3, testNow, time.Hour)
+	pass, err := s.IssuePass(testClient, 3, 18, testNow, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,11 +168,11 @@ func TestIssueBounds(t *testing.T) {
 		}
 	}
 	for _, credits := range []int{-1, MaxCredits + 1} {
-		if _, err := s.IssuePass(testClient, credits, testNow, time.Minute); err == nil {
+		if _, err := s.IssuePass(testClient, credits, 18, testNow, time.Minute); err == nil {
 			t.Errorf("IssuePass(%d credits) succeeded", credits)
 		}
 	}
-	if _, err := NewSigner([]byte("short")); err == nil {
+	if _, err := NewSigner([]byte("short"), nil); err == nil {
 		t.Error("NewSigner accepted a 5-byte secret")
 	}
 }
@@ -241,7 +241,7 @@ func TestNewBindingMasks(t *testing.T) {
 func TestVerifyWait(t *testing.T) {
 	s := newTestSigner(t, "0123456789abcdef-test-secret")
 	const window = 5 * time.Minute
-	w, err := s.IssueWait(testClient, 10*time.Second, window, testNow)
+	w, err := s.IssueWait(testClient, 10*time.Second, window, 18, 1, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestVerifyWait(t *testing.T) {
 		})
 	}
 	for _, bad := range []time.Duration{0, MaxWait + time.Second} {
-		if _, err := s.IssueWait(testClient, bad, window, testNow); err == nil {
+		if _, err := s.IssueWait(testClient, bad, window, 18, 1, testNow); err == nil {
 			t.Errorf("IssueWait(%s) succeeded", bad)
 		}
 	}

@@ -17,16 +17,26 @@ type Pass struct {
 	ID [IDSize]byte
 	// Credits is how many protected requests the pass buys.
 	Credits int
+	// Difficulty is the work the pass was bought with, in bits: a signature
+	// whose decision asks for more needs a new proof (a pass is worth only
+	// what was paid for it).
+	Difficulty int
+	// Issued is when the pass was issued.
+	Issued time.Time
 	// Expires is when the pass stops being accepted.
 	Expires time.Time
 }
 
-// IssuePass returns a pass bound to b carrying credits, valid for ttl.
-func (s *Signer) IssuePass(b Binding, credits int, now time.Time, ttl time.Duration) (Pass, error) {
+// IssuePass returns a pass bound to b carrying credits, bought with
+// difficulty bits of work, valid for ttl.
+func (s *Signer) IssuePass(b Binding, credits, difficulty int, now time.Time, ttl time.Duration) (Pass, error) {
 	if credits < 0 || credits > MaxCredits {
 		return Pass{}, fmt.Errorf("credits %d out of range [0, %d]", credits, MaxCredits)
 	}
-	t := token{kind: kindPass, param: uint8(credits), expires: now.Add(ttl).Unix()}
+	if difficulty < 0 || difficulty > MaxDifficulty {
+		return Pass{}, fmt.Errorf("difficulty %d out of range [0, %d]", difficulty, MaxDifficulty)
+	}
+	t := token{kind: kindPass, credits: uint8(credits), difficulty: uint8(difficulty), issued: now.Unix(), expires: now.Add(ttl).Unix()}
 	enc, err := s.issue(&t, b)
 	if err != nil {
 		return Pass{}, err
@@ -46,5 +56,8 @@ func (s *Signer) VerifyPass(tokenStr string, b Binding, now time.Time) (Pass, er
 }
 
 func passFrom(enc string, t token) Pass {
-	return Pass{Token: enc, ID: t.id, Credits: int(t.param), Expires: time.Unix(t.expires, 0)}
+	return Pass{
+		Token: enc, ID: t.id, Credits: int(t.credits), Difficulty: int(t.difficulty),
+		Issued: time.Unix(t.issued, 0), Expires: time.Unix(t.expires, 0),
+	}
 }

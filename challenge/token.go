@@ -34,12 +34,15 @@ const (
 )
 
 const (
-	tokenVersion = 1
+	// tokenVersion 2 added the issue time, the difficulty a pass was bought
+	// at and the key epoch; version 1 tokens are refused.
+	tokenVersion = 2
 	// IDSize is the size of the random id that makes every token unique.
 	IDSize = 16
-	// payload: version, kind, param (difficulty or credits), credits a
-	// challenge's pass will carry (0 for a pass), expiry, id.
-	payloadSize = 1 + 1 + 1 + 1 + 8 + IDSize
+	// payload: version, kind, difficulty (of a challenge, or that a pass or
+	// wait was bought at), credits (a pass's, or the pass a challenge or
+	// wait buys), wait seconds (of a wait), issue time, expiry, id.
+	payloadSize = 1 + 1 + 1 + 1 + 1 + 8 + 8 + IDSize
 	macSize     = sha256.Size
 	tokenSize   = payloadSize + macSize
 	// TokenLen is the length of an encoded token, for cheap rejection of
@@ -81,14 +84,16 @@ func NewBinding(ip netip.Addr, bits4, bits6 int, userAgent, host string) Binding
 	return Binding{Network: network, UserAgent: userAgent, Host: host}
 }
 
-// token is the decoded form shared by challenges and passes.
+// token is the decoded form shared by challenges, waits and passes.
 type token struct {
-	kind    byte
-	param   uint8
-	credits uint8
-	expires int64
-	id      [IDSize]byte
-	mac     [macSize]byte
+	kind       byte
+	difficulty uint8
+	credits    uint8
+	wait       uint8
+	issued     int64
+	expires    int64
+	id         [IDSize]byte
+	mac        [macSize]byte
 }
 
 // Signer issues and verifies tokens with one secret key. It is safe for
@@ -103,12 +108,20 @@ type macState struct {
 }
 
 // NewSigner returns a Signer keyed by secret, which must hold at least 16
-// bytes of entropy.
-func NewSigner(secret []byte) (*Signer, error) {
+// bytes of entropy, and epoch, which names the single-use records the
+// tokens are checked against. A token verifies only with the secret and
+// the epoch it was issued with: when the records are lost (a restart, a
+// new store), a new epoch makes every token issued before refused, so a
+// spent pass or a solved proof can never be replayed against records that
+// forgot it. The epoch costs nothing per token: it is folded into the key.
+func NewSigner(secret, epoch []byte) (*Signer, error) {
 	if len(secret) < 16 {
 		return nil, fmt.Errorf("secret too short: %d bytes, want at least 16", len(secret))
 	}
-	key := append([]byte(nil), secret...)
+	derive := hmac.New(sha256.New, secret)
+	derive.Write([]byte("rempart token key v2\x00"))
+	derive.Write(epoch)
+	key := derive.Sum(nil)
 	s := &Signer{}
 	s.macs.New = func() any {
 		return &macState{mac: hmac.New(sha256.New, key), buf: make([]byte, 0, payloadSize+32+maxBoundHost+maxBoundUserAgent)}
@@ -147,10 +160,12 @@ func appendBounded(buf []byte, s string, limit int) []byte {
 func encodePayload(dst *[payloadSize]byte, t *token) {
 	dst[0] = tokenVersion
 	dst[1] = t.kind
-	dst[2] = t.param
+	dst[2] = t.difficulty
 	dst[3] = t.credits
-	binary.BigEndian.PutUint64(dst[4:12], uint64(t.expires))
-	copy(dst[12:], t.id[:])
+	dst[4] = t.wait
+	binary.BigEndian.PutUint64(dst[5:13], uint64(t.issued))
+	binary.BigEndian.PutUint64(dst[13:21], uint64(t.expires))
+	copy(dst[21:], t.id[:])
 }
 
 // issue fills in a fresh id and the MAC, and returns the encoded token.
@@ -192,10 +207,12 @@ func (s *Signer) open(encoded string, kind byte, b Binding, now time.Time) (toke
 		return t, fmt.Errorf("%w: got %q, want %q", ErrWrongKind, raw[1], kind)
 	}
 	t.kind = raw[1]
-	t.param = raw[2]
+	t.difficulty = raw[2]
 	t.credits = raw[3]
-	t.expires = int64(binary.BigEndian.Uint64(raw[4:12]))
-	copy(t.id[:], raw[12:payloadSize])
+	t.wait = raw[4]
+	t.issued = int64(binary.BigEndian.Uint64(raw[5:13]))
+	t.expires = int64(binary.BigEndian.Uint64(raw[13:21]))
+	copy(t.id[:], raw[21:payloadSize])
 	copy(t.mac[:], raw[payloadSize:])
 	if now.Unix() >= t.expires {
 		return t, fmt.Errorf("%w: at %s", ErrExpired, time.Unix(t.expires, 0).UTC().Format(time.RFC3339))

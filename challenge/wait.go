@@ -22,20 +22,37 @@ type Wait struct {
 	ID [IDSize]byte
 	// Wait is how long the browser must wait before coming back.
 	Wait time.Duration
+	// Difficulty is the proof of work the wait stands in for: the pass it
+	// buys is worth that much.
+	Difficulty int
+	// Credits is how many protected requests the pass it buys carries.
+	Credits int
+	// Issued is when the wait was issued.
+	Issued time.Time
 	// NotBefore is when the browser may come back.
 	NotBefore time.Time
 	// Expires is when the challenge stops being accepted.
 	Expires time.Time
 }
 
-// IssueWait returns a wait challenge bound to b: it is accepted from
-// now+wait until now+wait+window.
-func (s *Signer) IssueWait(b Binding, wait, window time.Duration, now time.Time) (Wait, error) {
+// IssueWait returns a wait challenge bound to b, standing in for a proof
+// of difficulty bits that buys credits: it is accepted from now+wait until
+// now+wait+window.
+func (s *Signer) IssueWait(b Binding, wait, window time.Duration, difficulty, credits int, now time.Time) (Wait, error) {
 	if wait < time.Second || wait > MaxWait {
 		return Wait{}, fmt.Errorf("wait %s out of range [1s, %s]", wait, MaxWait)
 	}
+	if difficulty < MinDifficulty || difficulty > MaxDifficulty {
+		return Wait{}, fmt.Errorf("difficulty %d out of range [%d, %d]", difficulty, MinDifficulty, MaxDifficulty)
+	}
+	if credits < 1 || credits > MaxCredits {
+		return Wait{}, fmt.Errorf("credits %d out of range [1, %d]", credits, MaxCredits)
+	}
 	secs := uint8(wait / time.Second)
-	t := token{kind: kindWait, param: secs, expires: now.Add(time.Duration(secs)*time.Second + window).Unix()}
+	t := token{
+		kind: kindWait, wait: secs, difficulty: uint8(difficulty), credits: uint8(credits),
+		issued: now.Unix(), expires: now.Add(time.Duration(secs)*time.Second + window).Unix(),
+	}
 	enc, err := s.issue(&t, b)
 	if err != nil {
 		return Wait{}, err
@@ -60,5 +77,9 @@ func (s *Signer) VerifyWait(tokenStr string, b Binding, window time.Duration, no
 
 func waitFrom(enc string, t token, window time.Duration) Wait {
 	exp := time.Unix(t.expires, 0)
-	return Wait{Token: enc, ID: t.id, Wait: time.Duration(t.param) * time.Second, NotBefore: exp.Add(-window), Expires: exp}
+	return Wait{
+		Token: enc, ID: t.id, Wait: time.Duration(t.wait) * time.Second,
+		Difficulty: int(t.difficulty), Credits: int(t.credits), Issued: time.Unix(t.issued, 0),
+		NotBefore: exp.Add(-window), Expires: exp,
+	}
 }

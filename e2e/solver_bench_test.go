@@ -189,7 +189,7 @@ func newSolverBenchServer(tb testing.TB) *solverBenchServer {
 	}
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	signer, err := challenge.NewSigner(secret)
+	signer, err := challenge.NewSigner(secret, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
