@@ -87,13 +87,47 @@ func FuzzSafeReturn(f *testing.F) {
 }
 
 func FuzzStashTake(f *testing.F) {
-	st, _ := NewStash(4, 1<<10)
-	key, _ := st.Put(Submission{Body: []byte("name=a"), Expires: testNow.Add(time.Minute)}, testClient)
-	f.Add(key)
-	f.Add("")
-	f.Fuzz(func(t *testing.T, k string) {
-		if _, ok := st.Take(k, testClient, testNow); ok && k != key {
-			t.Fatalf("key %q released a submission stored as %q", k, key)
+	seed, _ := NewStash(StashConfig{MaxEntries: 4, MaxBytes: 1 << 10})
+	seedKey, _ := seed.Put(Submission{Body: []byte("name=a"), Expires: testNow.Add(time.Minute)}, testClient, "asn:64500")
+	f.Add(seedKey, false, "asn:64500", uint16(6))
+	f.Add("", true, "", uint16(0))
+	f.Add(strings.Repeat("A", idLen), false, "203.0.113.0/24", uint16(1<<10))
+	// Ids are random, so a fuzzed k never names the stored one: exact
+	// tries the stored id itself.
+	f.Fuzz(func(t *testing.T, k string, exact bool, owner string, size uint16) {
+		st, err := NewStash(StashConfig{MaxEntries: 4, MaxBytes: 1 << 17, PerOwner: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp := testNow.Add(time.Minute)
+		key, err := st.Put(Submission{Body: []byte("name=a"), Expires: exp}, testClient, "asn:64500")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A second submission, of the fuzzed size and owner, fits: it pushes
+		// nothing out (of owner, or of asn:64500 whose share of 2 holds both).
+		if _, err := st.Put(Submission{Body: make([]byte, size), Expires: exp}, testClient, owner); err != nil {
+			t.Fatalf("put of %d bytes refused: %v", size, err)
+		}
+		if n, b := st.Len(); n != 2 || b != 6+int(size) {
+			t.Fatalf("stash holds %d entries, %d bytes after two puts", n, b)
+		}
+		if exact {
+			k = key
+		}
+		if _, ok := st.Peek(k, testClient, testNow); ok != (k == key) {
+			t.Fatalf("Peek(%q) = %v for a submission stored as %q", k, ok, key)
+		}
+		if _, ok := st.Take(k, testClient, testNow); ok != (k == key) {
+			t.Fatalf("Take(%q) = %v for a submission stored as %q", k, ok, key)
+		}
+		if k != key {
+			if got, ok := st.Take(key, testClient, testNow); !ok || string(got.Body) != "name=a" {
+				t.Fatalf("Take(%q) = %+v, %v after trying %q", key, got, ok, k)
+			}
+		}
+		if _, ok := st.Take(key, testClient, testNow); ok {
+			t.Fatalf("submission %q released twice", key)
 		}
 	})
 }

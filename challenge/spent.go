@@ -2,6 +2,7 @@ package challenge
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -15,26 +16,32 @@ import (
 //
 // A bounded record cannot forget an unexpired id without risk of replay, so
 // Spent fails closed: when it evicts an id that has not expired yet, it
-// raises a floor to that id's expiry, and from then on refuses to spend any
-// id it does not know whose expiry is at or below the floor. Tokens issued
-// after the eviction expire later and are unaffected; a client holding an
-// older unspent token is simply challenged again. Size the record to hold
-// what can be issued within a token's lifetime and the floor never moves.
+// raises a floor to that id's issue time, and from then on refuses to spend
+// any id it does not know that was issued at or before the floor. Every id
+// evicted unexpired was issued at or before the floor, so none can be
+// replayed; tokens issued after the eviction are unaffected, whatever their
+// lifetime (a fresh one-hour pass is not refused because a day pass issued
+// earlier was evicted), except those issued in the same second as the
+// evicted id, as tokens carry whole seconds; a client holding an older
+// unspent token is simply challenged again. Size the record to hold what is spent within a token's
+// lifetime and the floor never moves.
 type Spent struct {
-	mu    sync.Mutex
-	uses  *simplelru.LRU[[IDSize]byte, spentEntry]
-	floor int64 // unix seconds; unknown ids expiring at or before it are refused
-	now   int64 // the time of the current operation, read by onEvict
+	mu        sync.Mutex
+	uses      *simplelru.LRU[[IDSize]byte, spentEntry]
+	floor     int64 // unix seconds; unknown ids issued at or before it are refused
+	now       int64 // unix seconds of the current operation, read by onEvict
+	evictions uint64
 }
 
 type spentEntry struct {
+	issued  int64 // unix seconds, as tokens carry it
+	expires int64 // unix seconds
 	uses    int
-	expires int64
 }
 
 // NewSpent returns a record of at most size ids.
 func NewSpent(size int) (*Spent, error) {
-	s := &Spent{}
+	s := &Spent{floor: minTime}
 	lru, err := simplelru.NewLRU(size, s.onEvict)
 	if err != nil {
 		return nil, fmt.Errorf("spent-token record of size %d: %w", size, err)
@@ -43,25 +50,36 @@ func NewSpent(size int) (*Spent, error) {
 	return s, nil
 }
 
+// minTime is below any issue time: the floor before any eviction.
+const minTime = math.MinInt64
+
 func (s *Spent) onEvict(_ [IDSize]byte, e spentEntry) {
-	if e.expires > s.now && e.expires > s.floor {
-		s.floor = e.expires
+	if e.expires <= s.now {
+		return // expired: it cannot be presented again
+	}
+	s.evictions++
+	if e.issued > s.floor {
+		s.floor = e.issued
 	}
 }
 
-// Use spends one of limit uses of id, which expires at expires. It reports
-// false, spending nothing, when the id has already been used limit times or
-// cannot be proven unused (see the type's doc).
-func (s *Spent) Use(id [IDSize]byte, limit int, expires, now time.Time) bool {
+// Use spends one of limit uses of id, issued at issued and expiring at
+// expires. It reports false, spending nothing, when the id has expired at
+// now, has already been used limit times, or cannot be proven unused (see
+// the type's doc).
+func (s *Spent) Use(id [IDSize]byte, limit int, issued, expires, now time.Time) bool {
+	if !now.Before(expires) {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.now = now.Unix()
 	e, known := s.uses.Get(id)
 	if !known {
-		if expires.Unix() <= s.floor {
+		if issued.Unix() <= s.floor {
 			return false
 		}
-		e = spentEntry{expires: expires.Unix()}
+		e = spentEntry{issued: issued.Unix(), expires: expires.Unix()}
 	}
 	if e.uses >= limit {
 		return false
@@ -85,4 +103,12 @@ func (s *Spent) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.uses.Len()
+}
+
+// Evictions returns how many ids were forgotten before they expired, each
+// of which may have raised the floor.
+func (s *Spent) Evictions() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.evictions
 }

@@ -1,6 +1,8 @@
 package challenge
 
 import (
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -13,25 +15,34 @@ func TestSpentUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	exp := testNow.Add(time.Hour)
-	if !s.Use(id(1), 1, exp, testNow) {
+	if !s.Use(id(1), 1, testNow, exp, testNow) {
 		t.Fatal("first use refused")
 	}
-	if s.Use(id(1), 1, exp, testNow) {
+	if s.Use(id(1), 1, testNow, exp, testNow) {
 		t.Fatal("second use of a single-use id accepted")
 	}
 	for i := range 3 {
-		if !s.Use(id(2), 3, exp, testNow) {
+		if !s.Use(id(2), 3, testNow, exp, testNow) {
 			t.Fatalf("use %d of 3 refused", i+1)
 		}
 	}
-	if s.Use(id(2), 3, exp, testNow) || !s.Exhausted(id(2), 3) {
+	if s.Use(id(2), 3, testNow, exp, testNow) || !s.Exhausted(id(2), 3) {
 		t.Fatal("fourth use of a 3-use id accepted")
 	}
 	if s.Exhausted(id(3), 1) {
 		t.Fatal("unknown id reported exhausted")
 	}
-	if s.Use(id(4), 0, exp, testNow) {
+	if s.Use(id(4), 0, testNow, exp, testNow) {
 		t.Fatal("id with no uses accepted")
+	}
+	if s.Use(id(5), 1, testNow, exp, exp) {
+		t.Fatal("expired id accepted")
+	}
+	if s.Len() != 2 {
+		t.Fatalf("Len = %d, want 2", s.Len())
+	}
+	if _, err := NewSpent(0); err == nil {
+		t.Fatal("record of size 0 accepted")
 	}
 }
 
@@ -40,21 +51,66 @@ func TestSpentFailsClosedWhenFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	early, late := testNow.Add(time.Minute), testNow.Add(2*time.Minute)
-	s.Use(id(1), 1, early, testNow)
-	s.Use(id(2), 1, early, testNow)
-	s.Use(id(3), 1, late, testNow) // evicts id 1, unexpired: the floor rises to early
-	if s.Len() != 2 {
-		t.Fatalf("Len = %d, want 2", s.Len())
+	early, late := testNow.Add(-time.Minute), testNow
+	exp := testNow.Add(time.Hour)
+	s.Use(id(1), 1, early, exp, testNow)
+	s.Use(id(2), 1, early, exp, testNow)
+	s.Use(id(3), 1, late, exp, testNow) // evicts id 1, unexpired: the floor rises to early
+	if s.Len() != 2 || s.Evictions() != 1 {
+		t.Fatalf("Len = %d, Evictions = %d, want 2 and 1", s.Len(), s.Evictions())
 	}
-	if s.Use(id(1), 1, early, testNow) {
+	if s.Use(id(1), 1, early, exp, testNow) {
 		t.Fatal("evicted, spent id accepted again")
 	}
-	if s.Use(id(9), 1, early, testNow) {
-		t.Fatal("unknown id expiring at the floor accepted")
+	if s.Use(id(9), 1, early, exp, testNow) {
+		t.Fatal("unknown id issued at the floor accepted")
 	}
-	if !s.Use(id(10), 1, late.Add(time.Second), testNow) {
-		t.Fatal("new id expiring after the floor refused")
+	if s.Use(id(9), 1, early.Add(-time.Hour), exp, testNow) {
+		t.Fatal("unknown id issued before the floor accepted")
+	}
+	if !s.Use(id(10), 1, early.Add(time.Second), exp, testNow) {
+		t.Fatal("new id issued after the floor refused")
+	}
+	// Whatever the floor does afterwards, no id spent once is spent again.
+	spent := map[byte]time.Time{1: early, 2: early, 3: late, 10: early.Add(time.Second)}
+	for i := byte(11); i < 60; i++ {
+		issued := testNow.Add(time.Duration(i%7) * time.Second)
+		if s.Use(id(i), 1, issued, exp, testNow) {
+			spent[i] = issued
+		}
+	}
+	for i, issued := range spent {
+		if s.Use(id(i), 1, issued, exp, testNow.Add(time.Minute)) {
+			t.Fatalf("id %d spent again", i)
+		}
+	}
+	t.Logf("%d ids spent, %d evicted unexpired, none spent twice", len(spent), s.Evictions())
+}
+
+// A day pass evicted from the record must not lock out a one-hour pass issued
+// after it: the floor follows issue times, not expiries.
+func TestSpentFloorByIssueTime(t *testing.T) {
+	s, err := NewSpent(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dayIssued := testNow.Add(-time.Hour)
+	if !s.Use(id(1), 1, dayIssued, dayIssued.Add(24*time.Hour), testNow) {
+		t.Fatal("day pass refused")
+	}
+	// Spending a fresh pass evicts the unexpired day pass.
+	if !s.Use(id(2), 1, testNow, testNow.Add(time.Hour), testNow) {
+		t.Fatal("fresh one-hour pass refused after the day pass was evicted")
+	}
+	if s.Evictions() != 1 {
+		t.Fatalf("Evictions = %d, want 1", s.Evictions())
+	}
+	if s.Use(id(1), 1, dayIssued, dayIssued.Add(24*time.Hour), testNow) {
+		t.Fatal("evicted day pass spent again")
+	}
+	// Another fresh pass, shorter than the day pass, issued after it.
+	if !s.Use(id(3), 1, testNow.Add(time.Second), testNow.Add(time.Hour), testNow.Add(time.Second)) {
+		t.Fatal("second fresh pass refused")
 	}
 }
 
@@ -63,11 +119,50 @@ func TestSpentExpiredEvictionKeepsFloor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Use(id(1), 1, testNow.Add(time.Minute), testNow)
+	s.Use(id(1), 1, testNow, testNow.Add(time.Minute), testNow)
 	// Evicting an expired id cannot enable a replay: the floor stays.
 	later := testNow.Add(2 * time.Minute)
-	s.Use(id(2), 1, later.Add(time.Minute), later)
-	if !s.Use(id(3), 1, later.Add(30*time.Second), later) {
+	s.Use(id(2), 1, later, later.Add(time.Minute), later)
+	if s.Evictions() != 0 {
+		t.Fatalf("expired id counted as %d evictions", s.Evictions())
+	}
+	if !s.Use(id(3), 1, testNow, later.Add(30*time.Second), later) {
 		t.Fatal("floor rose on evicting an expired id")
 	}
+	// That use evicted id 2, unexpired: now the floor is its issue time.
+	if s.Evictions() != 1 || s.Use(id(4), 1, later, later.Add(time.Minute), later) {
+		t.Fatalf("Evictions = %d; an id issued with the evicted one was accepted", s.Evictions())
+	}
+}
+
+func TestSpentConcurrentSingleUse(t *testing.T) {
+	const goroutines, rounds = 32, 200
+	s, err := NewSpent(1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := testNow.Add(time.Hour)
+	for r := range rounds {
+		var k [IDSize]byte
+		k[0], k[1] = byte(r), byte(r>>8)
+		var wins atomic.Int32
+		var start, done sync.WaitGroup
+		start.Add(1)
+		for range goroutines {
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				start.Wait()
+				if s.Use(k, 1, testNow, exp, testNow) {
+					wins.Add(1)
+				}
+			}()
+		}
+		start.Done()
+		done.Wait()
+		if n := wins.Load(); n != 1 {
+			t.Fatalf("round %d: %d of %d goroutines spent a single-use id, want 1", r, n, goroutines)
+		}
+	}
+	t.Logf("%d rounds of %d goroutines: exactly one spend each", rounds, goroutines)
 }
