@@ -48,7 +48,7 @@ func BenchmarkSpentUse(b *testing.B) {
 		for j := range 8 {
 			k[j] = byte(i >> (8 * j))
 		}
-		s.Use(k, 1, exp, testNow)
+		s.Use(k, 1, testNow, exp, testNow)
 	}
 }
 

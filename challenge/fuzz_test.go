@@ -32,7 +32,7 @@ func mustNonce(t *testing.T, s string) uint64 {
 
 func FuzzVerifyPass(f *testing.F) {
 	s := newTestSigner(f, "0123456789abcdef-test-secret")
-	p, _ := s.IssuePass(testClient, 1, testNow, time.Hour)
+	p, _ := s.IssuePass(testClient, 1, 18, testNow, time.Hour)
 	f.Add(p.Token)
 	f.Add("")
 	f.Add(p.Token + "=")
@@ -134,7 +134,7 @@ func FuzzStashTake(f *testing.F) {
 
 func FuzzVerifyWait(f *testing.F) {
 	s := newTestSigner(f, "0123456789abcdef-test-secret")
-	w, _ := s.IssueWait(testClient, 5*time.Second, time.Minute, testNow)
+	w, _ := s.IssueWait(testClient, 5*time.Second, time.Minute, 18, 1, testNow)
 	f.Add(w.Token)
 	f.Add("")
 	f.Fuzz(func(t *testing.T, token string) {

@@ -35,7 +35,19 @@ type Messages struct {
 	TooMany      string
 	ExpiredTitle string
 	Expired      string
-	Back         string
+	// A signature sent from another site's form (refused, never re-posted
+	// as the site's own).
+	CrossSiteTitle string
+	CrossSite      string
+	// A request whose path the shield cannot read unambiguously.
+	UnreadablePathTitle string
+	UnreadablePath      string
+	// Unknown paths and methods under the shield's own prefix.
+	NotFoundTitle   string
+	NotFound        string
+	NotAllowedTitle string
+	NotAllowed      string
+	Back            string
 }
 
 // languages lists the supported languages, the default first: the
@@ -44,52 +56,60 @@ var languages = []string{"fr", "en"}
 
 var catalog = map[string]*Messages{
 	"fr": {
-		Title:           "Vérification de votre navigateur",
-		Intro:           "Ce site est protégé contre les robots. Votre navigateur effectue un court calcul, sans rien à cliquer : vous poursuivrez dans un instant.",
-		Progress:        "Avancement de la vérification",
-		Starting:        "Démarrage de la vérification…",
-		Working:         "Vérification en cours : %d %",
-		Done:            "Vérifié. Redirection…",
-		NoScript:        "Cette vérification a besoin de JavaScript. Activez-le, puis rechargez la page.",
-		NoScriptWait:    "Sans JavaScript, la vérification prend %d secondes : patientez, la page continuera d’elle-même.",
-		Continue:        "Continuer",
-		Why:             "Ce calcul protège la pétition contre les signatures frauduleuses en masse. Aucune donnée n’est envoyée à un tiers.",
-		Retry:           "La vérification précédente n’a pas abouti ; nouvel essai.",
-		BadRequestTitle: "Requête invalide",
-		BadRequest:      "La vérification envoyée est illisible.",
-		TooLargeTitle:   "Envoi trop volumineux",
-		TooLarge:        "Les données envoyées dépassent la taille autorisée.",
-		DeniedTitle:     "Accès refusé",
-		Denied:          "Cette requête n’est pas acceptée par ce site.",
-		TooManyTitle:    "Trop de demandes depuis votre réseau",
-		TooMany:         "Votre réseau a atteint sa limite de signatures pour le moment. Réessayez dans %d min.",
-		ExpiredTitle:    "Envoi expiré",
-		Expired:         "Votre envoi a attendu trop longtemps et n’a pas été transmis. Revenez en arrière et envoyez le formulaire de nouveau.",
-		Back:            "Revenir à la page d’accueil",
+		Title:               "Vérification de votre navigateur",
+		Intro:               "Ce site est protégé contre les robots. Votre navigateur effectue un court calcul, sans rien à cliquer : vous poursuivrez dans un instant.",
+		Progress:            "Avancement de la vérification",
+		Starting:            "Démarrage de la vérification…",
+		Working:             "Vérification en cours : %d %",
+		Done:                "Vérifié. Redirection…",
+		NoScript:            "Cette vérification a besoin de JavaScript. Activez-le, puis rechargez la page.",
+		NoScriptWait:        "Sans JavaScript, la vérification prend %d secondes : patientez, la page continuera d’elle-même.",
+		Continue:            "Continuer",
+		Why:                 "Ce calcul protège la pétition contre les signatures frauduleuses en masse. Aucune donnée n’est envoyée à un tiers.",
+		Retry:               "La vérification précédente n’a pas abouti ; nouvel essai.",
+		BadRequestTitle:     "Requête invalide",
+		BadRequest:          "La vérification envoyée est illisible.",
+		TooLargeTitle:       "Envoi trop volumineux",
+		TooLarge:            "Les données envoyées dépassent la taille autorisée.",
+		DeniedTitle:         "Accès refusé",
+		Denied:              "Cette requête n’est pas acceptée par ce site.",
+		TooManyTitle:        "Trop de demandes depuis votre réseau",
+		TooMany:             "Votre réseau a atteint sa limite de signatures pour le moment. Réessayez dans %d min.",
+		ExpiredTitle:        "Envoi expiré",
+		Expired:             "Votre envoi a attendu trop longtemps et n’a pas été transmis. Revenez en arrière et envoyez le formulaire de nouveau.",
+		CrossSiteTitle:      "Formulaire envoyé depuis un autre site",
+		CrossSite:           "Ce formulaire a été envoyé depuis une page d’un autre site. Pour signer, ouvrez la pétition sur son propre site et remplissez-y le formulaire.",
+		UnreadablePathTitle: "Adresse invalide",
+		UnreadablePath:      "L’adresse demandée contient des caractères que ce site n’accepte pas pour un envoi.",
+		Back:                "Revenir à la page d’accueil",
 	},
 	"en": {
-		Title:           "Checking your browser",
-		Intro:           "This site is protected against bots. Your browser is doing a short calculation, with nothing to click: you will continue in a moment.",
-		Progress:        "Verification progress",
-		Starting:        "Starting the check…",
-		Working:         "Checking: %d%",
-		Done:            "Verified. Redirecting…",
-		NoScript:        "This check needs JavaScript. Please enable it, then reload the page.",
-		NoScriptWait:    "Without JavaScript, the check takes %d seconds: please wait, the page will continue by itself.",
-		Continue:        "Continue",
-		Why:             "This calculation protects the petition against mass fraudulent signatures. No data is sent to any third party.",
-		Retry:           "The previous check did not succeed; trying again.",
-		BadRequestTitle: "Invalid request",
-		BadRequest:      "The verification that was sent cannot be read.",
-		TooLargeTitle:   "Submission too large",
-		TooLarge:        "The data sent is larger than allowed.",
-		DeniedTitle:     "Access denied",
-		Denied:          "This site does not accept this request.",
-		TooManyTitle:    "Too many requests from your network",
-		TooMany:         "Your network has reached its limit of signatures for now. Please try again in %d min.",
-		ExpiredTitle:    "Submission expired",
-		Expired:         "Your submission waited too long and was not sent. Go back and submit the form again.",
-		Back:            "Back to the home page",
+		Title:               "Checking your browser",
+		Intro:               "This site is protected against bots. Your browser is doing a short calculation, with nothing to click: you will continue in a moment.",
+		Progress:            "Verification progress",
+		Starting:            "Starting the check…",
+		Working:             "Checking: %d%",
+		Done:                "Verified. Redirecting…",
+		NoScript:            "This check needs JavaScript. Please enable it, then reload the page.",
+		NoScriptWait:        "Without JavaScript, the check takes %d seconds: please wait, the page will continue by itself.",
+		Continue:            "Continue",
+		Why:                 "This calculation protects the petition against mass fraudulent signatures. No data is sent to any third party.",
+		Retry:               "The previous check did not succeed; trying again.",
+		BadRequestTitle:     "Invalid request",
+		BadRequest:          "The verification that was sent cannot be read.",
+		TooLargeTitle:       "Submission too large",
+		TooLarge:            "The data sent is larger than allowed.",
+		DeniedTitle:         "Access denied",
+		Denied:              "This site does not accept this request.",
+		TooManyTitle:        "Too many requests from your network",
+		TooMany:             "Your network has reached its limit of signatures for now. Please try again in %d min.",
+		ExpiredTitle:        "Submission expired",
+		Expired:             "Your submission waited too long and was not sent. Go back and submit the form again.",
+		CrossSiteTitle:      "Form sent from another site",
+		CrossSite:           "This form was sent from a page of another site. To sign, open the petition on its own site and fill in the form there.",
+		UnreadablePathTitle: "Invalid address",
+		UnreadablePath:      "The requested address contains characters this site does not accept for a submission.",
+		Back:                "Back to the home page",
 	},
 }
 
