@@ -14,7 +14,9 @@
 // starts a fresh window when it comes back. An attacker who rotates through
 // many addresses can thus reset per-IP budgets at will. That is why the
 // budgets that matter are keyed by ASN, class or prefix: a few keys, which
-// stay hot, and so stay counted, precisely while their network floods. The
+// stay hot, and so stay counted, precisely while their network floods; and
+// why [Tables] keeps each kind of key in a table of its own, so that a flood
+// of addresses or prefixes never evicts a network's counter. The
 // same holds for [Pressure]: a network forgotten under a flood of other
 // networks falls back to the base difficulty.
 package budget

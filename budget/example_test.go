@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/ulule/limiter/v3"
-
 	"github.com/rempart/rempart/budget"
 )
 
@@ -44,28 +42,36 @@ func ExampleKeyKind_Key() {
 	// class:signatures:hosting
 }
 
-func ExampleNewLRUStore() {
-	store, err := budget.NewLRUStore(100_000)
+func ExampleTables() {
+	now := time.Date(2025, 12, 24, 20, 0, 0, 0, time.UTC)
+	store, err := budget.NewTables(budget.TablesConfig{Clock: func() time.Time { return now }})
 	if err != nil {
 		panic(err)
 	}
-	rate, err := budget.ParseRate("2/hour")
-	if err != nil {
-		panic(err)
+	perIP, _ := budget.ParseRate("3/hour")
+	perASN, _ := budget.ParseRate("10/hour")
+	client := budget.Client{IP: netip.MustParseAddr("203.0.113.7"), ASN: 64500}
+	charges := []budget.Charge{
+		{Key: budget.KeyASN.Key("signatures", client), Kind: budget.KeyASN, Rate: perASN},
+		{Key: budget.KeyIP.Key("signatures", client), Kind: budget.KeyIP, Rate: perIP},
 	}
-	signatures := limiter.New(store, rate)
-	key := budget.KeyASN.Key("signatures", budget.Client{ASN: 64500})
-	for range 3 {
-		budgetLeft, err := signatures.Get(context.Background(), key)
+	for range 5 {
+		res, err := store.TakeAll(context.Background(), charges, now)
 		if err != nil {
 			panic(err)
 		}
-		fmt.Println(budgetLeft.Remaining, budgetLeft.Reached)
+		fmt.Println(res.Allowed, res.Exhausted)
 	}
+	// The refused tries spent nothing of the network's budget.
+	network, _ := store.Peek(context.Background(), charges[0].Key, budget.KeyASN, perASN)
+	fmt.Println("left for the network:", network.Remaining)
 	// Output:
-	// 1 false
-	// 0 false
-	// 0 true
+	// true -1
+	// true -1
+	// true -1
+	// false 1
+	// false 1
+	// left for the network: 7
 }
 
 func ExamplePressure() {

@@ -116,6 +116,30 @@ func (k KeyKind) AppendKey(dst []byte, scope string, c Client) []byte {
 	return dst
 }
 
+// IPKey returns the KeyIP key for c in scope, counting an IPv6 address by
+// its first ipv6Bits bits: with 64, every address of c's /64 shares one
+// key, written as the prefix, such as "ip:signatures:2001:db8:1:2::/64".
+// An IPv4 address (or an IPv4-mapped one), or ipv6Bits outside 0 to 127,
+// gives KeyIP.Key(scope, c): one key per address.
+func IPKey(scope string, c Client, ipv6Bits int) string {
+	var buf [96]byte
+	return string(AppendIPKey(buf[:0], scope, c, ipv6Bits))
+}
+
+// AppendIPKey appends the key IPKey returns to dst.
+func AppendIPKey(dst []byte, scope string, c Client, ipv6Bits int) []byte {
+	ip := c.IP.Unmap().WithZone("")
+	if !ip.Is6() || ipv6Bits < 0 || ipv6Bits >= 128 {
+		return KeyIP.AppendKey(dst, scope, c)
+	}
+	p, _ := ip.Prefix(ipv6Bits)
+	dst = append(dst, keyKindNames[KeyIP]...)
+	dst = append(dst, ':')
+	dst = appendEscapedScope(dst, scope)
+	dst = append(dst, ':')
+	return p.AppendTo(dst)
+}
+
 // clientPrefix returns c's network in one canonical spelling: masked, and
 // IPv4 rather than IPv4-mapped IPv6, so that both spellings share a budget.
 func clientPrefix(c Client) netip.Prefix {

@@ -194,3 +194,30 @@ func BenchmarkKey(b *testing.B) {
 		}
 	})
 }
+
+func TestIPKey(t *testing.T) {
+	c := func(ip string) Client { return Client{IP: netip.MustParseAddr(ip)} }
+	tests := []struct {
+		client Client
+		bits   int
+		want   string
+	}{
+		{c("2001:db8:1:2:3:4:5:6"), 64, "ip:s:2001:db8:1:2::/64"},
+		{c("2001:db8:1:2:3:4:5:6%eth0"), 64, "ip:s:2001:db8:1:2::/64"},
+		{c("2001:db8:1:2:3:4:5:6"), 48, "ip:s:2001:db8:1::/48"},
+		{c("2001:db8:1:2:3:4:5:6"), 127, "ip:s:2001:db8:1:2:3:4:5:6/127"},
+		{c("2001:db8:1:2:3:4:5:6"), 128, "ip:s:2001:db8:1:2:3:4:5:6"},
+		{c("2001:db8:1:2:3:4:5:6"), -1, "ip:s:2001:db8:1:2:3:4:5:6"},
+		{c("192.0.2.7"), 64, "ip:s:192.0.2.7"},
+		{c("::ffff:192.0.2.7"), 64, "ip:s:192.0.2.7"},
+		{Client{}, 64, "ip:s:"},
+	}
+	for _, tt := range tests {
+		if got := IPKey("s", tt.client, tt.bits); got != tt.want {
+			t.Errorf("IPKey(%v, %d) = %q, want %q", tt.client.IP, tt.bits, got, tt.want)
+		}
+	}
+	if got, want := IPKey("a:b", c("2001:db8::1"), 64), "ip:a%3Ab:2001:db8::/64"; got != want {
+		t.Errorf("escaped scope: %q, want %q", got, want)
+	}
+}

@@ -119,7 +119,7 @@ func (p *Pressure) Rate(key string, now time.Time) float64 {
 	sh := p.networks.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if r, ok := sh.table.Peek(key); ok {
+	if r, ok := sh.peek(key); ok {
 		return p.decayed(r, now)
 	}
 	return 0

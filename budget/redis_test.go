@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,10 +51,10 @@ func redisForTest(t *testing.T) *libredis.Client {
 	return client
 }
 
-// TestRedisStoreMatchesLRUStore runs the same sequence through limiter's
-// Redis store and the LRU store: the distributed mode and the single-node
-// mode must count alike.
-func TestRedisStoreMatchesLRUStore(t *testing.T) {
+// TestRedisStoreMatchesTables runs the same sequence through limiter's
+// Redis store, adapted by FromLimiter, and through Tables: the distributed
+// mode and the single-node mode must count alike.
+func TestRedisStoreMatchesTables(t *testing.T) {
 	client := redisForTest(t)
 	prefix := fmt.Sprintf("rempart-budget-test-%d-%d", os.Getpid(), time.Now().UnixNano())
 	redis, err := redisstore.NewStoreWithOptions(client, limiter.StoreOptions{Prefix: prefix})
@@ -60,17 +62,67 @@ func TestRedisStoreMatchesLRUStore(t *testing.T) {
 		t.Fatalf("limiter Redis store: %v", err)
 	}
 	t.Cleanup(func() {
-		keys := make([]string, 0, len(sequenceSteps))
-		for _, step := range sequenceSteps {
-			keys = append(keys, prefix+":"+step.key)
+		keys := make([]string, 0, len(sequenceCounters))
+		for _, c := range sequenceCounters {
+			keys = append(keys, prefix+":"+c.Key)
 		}
 		if err := client.Del(context.Background(), keys...).Err(); err != nil {
 			t.Errorf("deleting test keys: %v", err)
 		}
 	})
-	lru, err := NewLRUStore(100)
+	tables, err := NewTables(TablesConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	runSequence(t, map[string]limiter.Store{"lru": lru, "redis": redis})
+	runStoreSequence(t, map[string]Store{"tables": tables, "redis": FromLimiter(redis)})
+}
+
+// TestRedisConcurrentLimitHolds takes from several goroutines through one
+// Redis: FromLimiter is not atomic across takes, but no counter ever
+// accepts more than its limit.
+func TestRedisConcurrentLimitHolds(t *testing.T) {
+	client := redisForTest(t)
+	prefix := fmt.Sprintf("rempart-budget-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	redis, err := redisstore.NewStoreWithOptions(client, limiter.StoreOptions{Prefix: prefix})
+	if err != nil {
+		t.Fatalf("limiter Redis store: %v", err)
+	}
+	store := FromLimiter(redis)
+	const workers, perWorker, limit = 8, 20, 25
+	network := Charge{Key: "asn:conc:64500", Kind: KeyASN, Rate: limiter.Rate{Limit: limit, Period: time.Hour}}
+	keys := []string{network.Key}
+	var mu sync.Mutex
+	accepted := 0
+	var wg sync.WaitGroup
+	for w := range workers {
+		address := Charge{Key: "ip:conc:192.0.2." + strconv.Itoa(w), Kind: KeyIP, Rate: limiter.Rate{Limit: 100, Period: time.Hour}}
+		keys = append(keys, address.Key)
+		wg.Go(func() {
+			for range perWorker {
+				res, err := store.TakeAll(context.Background(), []Charge{network, address}, time.Now())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if res.Allowed {
+					mu.Lock()
+					accepted++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for i := range keys {
+			keys[i] = prefix + ":" + keys[i]
+		}
+		if err := client.Del(context.Background(), keys...).Err(); err != nil {
+			t.Errorf("deleting test keys: %v", err)
+		}
+	})
+	t.Logf("tried %d, accepted %d, limit %d", workers*perWorker, accepted, limit)
+	if accepted > limit || accepted == 0 {
+		t.Errorf("accepted %d through a limit of %d", accepted, limit)
+	}
 }

@@ -3,9 +3,11 @@ package budget
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,28 +15,54 @@ import (
 	"github.com/ulule/limiter/v3/drivers/store/memory"
 )
 
-func TestNewLRUStoreRejectsBadArguments(t *testing.T) {
+func newTables(t testing.TB, cfg TablesConfig) *Tables {
+	t.Helper()
+	tables, err := NewTables(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tables
+}
+
+func TestNewTablesRejectsBadArguments(t *testing.T) {
 	tests := []struct {
-		name    string
-		maxKeys int
-		opts    []StoreOption
+		name string
+		cfg  TablesConfig
 	}{
-		{"zero keys", 0, nil},
-		{"negative keys", -1, nil},
-		{"zero shards", 10, []StoreOption{WithShards(0)}},
-		{"nil clock", 10, []StoreOption{WithClock(nil)}},
+		{"negative ip keys", TablesConfig{IPKeys: -1}},
+		{"negative prefix keys", TablesConfig{PrefixKeys: -1}},
+		{"negative asn keys", TablesConfig{ASNKeys: -5}},
+		{"negative class keys", TablesConfig{ClassKeys: -1}},
+		{"negative shards", TablesConfig{Shards: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if s, err := NewLRUStore(tt.maxKeys, tt.opts...); err == nil {
-				t.Fatalf("NewLRUStore(%d) = %v, want an error", tt.maxKeys, s)
+			if s, err := NewTables(tt.cfg); err == nil {
+				t.Fatalf("NewTables(%+v) = %v, want an error", tt.cfg, s)
 			}
 		})
 	}
 }
 
-func TestNewLRUStoreCapacityIsExact(t *testing.T) {
-	tests := []struct{ maxKeys, shards, wantShards int }{
+func TestNewTablesSizes(t *testing.T) {
+	capacity := func(s *shardedLRU[window]) (total int) {
+		for i := range s.shards {
+			total += s.shards[i].capacity
+		}
+		return total
+	}
+	defaults := newTables(t, TablesConfig{})
+	want := map[KeyKind]int{KeyIP: 200_000, KeyPrefix: 200_000, KeyASN: 65_536, KeyClass: 1_024}
+	for kind, n := range want {
+		if got := capacity(defaults.tables[kind]); got != n {
+			t.Errorf("default %s table holds %d keys, want %d", kind, got, n)
+		}
+		if got := len(defaults.tables[kind].shards); got != DefaultShards {
+			t.Errorf("default %s table has %d shards, want %d", kind, got, DefaultShards)
+		}
+	}
+
+	tests := []struct{ keys, shards, wantShards int }{
 		{1, 64, 1},
 		{5, 64, 5},
 		{100, 64, 64},
@@ -42,94 +70,254 @@ func TestNewLRUStoreCapacityIsExact(t *testing.T) {
 		{7, 3, 3},
 	}
 	for _, tt := range tests {
-		s, err := NewLRUStore(tt.maxKeys, WithShards(tt.shards))
-		if err != nil {
-			t.Fatal(err)
-		}
-		total := 0
-		for i := range s.windows.shards {
-			total += s.windows.shards[i].capacity
-		}
-		if total != tt.maxKeys || len(s.windows.shards) != tt.wantShards {
-			t.Errorf("NewLRUStore(%d, WithShards(%d)): %d shards holding %d keys, want %d shards holding %d",
-				tt.maxKeys, tt.shards, len(s.windows.shards), total, tt.wantShards, tt.maxKeys)
+		s := newTables(t, TablesConfig{ASNKeys: tt.keys, Shards: tt.shards})
+		table := s.tables[KeyASN]
+		if total := capacity(table); total != tt.keys || len(table.shards) != tt.wantShards {
+			t.Errorf("ASNKeys %d, Shards %d: %d shards holding %d keys, want %d shards holding %d",
+				tt.keys, tt.shards, len(table.shards), total, tt.wantShards, tt.keys)
 		}
 	}
 }
 
-// TestLRUStoreWindows walks one key through fixed windows on a fake clock.
-func TestLRUStoreWindows(t *testing.T) {
+// TestTablesWindows walks one key through fixed windows on a fake clock.
+func TestTablesWindows(t *testing.T) {
 	clock := newFakeClock()
-	store, err := NewLRUStore(10, WithClock(clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := newTables(t, TablesConfig{ASNKeys: 10, Clock: clock.Now})
 	rate := limiter.Rate{Limit: 3, Period: time.Minute}
 	start := clock.Now()
 	firstReset := start.Add(time.Minute).Unix()
+	charge := []Charge{{Key: "k", Kind: KeyASN, Rate: rate}}
 
 	tests := []struct {
 		name      string
 		advance   time.Duration // before the operation
 		op        string
-		count     int64
-		remaining int64
-		reached   bool
+		allowed   bool  // for take
+		remaining int64 // after the operation
 		reset     int64
 		wantLen   int
 	}{
-		{"peek of an unknown key", 0, "peek", 0, 3, false, firstReset, 0},
-		{"first increment opens the window", 0, "incr", 1, 2, false, firstReset, 1},
-		{"later in the window", 30 * time.Second, "incr", 2, 0, false, firstReset, 1},
-		{"over the limit", 0, "incr", 1, 0, true, firstReset, 1},
-		{"peek counts nothing", 0, "peek", 0, 0, true, firstReset, 1},
-		{"last nanosecond of the window", 30 * time.Second, "incr", 0, 0, true, firstReset, 1},
-		{"expired window starts afresh", time.Nanosecond, "incr", 1, 2, false, start.Add(2*time.Minute + time.Nanosecond).Unix(), 1},
-		{"peek of an expired window frees it", 2 * time.Minute, "peek", 0, 3, false, start.Add(4*time.Minute + time.Nanosecond).Unix(), 0},
-		{"increment after expiry", 0, "incr", 2, 1, false, start.Add(4*time.Minute + time.Nanosecond).Unix(), 1},
-		{"reset forgets the count", 10 * time.Second, "reset", 0, 3, false, start.Add(4*time.Minute + 10*time.Second + time.Nanosecond).Unix(), 0},
-		{"increment after reset opens a new window", 10 * time.Second, "incr", 1, 2, false, start.Add(4*time.Minute + 20*time.Second + time.Nanosecond).Unix(), 1},
+		{"peek of an unknown key", 0, "peek", false, 3, firstReset, 0},
+		{"first take opens the window", 0, "take", true, 2, firstReset, 1},
+		{"later in the window", 30 * time.Second, "take", true, 1, firstReset, 1},
+		{"last of the budget", 0, "take", true, 0, firstReset, 1},
+		{"over the limit", 0, "take", false, 0, firstReset, 1},
+		{"last nanosecond of the window", 30 * time.Second, "take", false, 0, firstReset, 1},
+		{"expired window starts afresh", time.Nanosecond, "take", true, 2, start.Add(2*time.Minute + time.Nanosecond).Unix(), 1},
+		{"peek of an expired window frees it", 2 * time.Minute, "peek", false, 3, start.Add(4*time.Minute + time.Nanosecond).Unix(), 0},
+		{"take after expiry", 0, "take", true, 2, start.Add(4*time.Minute + time.Nanosecond).Unix(), 1},
 	}
 	ctx := context.Background()
 	for _, tt := range tests {
 		clock.Advance(tt.advance)
-		var got limiter.Context
-		switch tt.op {
-		case "incr":
-			got, err = store.Increment(ctx, "k", tt.count, rate)
-		case "peek":
-			got, err = store.Peek(ctx, "k", rate)
-		case "reset":
-			got, err = store.Reset(ctx, "k", rate)
+		if tt.op == "take" {
+			res, err := store.TakeAll(ctx, charge, clock.Now())
+			if err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			if res.Allowed != tt.allowed {
+				t.Errorf("%s: allowed %v, want %v", tt.name, res.Allowed, tt.allowed)
+			}
+			switch {
+			case res.Allowed && (res.Exhausted != -1 || !res.Reset.IsZero()):
+				t.Errorf("%s: allowed with exhausted %d, reset %v", tt.name, res.Exhausted, res.Reset)
+			case !res.Allowed && (res.Exhausted != 0 || res.Reset.Unix() != tt.reset):
+				t.Errorf("%s: refused with exhausted %d, reset %d; want 0, %d", tt.name, res.Exhausted, res.Reset.Unix(), tt.reset)
+			}
 		}
+		got, err := store.Peek(ctx, "k", KeyASN, rate)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		want := limiter.Context{Limit: 3, Remaining: tt.remaining, Reset: tt.reset, Reached: tt.reached}
+		// Reached keeps limiter's meaning, a count over the limit, which
+		// an all-or-none take never makes.
+		want := limiter.Context{Limit: 3, Remaining: tt.remaining, Reset: tt.reset}
 		if got != want {
-			t.Errorf("%s: got %+v, want %+v", tt.name, got, want)
+			t.Errorf("%s: peek %+v, want %+v", tt.name, got, want)
 		}
-		if n := store.Len(); n != tt.wantLen {
-			t.Errorf("%s: Len() = %d, want %d", tt.name, n, tt.wantLen)
+		if n := store.Len(KeyASN); n != tt.wantLen {
+			t.Errorf("%s: Len = %d, want %d", tt.name, n, tt.wantLen)
 		}
 	}
 }
 
-func TestLRUStoreEvictsLeastRecentlyUsed(t *testing.T) {
-	store, err := NewLRUStore(3, WithShards(1))
+// TestTablesAllOrNone is the amplification the all-or-none take prevents:
+// an address over its own budget must not spend its network's.
+func TestTablesAllOrNone(t *testing.T) {
+	clock := newFakeClock()
+	store := newTables(t, TablesConfig{Clock: clock.Now})
+	ctx := context.Background()
+	now := clock.Now()
+	perIP := limiter.Rate{Limit: 3, Period: time.Hour}
+	perASN := limiter.Rate{Limit: 10, Period: time.Hour}
+	charges := func(ip string) []Charge {
+		return []Charge{
+			{Key: "asn:signatures:16509", Kind: KeyASN, Rate: perASN},
+			{Key: "ip:signatures:" + ip, Kind: KeyIP, Rate: perIP},
+		}
+	}
+	const tried = 50
+	accepted := 0
+	for i := range tried {
+		res, err := store.TakeAll(ctx, charges("203.0.113.1"), now.Add(time.Duration(i)*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Allowed {
+			accepted++
+			continue
+		}
+		if res.Exhausted != 1 || !res.Reset.Equal(now.Add(time.Hour)) {
+			t.Fatalf("try %d refused by charge %d, reset %v; want charge 1 (per ip), reset %v", i, res.Exhausted, res.Reset, now.Add(time.Hour))
+		}
+	}
+	if accepted != 3 {
+		t.Errorf("one address: %d of %d accepted, want 3", accepted, tried)
+	}
+	asn, err := store.Peek(ctx, "asn:signatures:16509", KeyASN, perASN)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if asn.Remaining != 7 {
+		t.Errorf("the ASN has %d left after one address's %d tries, want 7 (refused tries counted?)", asn.Remaining, tried)
+	}
+	// The network's other addresses get the 7.
+	others := 0
+	for i := range 20 {
+		res, err := store.TakeAll(ctx, charges("203.0.113."+strconv.Itoa(10+i)), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Allowed {
+			others++
+		} else if res.Exhausted != 0 {
+			t.Fatalf("other address %d refused by charge %d, want 0 (per asn)", i, res.Exhausted)
+		}
+	}
+	if others != 7 {
+		t.Errorf("20 other addresses: %d accepted, want 7", others)
+	}
+}
+
+func TestTablesExhaustedIsTheLastToReset(t *testing.T) {
+	store := newTables(t, TablesConfig{})
+	ctx := context.Background()
+	now := newFakeClock().Now()
+	short := Charge{Key: "a", Kind: KeyIP, Rate: limiter.Rate{Limit: 1, Period: time.Minute}}
+	long := Charge{Key: "a", Kind: KeyASN, Rate: limiter.Rate{Limit: 1, Period: time.Hour}} // same key, other table
+	if res, err := store.TakeAll(ctx, []Charge{short, long}, now); err != nil || !res.Allowed {
+		t.Fatalf("first take: %+v, %v", res, err)
+	}
+	res, err := store.TakeAll(ctx, []Charge{short, long}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Allowed || res.Exhausted != 1 || !res.Reset.Equal(now.Add(time.Hour)) {
+		t.Errorf("both exhausted: %+v, want charge 1 resetting at %v", res, now.Add(time.Hour))
+	}
+	// Once the short one resets, the long one alone refuses.
+	res, err = store.TakeAll(ctx, []Charge{long, short}, now.Add(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Allowed || res.Exhausted != 0 {
+		t.Errorf("after the minute: %+v, want refused by charge 0", res)
+	}
+}
+
+// TestTablesSameCounterTwice charges one counter twice in one take: both
+// events must fit.
+func TestTablesSameCounterTwice(t *testing.T) {
+	clock := newFakeClock()
+	store := newTables(t, TablesConfig{Clock: clock.Now})
+	ctx := context.Background()
+	c := Charge{Key: "class:x:hosting", Kind: KeyClass, Rate: limiter.Rate{Limit: 3, Period: time.Hour}}
+	twice := []Charge{c, c}
+	if res, err := store.TakeAll(ctx, twice, clock.Now()); err != nil || !res.Allowed {
+		t.Fatalf("first double take: %+v, %v", res, err)
+	}
+	res, err := store.TakeAll(ctx, twice, clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Allowed || res.Exhausted != 1 {
+		t.Fatalf("second double take with 1 left: %+v, want refused by charge 1", res)
+	}
+	if got, _ := store.Peek(ctx, c.Key, c.Kind, c.Rate); got.Remaining != 1 {
+		t.Errorf("%d left, want 1", got.Remaining)
+	}
+	if res, err := store.TakeAll(ctx, twice[:1], clock.Now()); err != nil || !res.Allowed {
+		t.Fatalf("single take with 1 left: %+v, %v", res, err)
+	}
+}
+
+func TestTablesTakeAllErrors(t *testing.T) {
+	clock := newFakeClock()
+	store := newTables(t, TablesConfig{Clock: clock.Now})
+	ctx := context.Background()
+	now := clock.Now()
+	good := Charge{Key: "ip:s:192.0.2.1", Kind: KeyIP, Rate: limiter.Rate{Limit: 1, Period: time.Hour}}
+	for _, bad := range []Charge{
+		{Key: "k", Rate: good.Rate},
+		{Key: "k", Kind: KeyClass + 1, Rate: good.Rate},
+		{Key: "k", Kind: KeyIP, Rate: limiter.Rate{Limit: 1}},
+	} {
+		if res, err := store.TakeAll(ctx, []Charge{good, bad}, now); err == nil {
+			t.Errorf("TakeAll with %+v = %+v, want an error", bad, res)
+		}
+	}
+	if _, err := store.Peek(ctx, "k", 0, good.Rate); err == nil {
+		t.Error("Peek of kind 0: no error")
+	}
+	// Nothing was counted by the failed takes.
+	if got, _ := store.Peek(ctx, good.Key, good.Kind, good.Rate); got.Remaining != 1 {
+		t.Errorf("a failed take counted: %+v", got)
+	}
+	if res, err := store.TakeAll(ctx, nil, now); err != nil || !res.Allowed || res.Exhausted != -1 {
+		t.Errorf("TakeAll of nothing: %+v, %v", res, err)
+	}
+}
+
+// TestTablesManyCharges takes more charges than fit on the stack.
+func TestTablesManyCharges(t *testing.T) {
+	clock := newFakeClock()
+	store := newTables(t, TablesConfig{Shards: 4, Clock: clock.Now})
+	ctx := context.Background()
+	now := clock.Now()
+	charges := make([]Charge, 40)
+	for i := range charges {
+		charges[i] = Charge{Key: "k" + strconv.Itoa(i), Kind: KeyKind(i%4 + 1), Rate: limiter.Rate{Limit: int64(2 + i), Period: time.Hour}}
+	}
+	for range 2 {
+		if res, err := store.TakeAll(ctx, charges, now); err != nil || !res.Allowed {
+			t.Fatalf("take: %+v, %v", res, err)
+		}
+	}
+	res, err := store.TakeAll(ctx, charges, now)
+	if err != nil || res.Allowed || res.Exhausted != 0 {
+		t.Fatalf("third take: %+v, %v; want refused by charge 0 (limit 2)", res, err)
+	}
+	for i, c := range charges[1:] {
+		got, _ := store.Peek(ctx, c.Key, c.Kind, c.Rate)
+		if got.Remaining != c.Rate.Limit-2 {
+			t.Errorf("charge %d: %d left, want %d", i+1, got.Remaining, c.Rate.Limit-2)
+		}
+	}
+}
+
+func TestTablesEvictsLeastRecentlyUsed(t *testing.T) {
+	clock := newFakeClock()
+	store := newTables(t, TablesConfig{IPKeys: 3, Shards: 1, Clock: clock.Now})
 	ctx := context.Background()
 	rate := limiter.Rate{Limit: 10, Period: time.Hour}
 	for _, key := range []string{"a", "b", "c", "a", "d"} { // "a" touched again, so "b" is oldest when "d" comes
-		if _, err := store.Get(ctx, key, rate); err != nil {
+		if _, err := store.TakeAll(ctx, []Charge{{Key: key, Kind: KeyIP, Rate: rate}}, clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Peek does not refresh a key, so checking in this order is safe.
 	for key, wantRemaining := range map[string]int64{"a": 8, "b": 10, "c": 9, "d": 9} {
-		got, err := store.Peek(ctx, key, rate)
+		got, err := store.Peek(ctx, key, KeyIP, rate)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,164 +325,153 @@ func TestLRUStoreEvictsLeastRecentlyUsed(t *testing.T) {
 			t.Errorf("after eviction, %q has %d remaining, want %d", key, got.Remaining, wantRemaining)
 		}
 	}
-	if n := store.Len(); n != 3 {
-		t.Errorf("Len() = %d, want 3", n)
+	if n := store.Len(KeyIP); n != 3 {
+		t.Errorf("Len = %d, want 3", n)
 	}
 }
 
-// sequenceRate is the rate of sequenceSteps: a limit of 5 in a window long
-// enough that no window expires while the sequence runs.
-var sequenceRate = limiter.Rate{Formatted: "5/h", Limit: 5, Period: time.Hour}
-
-// windowEffect says what a step does to its key's window, to know which
-// instants its Reset must fall between.
-type windowEffect int
-
-const (
-	keepsWindow windowEffect = iota // Reset is the end of the key's current window
-	opensWindow                     // Reset is the end of a window opened by this step
-	noWindow                        // Reset is one period from now (no count held)
-)
-
-type sequenceStep struct {
-	op        string // get, peek, incr or reset
-	key       string
-	count     int64 // for incr
-	remaining int64
-	reached   bool
-	window    windowEffect
-}
-
-var sequenceSteps = []sequenceStep{
-	{"peek", "a", 0, 5, false, noWindow},
-	{"get", "a", 0, 4, false, opensWindow},
-	{"get", "a", 0, 3, false, keepsWindow},
-	{"incr", "a", 2, 1, false, keepsWindow},
-	{"peek", "a", 0, 1, false, keepsWindow},
-	{"get", "b", 0, 4, false, opensWindow},
-	{"incr", "a", 1, 0, false, keepsWindow}, // exactly at the limit: not reached yet
-	{"get", "a", 0, 0, true, keepsWindow},
-	{"reset", "a", 0, 5, false, noWindow},
-	{"peek", "a", 0, 5, false, noWindow},
-	{"get", "a", 0, 4, false, opensWindow},
-	{"peek", "b", 0, 4, false, keepsWindow},
-	{"incr", "c", 7, 0, true, opensWindow},
-	{"incr", "b", 0, 4, false, keepsWindow},
-	{"get", "c", 0, 0, true, keepsWindow},
-}
-
-// runSequence runs sequenceSteps through each store, side by side through
-// limiter.New, and checks every store gives the expected budgets. Stores
-// compute Reset from their own clock reading, so Reset is checked to lie
-// between the instants bracketing the step that set it.
-func runSequence(t *testing.T, stores map[string]limiter.Store) {
-	t.Helper()
+// TestTablesRefusedTouchesButDoesNotAdd: a refused take keeps the held
+// counters in use (an exhausted network that keeps trying is not the one
+// evicted) but adds no key.
+func TestTablesRefusedTouchesButDoesNotAdd(t *testing.T) {
+	clock := newFakeClock()
+	store := newTables(t, TablesConfig{IPKeys: 2, ASNKeys: 3, Shards: 1, Clock: clock.Now})
 	ctx := context.Background()
-	limiters := make(map[string]*limiter.Limiter, len(stores))
-	for name, store := range stores {
-		limiters[name] = limiter.New(store, sequenceRate)
+	now := clock.Now()
+	one := limiter.Rate{Limit: 1, Period: time.Hour}
+	hot := Charge{Key: "asn:s:1", Kind: KeyASN, Rate: one}
+	take := func(cs ...Charge) TakeResult {
+		t.Helper()
+		res, err := store.TakeAll(ctx, cs, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
 	}
-	windowOpened := map[string]time.Time{}
-	for i, step := range sequenceSteps {
-		before := time.Now()
-		results := make(map[string]limiter.Context, len(limiters))
-		for name, l := range limiters {
-			var got limiter.Context
-			var err error
-			switch step.op {
-			case "get":
-				got, err = l.Get(ctx, step.key)
-			case "peek":
-				got, err = l.Peek(ctx, step.key)
-			case "incr":
-				got, err = l.Increment(ctx, step.key, step.count)
-			case "reset":
-				got, err = l.Reset(ctx, step.key)
-			}
-			if err != nil {
-				t.Fatalf("step %d (%s %q) on %s: %v", i, step.op, step.key, name, err)
-			}
-			results[name] = got
-		}
-		after := time.Now()
-
-		from := before
-		switch step.window {
-		case opensWindow:
-			windowOpened[step.key] = before
-		case keepsWindow:
-			from = windowOpened[step.key]
-		}
-		// A millisecond of slack below: Redis reports the time left in whole milliseconds.
-		earliest := from.Add(sequenceRate.Period - time.Millisecond).Unix()
-		latest := after.Add(sequenceRate.Period).Unix()
-		for name, got := range results {
-			if got.Limit != sequenceRate.Limit || got.Remaining != step.remaining || got.Reached != step.reached {
-				t.Errorf("step %d (%s %q) on %s: got limit %d, remaining %d, reached %v; want %d, %d, %v",
-					i, step.op, step.key, name, got.Limit, got.Remaining, got.Reached,
-					sequenceRate.Limit, step.remaining, step.reached)
-			}
-			if got.Reset < earliest || got.Reset > latest {
-				t.Errorf("step %d (%s %q) on %s: reset at %d, want between %d and %d",
-					i, step.op, step.key, name, got.Reset, earliest, latest)
-			}
-		}
+	take(hot)
+	take(Charge{Key: "asn:s:2", Kind: KeyASN, Rate: one})
+	take(Charge{Key: "asn:s:3", Kind: KeyASN, Rate: one})
+	// hot is the oldest; a refused take touches it.
+	if res := take(Charge{Key: "ip:s:x", Kind: KeyIP, Rate: one}, hot); res.Allowed {
+		t.Fatal("exhausted network allowed")
+	}
+	if n := store.Len(KeyIP); n != 0 {
+		t.Errorf("a refused take added %d IP keys", n)
+	}
+	take(Charge{Key: "asn:s:4", Kind: KeyASN, Rate: one}) // evicts asn:s:2, not hot
+	if got, _ := store.Peek(ctx, hot.Key, KeyASN, one); got.Remaining != 0 {
+		t.Errorf("the exhausted network was evicted: %+v", got)
+	}
+	if got, _ := store.Peek(ctx, "asn:s:2", KeyASN, one); got.Remaining != 1 {
+		t.Errorf("asn:s:2 should have been evicted: %+v", got)
 	}
 }
 
-func TestLRUStoreMatchesMemoryStore(t *testing.T) {
-	lru, err := NewLRUStore(100)
-	if err != nil {
-		t.Fatal(err)
+// TestTablesPrefixFloodKeepsASN: a hosting ASN exhausts its budget, then
+// 400,000 distinct IPv6 /48 keys, twice the prefix table, flood in; the
+// ASN's counter lives in another table, so its cap holds. The control puts
+// the same counter in the prefix table, as when one table held every kind:
+// the flood evicts it and the ASN gets a fresh budget.
+func TestTablesPrefixFloodKeepsASN(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		kind  KeyKind
+		after int // accepted after the flood
+	}{
+		{"own table", KeyASN, 0},
+		{"control: shared table", KeyPrefix, 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := newTables(t, TablesConfig{})
+			ctx := context.Background()
+			now := newFakeClock().Now()
+			perPrefix := limiter.Rate{Limit: 120, Period: time.Minute}
+			asn := Charge{Key: KeyASN.Key("challenges", Client{ASN: 16509}), Kind: tt.kind, Rate: limiter.Rate{Limit: 10, Period: time.Hour}}
+			buf := make([]byte, 0, 64)
+			prefix := func(i int) Charge {
+				var a [16]byte
+				a[0], a[1], a[2], a[3], a[4], a[5] = 0x20, 0x01, 0x0d, byte(i>>16), byte(i>>8), byte(i)
+				buf = KeyPrefix.AppendKey(buf[:0], "challenges", Client{Prefix: netip.PrefixFrom(netip.AddrFrom16(a), 48)})
+				return Charge{Key: string(buf), Kind: KeyPrefix, Rate: perPrefix}
+			}
+			hosting := func(first int) (accepted int) {
+				for i := range 20 {
+					res, err := store.TakeAll(ctx, []Charge{asn, prefix(1<<23 + first + i)}, now)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if res.Allowed {
+						accepted++
+					}
+				}
+				return accepted
+			}
+			before := hosting(0)
+			const flood = 400_000
+			for i := range flood {
+				if res, err := store.TakeAll(ctx, []Charge{prefix(i)}, now); err != nil || !res.Allowed {
+					t.Fatalf("prefix %d: %+v, %v", i, res, err)
+				}
+			}
+			after := hosting(20)
+			if n := store.Len(KeyPrefix); n != DefaultPrefixKeys {
+				t.Errorf("prefix table holds %d keys, want its cap %d", n, DefaultPrefixKeys)
+			}
+			t.Logf("ASN around %d /48s: tried 40, accepted %d before and %d after, expected 10 and %d", flood, before, after, tt.after)
+			if before != 10 || after != tt.after {
+				t.Errorf("ASN accepted %d before the flood and %d after, want 10 and %d", before, after, tt.after)
+			}
+		})
 	}
-	// No clean-up interval: no cleaner goroutine, and none is needed here.
-	mem := memory.NewStoreWithOptions(limiter.StoreOptions{Prefix: "test"})
-	runSequence(t, map[string]limiter.Store{"lru": lru, "memory": mem})
 }
 
-// TestLRUStoreMillionKeys floods a capped store with distinct keys: it must
+// TestTablesMillionKeys floods a capped table with distinct keys: it must
 // never hold more than its cap, keep counting the keys in use, and give an
 // evicted key a fresh window.
-func TestLRUStoreMillionKeys(t *testing.T) {
+func TestTablesMillionKeys(t *testing.T) {
 	keys, maxKeys := 1_000_000, 100_000
 	if testing.Short() {
 		keys, maxKeys = 100_000, 10_000
 	}
-	store, err := NewLRUStore(maxKeys)
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock := newFakeClock()
+	store := newTables(t, TablesConfig{IPKeys: maxKeys, Clock: clock.Now})
 	ctx := context.Background()
+	now := clock.Now()
 	rate := limiter.Rate{Limit: 10, Period: time.Hour}
 	key := func(i int) string { return "ip:flood:" + strconv.Itoa(i) }
+	take := func(k string) TakeResult {
+		res, err := store.TakeAll(ctx, []Charge{{Key: k, Kind: KeyIP, Rate: rate}}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
 
 	for i := range keys {
 		k := key(i)
-		if _, err := store.Increment(ctx, k, 2, rate); err != nil {
-			t.Fatal(err)
-		}
+		take(k)
+		take(k)
 		// Checking the touched shard after each insert is cheap and enough:
 		// no other shard changed.
-		sh := store.windows.shard(k)
+		sh := store.tables[KeyIP].shard(k)
 		sh.mu.Lock()
-		n, capacity := sh.table.Len(), sh.capacity
+		n, capacity := sh.len(), sh.capacity
 		sh.mu.Unlock()
 		if n > capacity {
 			t.Fatalf("after %d keys, a shard holds %d keys, over its share %d", i+1, n, capacity)
 		}
 		if i%10_000 == 0 {
-			if n := store.Len(); n > maxKeys {
-				t.Fatalf("after %d keys, Len() = %d, over the cap %d", i+1, n, maxKeys)
+			if n := store.Len(KeyIP); n > maxKeys {
+				t.Fatalf("after %d keys, Len = %d, over the cap %d", i+1, n, maxKeys)
 			}
 		}
 	}
-	if n := store.Len(); n != maxKeys {
-		t.Errorf("after the flood, Len() = %d, want the cap %d", n, maxKeys)
+	if n := store.Len(KeyIP); n != maxKeys {
+		t.Errorf("after the flood, Len = %d, want the cap %d", n, maxKeys)
 	}
-
 	// The most recent keys are far fewer than any shard's share: all kept.
 	for i := keys - 1000; i < keys; i++ {
-		got, err := store.Peek(ctx, key(i), rate)
+		got, err := store.Peek(ctx, key(i), KeyIP, rate)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -302,98 +479,235 @@ func TestLRUStoreMillionKeys(t *testing.T) {
 			t.Fatalf("recent key %d: %d remaining, want 8 (its count lost)", i, got.Remaining)
 		}
 	}
-	// The oldest were pushed out by 900,000 newer keys: they start afresh.
-	for i := range 1000 {
-		got, err := store.Increment(ctx, key(i), 1, rate)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Remaining != 9 {
-			t.Fatalf("evicted key %d: %d remaining after one more event, want 9 (a fresh window)", i, got.Remaining)
-		}
-	}
-	if n := store.Len(); n > maxKeys {
-		t.Errorf("Len() = %d, over the cap %d", n, maxKeys)
-	}
 }
 
-// TestLRUStoreConcurrent checks under -race that concurrent increments are
-// neither lost nor let the store grow past its cap.
-func TestLRUStoreConcurrent(t *testing.T) {
-	const (
-		workers   = 8
-		perWorker = 2000
-		maxKeys   = 500
-	)
-	clock := newFakeClock() // frozen: every increment falls in one window
-	store, err := NewLRUStore(maxKeys, WithShards(8), WithClock(clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	rate := limiter.Rate{Limit: 1 << 40, Period: time.Minute}
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := range perWorker {
-				if _, err := store.Get(ctx, "hot", rate); err != nil {
-					t.Error(err)
-					return
+// TestTablesConcurrentNeverExceeds takes, from many goroutines at once,
+// events charged to a shared network counter and to per-address counters,
+// several goroutines per address, over few shards so that takes share and
+// cross locks. Under -race: no limit is ever exceeded, and every accepted
+// event is counted on each of its counters, and no refused one.
+func TestTablesConcurrentNeverExceeds(t *testing.T) {
+	for _, shards := range []int{1, 2, 64} {
+		t.Run(fmt.Sprintf("%d shards", shards), func(t *testing.T) {
+			const (
+				workers   = 16
+				addresses = 6
+				perWorker = 300
+				ipLimit   = 25
+				asnLimit  = 100
+			)
+			clock := newFakeClock() // frozen: every take falls in one window
+			store := newTables(t, TablesConfig{Shards: shards, Clock: clock.Now})
+			ctx := context.Background()
+			now := clock.Now()
+			asn := Charge{Key: "asn:s:64500", Kind: KeyASN, Rate: limiter.Rate{Limit: asnLimit, Period: time.Minute}}
+			ipCharge := func(a int) Charge {
+				return Charge{Key: "ip:s:192.0.2." + strconv.Itoa(a), Kind: KeyIP, Rate: limiter.Rate{Limit: ipLimit, Period: time.Minute}}
+			}
+			var perAddress [addresses]atomic.Int64
+			var total atomic.Int64
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					a := w % addresses
+					// Half the workers list the network first, half last: lock
+					// order must not depend on charge order.
+					charges := []Charge{asn, ipCharge(a), {Key: "class:s:hosting", Kind: KeyClass, Rate: limiter.Rate{Limit: 1 << 40, Period: time.Minute}}}
+					if w%2 == 1 {
+						charges[0], charges[2] = charges[2], charges[0]
+					}
+					for range perWorker {
+						res, err := store.TakeAll(ctx, charges, now)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if res.Allowed {
+							perAddress[a].Add(1)
+							total.Add(1)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			tried := workers * perWorker
+			t.Logf("tried %d, accepted %d, expected %d", tried, total.Load(), min(asnLimit, addresses*ipLimit))
+			if got := total.Load(); got != min(asnLimit, addresses*ipLimit) {
+				t.Errorf("accepted %d, want %d", got, min(asnLimit, addresses*ipLimit))
+			}
+			var counted int64
+			for a := range addresses {
+				got, _ := store.Peek(ctx, ipCharge(a).Key, KeyIP, ipCharge(a).Rate)
+				used := ipLimit - got.Remaining
+				if n := perAddress[a].Load(); n > ipLimit || n != used {
+					t.Errorf("address %d: %d accepted, %d counted, limit %d", a, n, used, ipLimit)
 				}
-				if _, err := store.Get(ctx, fmt.Sprintf("cold:%d:%d", w, i), rate); err != nil {
-					t.Error(err)
-					return
-				}
-				if n := store.Len(); n > maxKeys {
-					t.Errorf("Len() = %d, over the cap %d", n, maxKeys)
-					return
-				}
+				counted += used
+			}
+			got, _ := store.Peek(ctx, asn.Key, KeyASN, asn.Rate)
+			if used := asnLimit - got.Remaining; used != counted || used != total.Load() {
+				t.Errorf("network counted %d, addresses %d, accepted %d", used, counted, total.Load())
+			}
+			cls, _ := store.Peek(ctx, "class:s:hosting", KeyClass, limiter.Rate{Limit: 1 << 40, Period: time.Minute})
+			if used := 1<<40 - cls.Remaining; used != total.Load() {
+				t.Errorf("class counted %d, accepted %d", used, total.Load())
 			}
 		})
 	}
-	wg.Wait()
-	got, err := store.Peek(ctx, "hot", rate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// "hot" is touched every other call, so it is never the oldest of its shard.
-	if counted := rate.Limit - got.Remaining; counted != workers*perWorker {
-		t.Errorf("hot key counted %d events, want %d", counted, workers*perWorker)
+}
+
+// TestTablesTakeAllAllocatesNothing: counting keys already held allocates
+// nothing.
+func TestTablesTakeAllAllocatesNothing(t *testing.T) {
+	store := newTables(t, TablesConfig{})
+	ctx := context.Background()
+	now := newFakeClock().Now()
+	charges := benchCharges(1)[0]
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := store.TakeAll(ctx, charges, now); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("TakeAll of held keys: %v allocations, want 0", allocs)
 	}
 }
 
-func BenchmarkLRUStoreIncrement(b *testing.B) {
-	keys := make([]string, 1024)
-	for i := range keys {
-		keys[i] = KeyASN.Key("signatures", Client{ASN: uint32(64500 + i)})
-	}
-	rate := limiter.Rate{Limit: 1 << 40, Period: time.Minute}
+// storeStep is one step of storeSequence: a take of the keys listed, or a
+// peek of the first.
+type storeStep struct {
+	op        string   // take or peek
+	keys      []string // keys of sequenceCounters
+	allowed   bool     // for take
+	exhausted int      // for a refused take
+	remaining int64    // for peek
+}
+
+// sequenceCounters are the counters of storeSequence: each with its kind
+// and rate, all long enough that no window ends while the sequence runs.
+var sequenceCounters = map[string]Charge{
+	"a": {Key: "ip:seq:192.0.2.1", Kind: KeyIP, Rate: limiter.Rate{Limit: 2, Period: time.Hour}},
+	"b": {Key: "asn:seq:64500", Kind: KeyASN, Rate: limiter.Rate{Limit: 3, Period: time.Hour}},
+	"c": {Key: "class:seq:hosting", Kind: KeyClass, Rate: limiter.Rate{Limit: 1, Period: time.Hour}},
+	"d": {Key: "prefix:seq:192.0.2.0/24", Kind: KeyPrefix, Rate: limiter.Rate{Limit: 2, Period: time.Hour}},
+}
+
+var storeSequence = []storeStep{
+	{op: "peek", keys: []string{"a"}, remaining: 2},
+	{op: "take", keys: []string{"b", "a"}, allowed: true},
+	{op: "take", keys: []string{"b", "a"}, allowed: true},
+	{op: "peek", keys: []string{"a"}, remaining: 0},
+	{op: "peek", keys: []string{"b"}, remaining: 1},
+	{op: "take", keys: []string{"b", "a"}, exhausted: 1},
+	{op: "peek", keys: []string{"b"}, remaining: 1}, // the refused take counted nothing
+	{op: "take", keys: []string{"b"}, allowed: true},
+	{op: "take", keys: []string{"d", "b"}, exhausted: 1},
+	{op: "peek", keys: []string{"d"}, remaining: 2},
+	{op: "take", keys: []string{"c", "c"}, exhausted: 1},
+	{op: "peek", keys: []string{"c"}, remaining: 1},
+	{op: "take", keys: []string{"d", "d"}, allowed: true},
+	{op: "peek", keys: []string{"d"}, remaining: 0},
+	{op: "take", keys: []string{"c"}, allowed: true},
+	{op: "take", keys: []string{"c"}, exhausted: 0},
+}
+
+// runStoreSequence runs storeSequence through each store side by side and
+// checks every one gives the expected answers. A refused take's Reset must
+// fall within the exhausted counter's period from the sequence's start.
+func runStoreSequence(t *testing.T, stores map[string]Store) {
+	t.Helper()
 	ctx := context.Background()
+	start := time.Now()
+	for i, step := range storeSequence {
+		charges := make([]Charge, len(step.keys))
+		for j, k := range step.keys {
+			charges[j] = sequenceCounters[k]
+		}
+		for name, store := range stores {
+			switch step.op {
+			case "take":
+				res, err := store.TakeAll(ctx, charges, time.Now())
+				if err != nil {
+					t.Fatalf("step %d (take %v) on %s: %v", i, step.keys, name, err)
+				}
+				if res.Allowed != step.allowed {
+					t.Errorf("step %d (take %v) on %s: allowed %v, want %v", i, step.keys, name, res.Allowed, step.allowed)
+					continue
+				}
+				if res.Allowed {
+					continue
+				}
+				period := charges[step.exhausted].Rate.Period
+				earliest, latest := start.Add(period-time.Second), time.Now().Add(period+time.Second)
+				if res.Exhausted != step.exhausted || res.Reset.Before(earliest) || res.Reset.After(latest) {
+					t.Errorf("step %d (take %v) on %s: exhausted %d, reset %v; want %d, between %v and %v",
+						i, step.keys, name, res.Exhausted, res.Reset, step.exhausted, earliest, latest)
+				}
+			case "peek":
+				c := charges[0]
+				got, err := store.Peek(ctx, c.Key, c.Kind, c.Rate)
+				if err != nil {
+					t.Fatalf("step %d (peek %v) on %s: %v", i, step.keys, name, err)
+				}
+				if got.Limit != c.Rate.Limit || got.Remaining != step.remaining {
+					t.Errorf("step %d (peek %v) on %s: limit %d, remaining %d; want %d, %d",
+						i, step.keys, name, got.Limit, got.Remaining, c.Rate.Limit, step.remaining)
+				}
+			}
+		}
+	}
+}
+
+func TestFromLimiterMatchesTables(t *testing.T) {
+	// No clean-up interval: no cleaner goroutine, and none is needed here.
+	mem := memory.NewStoreWithOptions(limiter.StoreOptions{Prefix: "test"})
+	runStoreSequence(t, map[string]Store{"tables": newTables(t, TablesConfig{}), "memory": FromLimiter(mem)})
+}
+
+// benchCharges returns n sets of the charges of one signature: per IP, per
+// prefix, per ASN and per class, as a policy's budgets make them.
+func benchCharges(n int) [][]Charge {
+	rate := limiter.Rate{Limit: 1 << 40, Period: time.Minute}
+	out := make([][]Charge, n)
+	for i := range out {
+		c := Client{
+			IP:    netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}),
+			ASN:   uint32(64500 + i%64),
+			Class: "hosting",
+		}
+		out[i] = []Charge{
+			{Key: KeyIP.Key("signatures", c), Kind: KeyIP, Rate: rate},
+			{Key: KeyPrefix.Key("signatures", c), Kind: KeyPrefix, Rate: rate},
+			{Key: KeyASN.Key("signatures", c), Kind: KeyASN, Rate: rate},
+			{Key: KeyClass.Key("signatures", c), Kind: KeyClass, Rate: rate},
+		}
+	}
+	return out
+}
+
+func BenchmarkTablesTakeAll(b *testing.B) {
+	sets := benchCharges(1024)
+	ctx := context.Background()
+	now := newFakeClock().Now()
 
 	b.Run("serial", func(b *testing.B) {
-		store, err := NewLRUStore(10_000)
-		if err != nil {
-			b.Fatal(err)
-		}
+		store := newTables(b, TablesConfig{})
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			if _, err := store.Increment(ctx, keys[i%len(keys)], 1, rate); err != nil {
+			if _, err := store.TakeAll(ctx, sets[i%len(sets)], now); err != nil {
 				b.Fatal(err)
 			}
 			i++
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
-		store, err := NewLRUStore(10_000)
-		if err != nil {
-			b.Fatal(err)
-		}
+		store := newTables(b, TablesConfig{})
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			i := 0
 			for pb.Next() {
-				if _, err := store.Increment(ctx, keys[i%len(keys)], 1, rate); err != nil {
+				if _, err := store.TakeAll(ctx, sets[i%len(sets)], now); err != nil {
 					b.Error(err)
 					return
 				}
@@ -403,14 +717,17 @@ func BenchmarkLRUStoreIncrement(b *testing.B) {
 	})
 }
 
-// benchmarkMillionKeys sends a million distinct keys (cycling when b.N is
-// larger) through store, one increment per op, building each key afresh as
-// a request would. It reports the peak heap in use above the starting point
-// and the heap still live at the end, both in MiB.
-func benchmarkMillionKeys(b *testing.B, store limiter.Store) {
+// BenchmarkTablesMillionKeys sends a million distinct IP keys (cycling when
+// b.N is larger) through a table of 100,000, one take per op, building each
+// key afresh as a request would (that string is the one allocation per op).
+// It reports the peak heap in use above the starting point and the heap
+// still live at the end, both in MiB.
+func BenchmarkTablesMillionKeys(b *testing.B) {
 	const distinct = 1_000_000
+	store := newTables(b, TablesConfig{IPKeys: 100_000})
 	rate := limiter.Rate{Limit: 100, Period: time.Hour}
 	ctx := context.Background()
+	now := newFakeClock().Now()
 	var stats runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&stats)
@@ -423,10 +740,12 @@ func benchmarkMillionKeys(b *testing.B, store limiter.Store) {
 
 	b.ReportAllocs()
 	buf := make([]byte, 0, 32)
+	charges := make([]Charge, 1)
 	i := 0
 	for b.Loop() {
 		buf = strconv.AppendInt(append(buf[:0], "ip:flood:"...), int64(i%distinct), 10)
-		if _, err := store.Increment(ctx, string(buf), 1, rate); err != nil {
+		charges[0] = Charge{Key: string(buf), Kind: KeyIP, Rate: rate}
+		if _, err := store.TakeAll(ctx, charges, now); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -446,20 +765,5 @@ func benchmarkMillionKeys(b *testing.B, store limiter.Store) {
 	const mib = 1 << 20
 	b.ReportMetric(float64(peak-base)/mib, "peak-heap-MiB")
 	b.ReportMetric(float64(max(live, base)-base)/mib, "live-heap-MiB")
-}
-
-func BenchmarkLRUStoreMillionKeys(b *testing.B) {
-	store, err := NewLRUStore(100_000)
-	if err != nil {
-		b.Fatal(err)
-	}
-	benchmarkMillionKeys(b, store)
-	b.ReportMetric(float64(store.Len()), "keys")
-}
-
-// BenchmarkMemoryStoreMillionKeys is the same flood through limiter's own
-// memory store, for comparison. Its cleaner is off (and would not run within
-// its default 30 s anyway): the store simply keeps every key.
-func BenchmarkMemoryStoreMillionKeys(b *testing.B) {
-	benchmarkMillionKeys(b, memory.NewStoreWithOptions(limiter.StoreOptions{Prefix: limiter.DefaultPrefix}))
+	b.ReportMetric(float64(store.Len(KeyIP)), "keys")
 }

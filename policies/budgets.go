@@ -71,25 +71,58 @@ func (b *Budget) appliesTo(c budget.Client) bool {
 	return b.Per != budget.KeyClass || c.Class != ""
 }
 
-// key returns the counter key for c.
-func (b *Budget) key(c budget.Client) string {
+// charge returns the counter that counts c, with an IPv6 address counted
+// per ip by its first ipv6Bits bits. A client whose ASN is unknown is
+// counted per asn by its network prefix, in the prefix table.
+func (b *Budget) charge(c budget.Client, ipv6Bits int) budget.Charge {
 	per := b.Per
 	if per == budget.KeyASN && c.ASN == 0 {
 		per = budget.KeyPrefix
 	}
-	return per.Key(b.Name, c)
+	var key string
+	if per == budget.KeyIP {
+		key = budget.IPKey(b.Name, c, ipv6Bits)
+	} else {
+		key = per.Key(b.Name, c)
+	}
+	return budget.Charge{Key: key, Kind: per, Rate: b.rate}
 }
+
+// BudgetOptions tunes how a Budgets counts.
+type BudgetOptions struct {
+	// IPv6IPBits is how much of an IPv6 client's address a budget per ip
+	// counts by: with the default 64, every address of a /64 shares one
+	// counter, since whoever has one address of a /64 usually has all
+	// 2^64 of them. 48 to 128; 128 counts each address apart. IPv4
+	// clients are always counted by their whole address.
+	IPv6IPBits int `json:"ipv6_ip_bits,omitempty"`
+}
+
+// DefaultIPv6IPBits is BudgetOptions.IPv6IPBits when left at zero.
+const DefaultIPv6IPBits = 64
 
 // Budgets checks clients against a set of budgets whose counters live in a
-// limiter store (bounded in memory, or Redis shared by several instances).
+// budget.Store (budget.Tables in memory, or Redis shared by several
+// instances through budget.FromLimiter).
 type Budgets struct {
-	budgets []Budget
-	store   limiter.Store
+	budgets  []Budget
+	store    budget.Store
+	ipv6Bits int
 }
 
-// NewBudgets compiles bs over store.
-func NewBudgets(bs []Budget, store limiter.Store) (*Budgets, error) {
-	out := &Budgets{store: store, budgets: make([]Budget, len(bs))}
+// NewBudgets compiles bs over store. The store may be nil only when bs is
+// empty.
+func NewBudgets(bs []Budget, store budget.Store, opts BudgetOptions) (*Budgets, error) {
+	if opts.IPv6IPBits == 0 {
+		opts.IPv6IPBits = DefaultIPv6IPBits
+	}
+	if opts.IPv6IPBits < 48 || opts.IPv6IPBits > 128 {
+		return nil, fmt.Errorf("budgets: IPv6 bits counted per ip must be between 48 and 128, got %d", opts.IPv6IPBits)
+	}
+	if store == nil && len(bs) > 0 {
+		return nil, fmt.Errorf("budgets: no store to keep their counters")
+	}
+	out := &Budgets{store: store, budgets: make([]Budget, len(bs)), ipv6Bits: opts.IPv6IPBits}
 	names := make(map[string]bool)
 	for i, b := range bs {
 		if err := b.compile(); err != nil {
@@ -110,7 +143,8 @@ type Verdict struct {
 	Allowed bool
 	// Budget names the exhausted budget.
 	Budget string
-	// RetryAfter is when the exhausted budget's window resets.
+	// RetryAfter is when the exhausted budget's window resets, at least a
+	// second.
 	RetryAfter time.Duration
 }
 

@@ -15,11 +15,16 @@ var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func newBudgets(t *testing.T, bs ...Budget) *Budgets {
 	t.Helper()
-	store, err := budget.NewLRUStore(10_000, budget.WithClock(func() time.Time { return now }))
+	return newBudgetsWith(t, BudgetOptions{}, bs...)
+}
+
+func newBudgetsWith(t *testing.T, opts BudgetOptions, bs ...Budget) *Budgets {
+	t.Helper()
+	store, err := budget.NewTables(budget.TablesConfig{Clock: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewBudgets(bs, store)
+	b, err := NewBudgets(bs, store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +42,7 @@ func take(t *testing.T, b *Budgets, what Counter, c budget.Client, n int) int {
 	t.Helper()
 	allowed := 0
 	for range n {
-		v, err := b.TakeNamed(context.Background(), what, allNames(b), c, now)
+		v, err := b.Take(context.Background(), what, allNames(b), c, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +114,7 @@ func TestBudgetPerClass(t *testing.T) {
 }
 
 func TestNewBudgetsErrors(t *testing.T) {
-	store, _ := budget.NewLRUStore(10)
+	store, _ := budget.NewTables(budget.TablesConfig{})
 	tests := []struct {
 		b    Budget
 		want string
@@ -120,13 +125,24 @@ func TestNewBudgetsErrors(t *testing.T) {
 		{Budget{Counts: CountSignatures, Per: budget.KeyIP, Rate: "often"}, "rate"},
 	}
 	for _, tt := range tests {
-		if _, err := NewBudgets([]Budget{tt.b}, store); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := NewBudgets([]Budget{tt.b}, store, BudgetOptions{}); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("NewBudgets(%+v) = %v, want an error containing %q", tt.b, err, tt.want)
 		}
 	}
 	twice := Budget{Counts: CountSignatures, Per: budget.KeyIP, Rate: "1/h"}
-	if _, err := NewBudgets([]Budget{twice, twice}, store); err == nil || !strings.Contains(err.Error(), "used twice") {
+	if _, err := NewBudgets([]Budget{twice, twice}, store, BudgetOptions{}); err == nil || !strings.Contains(err.Error(), "used twice") {
 		t.Errorf("duplicate budget accepted: %v", err)
+	}
+	for _, bits := range []int{-1, 47, 129} {
+		if _, err := NewBudgets([]Budget{twice}, store, BudgetOptions{IPv6IPBits: bits}); err == nil || !strings.Contains(err.Error(), "between 48 and 128") {
+			t.Errorf("IPv6IPBits %d accepted: %v", bits, err)
+		}
+	}
+	if _, err := NewBudgets([]Budget{twice}, nil, BudgetOptions{}); err == nil {
+		t.Error("budgets without a store accepted")
+	}
+	if _, err := NewBudgets(nil, nil, BudgetOptions{}); err != nil {
+		t.Errorf("no budgets and no store: %v", err)
 	}
 }
 

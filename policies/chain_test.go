@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rempart/rempart/budget"
 )
@@ -52,15 +53,15 @@ rules:
 	}
 
 	// The chain's budgets count as one engine.
-	store, _ := budget.NewLRUStore(100)
-	bs, err := NewBudgets(chain.Budgets(), store)
+	store, _ := budget.NewTables(budget.TablesConfig{Clock: func() time.Time { return now }})
+	bs, err := NewBudgets(chain.Budgets(), store, BudgetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := budget.Client{IP: hosting.IP, ASN: 16509, Class: "hosting"}
 	allowed := 0
 	for range 5 {
-		v, err := bs.TakeNamed(context.Background(), CountSignatures, d.Budgets, c, now)
+		v, err := bs.Take(context.Background(), CountSignatures, d.Budgets, c, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,8 +76,8 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(states) != 2 || states[0].Remaining != 5 || states[1].Remaining != 0 || states[1].Limit != 3 {
-		t.Fatalf("budget states %+v, want hosting 5 of 10 left (every try counted) and per-ip 0 of 3", states)
+	if len(states) != 2 || states[0].Remaining != 7 || states[1].Remaining != 0 || states[1].Limit != 3 {
+		t.Fatalf("budget states %+v, want hosting 7 of 10 left (refused tries not counted) and per-ip 0 of 3", states)
 	}
 }
 

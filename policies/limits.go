@@ -8,34 +8,61 @@ import (
 	"github.com/rempart/rempart/budget"
 )
 
-// TakeNamed counts one event of kind what for client c against the named
-// budgets, such as a Decision's Budgets, in the order given. It skips the
-// budgets that count another kind of event or do not apply to c, and stops
-// at the first that is exhausted, as a policy's evaluation stops at a limit
-// rule over budget: the budgets after it are not counted. A name that is
-// not in bs is an error, the sign of a decision made by another policy than
-// the one bs was built from.
+// maxStackBudgets is how many budgets Take keeps track of on the stack.
+const maxStackBudgets = 8
+
+// Take counts one event of kind what for client c against the named
+// budgets, such as a Decision's Budgets, all or none: it skips the budgets
+// that count another kind of event or do not apply to c, and when every
+// other one has room, counts the event on each; when any is exhausted, it
+// counts the event on none and names the exhausted one (the one whose
+// window ends last, when several are). A request refused by its address's
+// budget thus spends nothing of its network's, and cannot lock the
+// network's other addresses out. A name listed twice counts once. A name
+// that is not in bs is an error, the sign of a decision made by another
+// policy than the one bs was built from; nothing is counted then.
 //
 // Use one Budgets for a policy's limit rules (NewBudgets(policy.Budgets(),
-// store)) and count a decision's with TakeNamed.
-func (bs *Budgets) TakeNamed(ctx context.Context, what Counter, names []string, c budget.Client, now time.Time) (Verdict, error) {
-	for _, name := range names {
+// store, opts)) and count a decision's with Take.
+func (bs *Budgets) Take(ctx context.Context, what Counter, names []string, c budget.Client, now time.Time) (Verdict, error) {
+	// The charges go to the store through an interface, so to the heap.
+	var budgetBuf [maxStackBudgets]*Budget
+	charges, counted := make([]budget.Charge, 0, len(names)), budgetBuf[:0]
+	for i, name := range names {
 		b := bs.named(name)
 		if b == nil {
 			return Verdict{}, fmt.Errorf("budget %q is not in this set: was the decision made by another policy?", name)
 		}
-		if b.Counts != what || !b.appliesTo(c) {
+		if b.Counts != what || !b.appliesTo(c) || listedBefore(names, i) {
 			continue
 		}
-		lc, err := bs.store.Increment(ctx, b.key(c), 1, b.rate)
-		if err != nil {
-			return Verdict{}, fmt.Errorf("counting budget %s: %w", b.Name, err)
-		}
-		if lc.Reached {
-			return Verdict{Budget: b.Name, RetryAfter: max(time.Unix(lc.Reset, 0).Sub(now), time.Second)}, nil
+		charges = append(charges, b.charge(c, bs.ipv6Bits))
+		counted = append(counted, b)
+	}
+	if len(charges) == 0 {
+		return Verdict{Allowed: true}, nil
+	}
+	res, err := bs.store.TakeAll(ctx, charges, now)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("counting budgets: %w", err)
+	}
+	if res.Allowed {
+		return Verdict{Allowed: true}, nil
+	}
+	if res.Exhausted < 0 || res.Exhausted >= len(counted) {
+		return Verdict{}, fmt.Errorf("counting budgets: the store refused charge %d of %d", res.Exhausted, len(counted))
+	}
+	return Verdict{Budget: counted[res.Exhausted].Name, RetryAfter: max(res.Reset.Sub(now), time.Second)}, nil
+}
+
+// listedBefore reports whether names[i] is also in names[:i].
+func listedBefore(names []string, i int) bool {
+	for _, n := range names[:i] {
+		if n == names[i] {
+			return true
 		}
 	}
-	return Verdict{Allowed: true}, nil
+	return false
 }
 
 // named returns the budget called name, or nil. Policies have few limit
@@ -71,7 +98,8 @@ func (bs *Budgets) Peek(ctx context.Context, names []string, c budget.Client) ([
 		if !b.appliesTo(c) {
 			continue
 		}
-		lc, err := bs.store.Peek(ctx, b.key(c), b.rate)
+		ch := b.charge(c, bs.ipv6Bits)
+		lc, err := bs.store.Peek(ctx, ch.Key, ch.Kind, ch.Rate)
 		if err != nil {
 			return nil, fmt.Errorf("reading budget %s: %w", b.Name, err)
 		}
