@@ -34,6 +34,14 @@ type Request struct {
 	// Header holds the request headers, with canonical names as net/http
 	// gives them.
 	Header http.Header
+	// Signature says that the request is to a signature endpoint (see
+	// Chain.IsSignature). When it is set, the caller guarantees that
+	// Method and Path are in canonical form, as Canonicalize returns them,
+	// and every rule's method, path and path_regex conditions are matched
+	// against that form: the rule's paths lower-cased and cleaned as the
+	// request's path was, so that a rule written for /sign decides
+	// POST /SIGN/, //sign or /%73ign exactly as POST /sign.
+	Signature bool
 }
 
 // Decision is what a policy decided for a request, and why.
@@ -69,6 +77,9 @@ type Decision struct {
 	// protected endpoint; when one is exhausted it answers 429 instead of
 	// Action. The slice is shared with the policy: do not modify it.
 	Budgets []string `json:"budgets,omitempty"`
+	// Signature is the request's Signature: the decision is for a request
+	// to a signature endpoint, matched in canonical form.
+	Signature bool `json:"signature,omitempty"`
 }
 
 // evaluation is the state of one Decide: the request, its path and host
@@ -78,6 +89,9 @@ type evaluation struct {
 	path string
 	host string
 	cel  *celRequest
+	// canonical is set for a signature request, whose method and path are
+	// canonical and are matched against the rules' canonical patterns.
+	canonical bool
 }
 
 // Decide runs the request through the policy's rules, in order: the first
@@ -85,11 +99,18 @@ type evaluation struct {
 // the decision and lets the following rules decide. When no rule decides,
 // the defaults apply: a challenge of the default difficulty and credits.
 //
+// A request that is not a signature (req.Signature unset) is matched as
+// it is, its path cleaned; a signature request is matched in canonical
+// form (see Request.Signature).
+//
 // Decide allocates nothing unless a CEL condition is evaluated, the path
 // is not clean, or the limit rules that match are not the policy's first
 // ones.
 func (p *Policy) Decide(req *Request) Decision {
-	ev := evaluation{req: req, path: cleanPath(req.Path), host: stripPort(strings.TrimSuffix(req.Host, "."))}
+	ev := evaluation{req: req, path: req.Path, host: stripPort(strings.TrimSuffix(req.Host, ".")), canonical: req.Signature}
+	if !req.Signature {
+		ev.path = cleanPath(req.Path)
+	}
 	var budgets []string
 	for i := range p.rules {
 		r := &p.rules[i]
@@ -104,13 +125,13 @@ func (p *Policy) Decide(req *Request) Decision {
 			Action: r.Action, Rule: r.Name, Line: r.Line, Why: r.Conditions,
 			Status: r.Status, Message: r.Message,
 			Difficulty: r.Difficulty, Credits: r.Credits,
-			Budgets: budgets,
+			Budgets: budgets, Signature: req.Signature,
 		}
 	}
 	return Decision{
 		Action: ActionChallenge, Rule: DefaultRuleName, Line: p.defaultsLine,
 		Difficulty: p.defaults.Difficulty, Credits: p.defaults.Credits,
-		Budgets: budgets,
+		Budgets: budgets, Signature: req.Signature,
 	}
 }
 

@@ -202,6 +202,7 @@ func TestPolicyBudgets(t *testing.T) {
 }
 
 func TestDecideAllocatesNothing(t *testing.T) {
+	skipUnderRace(t)
 	p := loadFiftyRules(t)
 	for _, bench := range benchRequests[:1] {
 		allocs := testing.AllocsPerRun(200, func() { decisionSink = p.Decide(&bench.req) })

@@ -1,44 +1,209 @@
 package policies
 
 import (
+	"bytes"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
-// Endpoint names requests by method and path, such as POST /sign.
+// Endpoint names requests by method and path, such as POST /sign: a
+// signature endpoint. It is matched against the canonical form of a
+// request (see Canonicalize), so POST /sign is also post /SIGN/, //sign,
+// /%73ign, /sign;jsessionid=x and /sign.json.
 type Endpoint struct {
-	// Method is an HTTP method in upper case, or "*" for any method.
+	// Method is an HTTP method, such as POST (in any case; it is compared
+	// in upper case), or "*" for any method.
 	Method string `json:"method"`
 	// Path is an exact path such as "/sign", or a glob in the syntax of
-	// Go's path.Match such as "/petitions/*/sign".
+	// Go's path.Match such as "/petitions/*/sign". It is compared in its
+	// canonical form: lower case, cleaned, without trailing slash.
 	Path string `json:"path"`
 }
 
 // Validate reports what is wrong with e, if anything.
 func (e Endpoint) Validate() error {
-	if e.Method == "" || (e.Method != "*" && strings.ToUpper(e.Method) != e.Method) {
-		return fmt.Errorf("method %q: want an upper-case HTTP method such as POST, or *", e.Method)
-	}
-	if !strings.HasPrefix(e.Path, "/") {
-		return fmt.Errorf("path %q: want an absolute path such as /sign", e.Path)
-	}
-	if _, err := path.Match(e.Path, "/"); err != nil {
-		return fmt.Errorf("path %q: bad glob: %w", e.Path, err)
-	}
-	return nil
+	_, err := e.canonical()
+	return err
 }
 
-// Matches reports whether a request with this method and path is e.
-func (e Endpoint) Matches(method, reqPath string) bool {
-	if e.Method != "*" && e.Method != method {
-		return false
+// canonical returns e with its method in upper case and its path pattern
+// in canonical form: lower case (as foldRune folds it), without empty or
+// "." segments, ".." resolved, and without trailing slash. It allocates
+// nothing when e is canonical already.
+func (e Endpoint) canonical() (Endpoint, error) {
+	if e.Method != "*" {
+		m, err := canonicalMethod(e.Method)
+		if err != nil {
+			return e, fmt.Errorf("method %q: want an HTTP method such as POST, or *", e.Method)
+		}
+		e.Method = m
 	}
-	if e.Path == reqPath {
+	if !strings.HasPrefix(e.Path, "/") {
+		return e, fmt.Errorf("path %q: want an absolute path such as /sign", e.Path)
+	}
+	if _, err := path.Match(e.Path, "/"); err != nil {
+		return e, fmt.Errorf("path %q: bad glob: %w", e.Path, err)
+	}
+	if i := strings.IndexAny(e.Path, "%;#"); i >= 0 {
+		return e, fmt.Errorf("path %q: %q: write the path decoded, as the petition's routes name it, without ;parameters", e.Path, e.Path[i])
+	}
+	if !utf8.ValidString(e.Path) || strings.ContainsFunc(e.Path, unicode.IsControl) {
+		return e, fmt.Errorf("path %q: want UTF-8 text without control characters", e.Path)
+	}
+	e.Path = canonicalGlob(e.Path)
+	return e, nil
+}
+
+// canonicalGlob returns the canonical copy of an absolute path pattern in
+// path.Match syntax: folded to lower case, without empty or "." segments,
+// with ".." resolved (never above the root) and without trailing slash,
+// so that it matches canonical paths as the pattern matches the paths it
+// was written for. It allocates nothing when p is canonical already.
+func canonicalGlob(p string) string {
+	if isCanonicalGlob(p) {
+		return p
+	}
+	buf := make([]byte, 0, len(p))
+	for s := p; len(s) > 0; {
+		s = s[1:] // the slash before the segment
+		end := strings.IndexByte(s, '/')
+		if end < 0 {
+			end = len(s)
+		}
+		segment := s[:end]
+		s = s[end:]
+		switch segment {
+		case "", ".":
+		case "..":
+			if i := bytes.LastIndexByte(buf, '/'); i >= 0 {
+				buf = buf[:i]
+			}
+		default:
+			buf = append(buf, '/')
+			buf = appendFolded(buf, segment)
+		}
+	}
+	if len(buf) == 0 {
+		return "/"
+	}
+	return string(buf)
+}
+
+// isCanonicalGlob reports whether the pattern p is absolute, in lower-case
+// ASCII, with no empty, "." or ".." segment and no trailing slash.
+func isCanonicalGlob(p string) bool {
+	if p == "/" {
 		return true
 	}
-	ok, _ := path.Match(e.Path, reqPath)
+	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' {
+		return false
+	}
+	start := 1
+	for i := 1; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' {
+			if c := p[i]; c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' {
+				return false
+			}
+			continue
+		}
+		if segment := p[start:i]; segment == "" || segment == "." || segment == ".." {
+			return false
+		}
+		start = i + 1
+	}
+	return true
+}
+
+// MatchesCanonical reports whether the request c, in canonical form (see
+// Canonicalize), is e. The method matches in upper case ("*" matches any);
+// the path matches e's pattern in canonical form, as path.Match does, or
+// one of its aliases does (see canonicalMatch):
+//
+//   - the path with its last segment's extension cut: /sign.json and
+//     /sign.xml.gz are POST /sign, as Rails routes /sign(.:format) and
+//     Spring's suffix matching routes /sign.* there;
+//   - the path cut after a segment that names a PHP script: /sign.php/x
+//     runs sign.php with PATH_INFO /x.
+//
+// /signature, /sign2, /sign/x and /static/sign.js are not POST /sign. An
+// endpoint that does not validate matches nothing.
+func (e Endpoint) MatchesCanonical(c Canonical) bool {
+	ce, err := e.canonical()
+	if err != nil {
+		return false
+	}
+	return ce.matchesCanonical(c)
+}
+
+// matchesCanonical is MatchesCanonical for an endpoint in canonical form.
+func (e Endpoint) matchesCanonical(c Canonical) bool {
+	if e.Method != "*" && e.Method != c.Method {
+		return false
+	}
+	return canonicalMatch(c.Path, func(p string) bool { return globMatches(e.Path, p) })
+}
+
+// canonicalMatch reports whether matches holds for the canonical path p
+// or for one of the aliases a web framework gives it:
+//
+//   - p with the extension of its last segment cut, the last one or
+//     everything from the first dot (an extension follows a dot that does
+//     not start the segment): /sign.json and /sign.xml.gz are /sign;
+//   - p cut after any segment ending in .php: /sign.php/x is /sign.php.
+func canonicalMatch(p string, matches func(string) bool) bool {
+	if matches(p) {
+		return true
+	}
+	last := strings.LastIndexByte(p, '/') + 1
+	segment := p[last:]
+	if dot := strings.LastIndexByte(segment, '.'); dot > 0 {
+		if matches(p[:last+dot]) {
+			return true
+		}
+		if first := strings.IndexByte(segment, '.'); first > 0 && first < dot && matches(p[:last+first]) {
+			return true
+		}
+	}
+	for i := 1; i < last; i++ {
+		if p[i] == '/' && strings.HasSuffix(p[:i], ".php") && matches(p[:i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// globMatches reports whether p matches the pattern, comparing a literal
+// pattern as a string.
+func globMatches(pattern, p string) bool {
+	if pattern == p {
+		return true
+	}
+	if !strings.ContainsAny(pattern, `*?[\`) {
+		return false
+	}
+	ok, _ := path.Match(pattern, p)
 	return ok
+}
+
+// Matches reports whether a request with this method and path (as
+// received, or decoded) is e, comparing their canonical forms (see
+// Canonicalize and MatchesCanonical). A request that cannot be
+// canonicalised matches when its method does, so that a caller that asks
+// Matches refuses or charges it rather than waving it through.
+//
+// Deprecated: use Canonicalize, refuse an unsafe request it refuses, and
+// ask MatchesCanonical, or IsSignature of the policy.
+func (e Endpoint) Matches(method, reqPath string) bool {
+	c, err := Canonicalize(method, reqPath)
+	if err != nil {
+		ce, err := e.canonical()
+		return err == nil && (ce.Method == "*" || ce.Method == strings.ToUpper(method))
+	}
+	return e.MatchesCanonical(c)
 }
 
 func (e Endpoint) String() string { return e.Method + " " + e.Path }
@@ -46,10 +211,49 @@ func (e Endpoint) String() string { return e.Method + " " + e.Path }
 // Endpoints is a list of endpoints; a request is in it when it matches any.
 type Endpoints []Endpoint
 
-// Matches reports whether any endpoint matches the request.
+// MatchesCanonical reports whether any endpoint matches the request c, in
+// canonical form.
+func (es Endpoints) MatchesCanonical(c Canonical) bool {
+	return slices.ContainsFunc(es, func(e Endpoint) bool { return e.MatchesCanonical(c) })
+}
+
+// Matches reports whether any endpoint matches the request (see
+// Endpoint.Matches).
+//
+// Deprecated: use Canonicalize and MatchesCanonical.
 func (es Endpoints) Matches(method, reqPath string) bool {
 	for _, e := range es {
 		if e.Matches(method, reqPath) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsSignature reports whether the request c, in canonical form (see
+// Canonicalize), is one of the policy's signature endpoints: those of its
+// signatures section and those of ParseOptions.Signatures.
+func (p *Policy) IsSignature(c Canonical) bool {
+	for i := range p.signatures {
+		if p.signatures[i].matchesCanonical(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// Signatures returns a copy of the policy's signature endpoints, in
+// canonical form: those of ParseOptions.Signatures, then those of the
+// file's signatures section.
+func (p *Policy) Signatures() Endpoints { return slices.Clone(p.signatures) }
+
+// IsSignature reports whether the request c, in canonical form, is a
+// signature endpoint of any policy of the chain: the server's own
+// (the Caddyfile's protect list, compiled into its limits policy through
+// ParseOptions.Signatures), or a policy file's.
+func (ch Chain) IsSignature(c Canonical) bool {
+	for _, p := range ch {
+		if p.IsSignature(c) {
 			return true
 		}
 	}

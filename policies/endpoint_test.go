@@ -10,8 +10,10 @@ func TestEndpointMatches(t *testing.T) {
 	}{
 		{"POST", "/sign", true},
 		{"GET", "/sign", false},
-		{"POST", "/sign/", false},
+		{"POST", "/sign/", true},
+		{"post", "/SIGN", true},
 		{"PUT", "/petitions/noel/sign", true},
+		{"PUT", "/petitions/noel//sign/", true},
 		{"POST", "/petitions/a/b/sign", false},
 		{"POST", "/", false},
 	}
@@ -23,12 +25,17 @@ func TestEndpointMatches(t *testing.T) {
 }
 
 func TestEndpointValidate(t *testing.T) {
-	for _, e := range []Endpoint{{"", "/sign"}, {"post", "/sign"}, {"POST", "sign"}, {"POST", "/[x"}} {
+	for _, e := range []Endpoint{
+		{"", "/sign"}, {"PO ST", "/sign"}, {"POST", "sign"}, {"POST", "/[x"},
+		{"POST", "/%73ign"}, {"POST", "/sign;x"}, {"POST", "/sign#x"}, {"POST", "/si\x00gn"}, {"POST", "/\xff"},
+	} {
 		if e.Validate() == nil {
 			t.Errorf("%+v validated", e)
 		}
 	}
-	if err := (Endpoint{"POST", "/petitions/*/sign"}).Validate(); err != nil {
-		t.Error(err)
+	for _, e := range []Endpoint{{"POST", "/petitions/*/sign"}, {"post", "/Sign/"}, {"*", "/"}, {"POST", "/pétitions/*/signer"}} {
+		if err := e.Validate(); err != nil {
+			t.Error(err)
+		}
 	}
 }

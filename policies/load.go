@@ -33,6 +33,10 @@ type ParseOptions struct {
 	// serves requests should be parsed with its tests run, so that a policy
 	// whose tests fail is refused.
 	SkipTests bool
+	// Signatures are signature endpoints the server knows of (the
+	// Caddyfile's protect list), added before those of the file's
+	// signatures section: Policy.IsSignature matches them all.
+	Signatures Endpoints
 }
 
 // Load reads and compiles the policy file at path (see Parse).
@@ -141,7 +145,7 @@ type compiler struct {
 	ruleActions map[string]Action
 }
 
-var policyFields = fieldSet{noun: "field", names: []string{"defaults", "rules", "tests"}}
+var policyFields = fieldSet{noun: "field", names: []string{"defaults", "signatures", "rules", "tests"}}
 
 var defaultsFields = fieldSet{noun: "field", names: []string{"difficulty", "credits"}}
 
@@ -154,6 +158,7 @@ func (c *compiler) policy(root *yaml.Node) *Policy {
 	p := &Policy{file: c.file}
 	p.defaults = c.defaultsBlock(top.get("defaults"))
 	p.defaultsLine = top.keyLines["defaults"]
+	p.signatures = c.signatures(top.get("signatures"))
 	if n := top.get("rules"); n != nil {
 		p.rules = c.rules(n, p.defaults)
 	}
@@ -167,6 +172,42 @@ func (c *compiler) policy(root *yaml.Node) *Policy {
 		p.tests = c.tests(n)
 	}
 	return p
+}
+
+// signatures compiles the signature endpoints of the options, then those
+// of the signatures section n, which may be nil: a list of "METHOD /path"
+// strings such as "POST /sign" or "* /petitions/*/sign".
+func (c *compiler) signatures(n *yaml.Node) Endpoints {
+	var out Endpoints
+	for _, e := range c.opts.Signatures {
+		ce, err := e.canonical()
+		if err != nil {
+			c.add(0, fmt.Sprintf("signature endpoint %s, from the server's configuration: %v", e, err))
+			continue
+		}
+		out = append(out, ce)
+	}
+	if n == nil || isNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0) {
+		return out
+	}
+	items, _ := c.scalars(n, "signatures")
+	for _, item := range items {
+		if item.Kind != yaml.ScalarNode || isNull(item) {
+			continue // reported by scalars
+		}
+		fields := strings.Fields(item.Value)
+		if len(fields) != 2 {
+			c.add(item.Line, fmt.Sprintf("signatures: %q: want a method and a path separated by a space, such as \"POST /sign\" or \"* /petitions/*/sign\"", item.Value))
+			continue
+		}
+		ce, err := Endpoint{Method: fields[0], Path: fields[1]}.canonical()
+		if err != nil {
+			c.add(item.Line, fmt.Sprintf("signatures: %q: %v", item.Value, err))
+			continue
+		}
+		out = append(out, ce)
+	}
+	return out
 }
 
 // defaultsBlock compiles the defaults block n, which may be nil, over the

@@ -62,7 +62,7 @@ func TestParseErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown top-level field", ParseOptions{}, "rule:\n  - name: a\n",
-			`policy.yaml:1: unknown field "rule" in the policy (did you mean "rules"?); allowed: defaults, rules, tests`},
+			`policy.yaml:1: unknown field "rule" in the policy (did you mean "rules"?); allowed: defaults, signatures, rules, tests`},
 		{"unknown rule field", ParseOptions{}, "rules:\n  - name: a\n    action: allow\n    acton: deny\n",
 			`policy.yaml:4: unknown field "acton" in rule "a" (did you mean "action"?); allowed: name, match, action, status, message, difficulty, difficulty_delta, credits, counts, per, rate`},
 		{"unknown condition", ParseOptions{}, ruleWith("allow", "paths: /x"),

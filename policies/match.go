@@ -30,17 +30,20 @@ var classNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 // condition that is set holds. A list within a condition (methods, paths,
 // hosts, ASNs, classes, prefixes) holds when any of its items does.
 type conditions struct {
-	methods   []string
-	paths     []glob
-	pathRegex *regexp.Regexp
-	hosts     []string
-	asns      []uint32
-	classes   []string
-	cidrs     *bart.Lite
-	org       *regexp.Regexp
-	userAgent *regexp.Regexp
-	headers   []headerCondition
-	cel       *celProgram
+	methods []string
+	paths   []glob
+	// canonicalPaths are the canonical copies of paths (canonicalGlob),
+	// matched against the canonical path of a signature request.
+	canonicalPaths []glob
+	pathRegex      *regexp.Regexp
+	hosts          []string
+	asns           []uint32
+	classes        []string
+	cidrs          *bart.Lite
+	org            *regexp.Regexp
+	userAgent      *regexp.Regexp
+	headers        []headerCondition
+	cel            *celProgram
 	// descriptions says what each condition requires, for people.
 	descriptions []string
 }
@@ -50,6 +53,11 @@ type conditions struct {
 type glob struct {
 	pattern string
 	literal bool
+}
+
+// newGlob compiles a path pattern, noting whether it is literal.
+func newGlob(pattern string) glob {
+	return glob{pattern: pattern, literal: !strings.ContainsAny(pattern, `*?[\`)}
 }
 
 // headerCondition requires a request header to be present, to be absent,
@@ -83,10 +91,10 @@ func (m *conditions) matches(ev *evaluation) bool {
 	if m.cidrs != nil && !m.cidrs.Lookup(req.IP.Unmap()) {
 		return false
 	}
-	if m.paths != nil && !matchesAnyGlob(m.paths, ev.path) {
+	if m.paths != nil && !m.pathMatches(ev) {
 		return false
 	}
-	if m.pathRegex != nil && !m.pathRegex.MatchString(ev.path) {
+	if m.pathRegex != nil && !m.pathRegexMatches(ev) {
 		return false
 	}
 	for i := range m.headers {
@@ -101,6 +109,26 @@ func (m *conditions) matches(ev *evaluation) bool {
 		return false
 	}
 	return m.cel == nil || m.cel.matches(ev)
+}
+
+// pathMatches reports whether the path condition holds. A signature
+// request's canonical path matches the canonical copies of the patterns,
+// and so do its aliases (see canonicalMatch), as they do for a signature
+// endpoint: a rule for /sign decides /sign.json as it decides /sign.
+func (m *conditions) pathMatches(ev *evaluation) bool {
+	if !ev.canonical {
+		return matchesAnyGlob(m.paths, ev.path)
+	}
+	return canonicalMatch(ev.path, func(p string) bool { return matchesAnyGlob(m.canonicalPaths, p) })
+}
+
+// pathRegexMatches reports whether the path_regex condition holds, for a
+// signature request on its canonical path or one of its aliases.
+func (m *conditions) pathRegexMatches(ev *evaluation) bool {
+	if !ev.canonical {
+		return m.pathRegex.MatchString(ev.path)
+	}
+	return canonicalMatch(ev.path, m.pathRegex.MatchString)
 }
 
 func containsFold(list []string, s string) bool {
@@ -232,7 +260,8 @@ func (c *compiler) pathCondition(m *conditions, v *yaml.Node, what string) bool 
 			ok = c.fail(item.Line, fmt.Sprintf("%s %q: %v; want a glob in Go's path.Match syntax: * (any run of characters but /), ?, [a-z], \\ to escape", what, pattern, err))
 			continue
 		}
-		m.paths = append(m.paths, glob{pattern: pattern, literal: !strings.ContainsAny(pattern, `*?[\`)})
+		m.paths = append(m.paths, newGlob(pattern))
+		m.canonicalPaths = append(m.canonicalPaths, newGlob(canonicalGlob(pattern)))
 		patterns = append(patterns, pattern)
 	}
 	if ok {

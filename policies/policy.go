@@ -106,6 +106,8 @@ type Policy struct {
 	rules        []Rule
 	// limitNames are the names of the limit rules, in order (see Decide).
 	limitNames []string
+	// signatures are the signature endpoints, in canonical form.
+	signatures Endpoints
 	tests      []testCase
 }
 
