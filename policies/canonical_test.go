@@ -472,24 +472,6 @@ func TestDecideSignatureAllocatesNoMore(t *testing.T) {
 	}
 }
 
-// TestEndpointsMatchesFailsClosed checks the deprecated Matches: it
-// compares canonical forms, and a request it cannot canonicalise matches
-// when its method does.
-func TestEndpointsMatchesFailsClosed(t *testing.T) {
-	es := Endpoints{{Method: "POST", Path: "/sign"}}
-	for _, tt := range []struct {
-		method, path string
-		want         bool
-	}{
-		{"POST", "/SIGN/", true}, {"post", "/%73ign", true}, {"POST", "/sign%zz", true},
-		{"POST", "/x%00", true}, {"GET", "/sign%zz", false}, {"POST", "/signature", false},
-	} {
-		if got := es.Matches(tt.method, tt.path); got != tt.want {
-			t.Errorf("Matches(%s %s) = %v, want %v", tt.method, tt.path, got, tt.want)
-		}
-	}
-}
-
 // BenchmarkDecideSignature decides the requests of BenchmarkDecide50Rules
 // as signature requests, in canonical form: it must allocate no more.
 func BenchmarkDecideSignature(b *testing.B) {

@@ -72,7 +72,7 @@ type Decision struct {
 	Credits int `json:"credits,omitempty"`
 	// Budgets names, in policy order, the budgets of the limit rules that
 	// matched before Rule (each named after its rule). The caller counts
-	// them with Budgets.TakeNamed: the "challenges" ones when it issues a
+	// them with Budgets.Take: the "challenges" ones when it issues a
 	// challenge, the "signatures" ones when it forwards a request to a
 	// protected endpoint; when one is exhausted it answers 429 instead of
 	// Action. The slice is shared with the policy: do not modify it.

@@ -189,23 +189,6 @@ func globMatches(pattern, p string) bool {
 	return ok
 }
 
-// Matches reports whether a request with this method and path (as
-// received, or decoded) is e, comparing their canonical forms (see
-// Canonicalize and MatchesCanonical). A request that cannot be
-// canonicalised matches when its method does, so that a caller that asks
-// Matches refuses or charges it rather than waving it through.
-//
-// Deprecated: use Canonicalize, refuse an unsafe request it refuses, and
-// ask MatchesCanonical, or IsSignature of the policy.
-func (e Endpoint) Matches(method, reqPath string) bool {
-	c, err := Canonicalize(method, reqPath)
-	if err != nil {
-		ce, err := e.canonical()
-		return err == nil && (ce.Method == "*" || ce.Method == strings.ToUpper(method))
-	}
-	return e.MatchesCanonical(c)
-}
-
 func (e Endpoint) String() string { return e.Method + " " + e.Path }
 
 // Endpoints is a list of endpoints; a request is in it when it matches any.
@@ -215,19 +198,6 @@ type Endpoints []Endpoint
 // canonical form.
 func (es Endpoints) MatchesCanonical(c Canonical) bool {
 	return slices.ContainsFunc(es, func(e Endpoint) bool { return e.MatchesCanonical(c) })
-}
-
-// Matches reports whether any endpoint matches the request (see
-// Endpoint.Matches).
-//
-// Deprecated: use Canonicalize and MatchesCanonical.
-func (es Endpoints) Matches(method, reqPath string) bool {
-	for _, e := range es {
-		if e.Matches(method, reqPath) {
-			return true
-		}
-	}
-	return false
 }
 
 // IsSignature reports whether the request c, in canonical form (see

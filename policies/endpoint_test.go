@@ -18,7 +18,8 @@ func TestEndpointMatches(t *testing.T) {
 		{"POST", "/", false},
 	}
 	for _, tt := range tests {
-		if got := es.Matches(tt.method, tt.path); got != tt.want {
+		c, err := Canonicalize(tt.method, tt.path)
+		if got := err == nil && es.MatchesCanonical(c); got != tt.want {
 			t.Errorf("Matches(%s %s) = %v, want %v", tt.method, tt.path, got, tt.want)
 		}
 	}

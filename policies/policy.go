@@ -134,7 +134,7 @@ func (p *Policy) Rules() []Rule {
 // Budgets returns the budgets of the policy's limit rules, in order, each
 // named after its rule. Give them to NewBudgets over the limiter store that
 // keeps their counters, and count a Decision's budgets with
-// Budgets.TakeNamed.
+// Budgets.Take.
 func (p *Policy) Budgets() []Budget {
 	var out []Budget
 	for _, r := range p.rules {
