@@ -208,7 +208,10 @@ func handleExplain(w http.ResponseWriter, r *http.Request) error {
 	if len(lps) == 0 {
 		return apiError(http.StatusConflict, errors.New("no rempart handler is running"))
 	}
-	req := policies.Request{Method: strings.ToUpper(q.Get("method")), Path: q.Get("path"), Host: q.Get("host"), IP: ip.Unmap(), UserAgent: q.Get("ua"), Header: http.Header{}}
+	req := policies.Request{Method: strings.ToUpper(q.Get("method")), Path: q.Get("path"), Host: q.Get("host"), IP: ip.Unmap(), UserAgent: q.Get("user_agent"), Header: http.Header{}}
+	if req.UserAgent == "" {
+		req.UserAgent = q.Get("ua")
+	}
 	if req.Method == "" {
 		req.Method = http.MethodGet
 	}
@@ -230,9 +233,14 @@ func handleExplain(w http.ResponseWriter, r *http.Request) error {
 			fmt.Fprintf(&b, "lookup:   %s  unknown ASN: budgets per asn count it by its prefix %s\n", req.IP, network)
 		}
 		active := lp.active(time.Now())
-		b.WriteString(active.chain.Explain(&req))
-		d := active.chain.Decide(&req)
-		states, err := active.budgets.Peek(r.Context(), d.Budgets, budget.Client{IP: req.IP, Prefix: network, ASN: id.ASN, Class: id.Class})
+		asked := req
+		if canon, err := policies.Canonicalize(req.Method, req.Path); err == nil && active.Chain.IsSignature(canon) {
+			asked.Signature, asked.Method, asked.Path = true, canon.Method, canon.Path
+			fmt.Fprintf(&b, "request:  a signature: %s %s\n", canon.Method, canon.Path)
+		}
+		b.WriteString(active.Chain.Explain(&asked))
+		d := active.Chain.Decide(&asked)
+		states, err := active.Budgets.Peek(r.Context(), d.Budgets, budget.Client{IP: req.IP, Prefix: network, ASN: id.ASN, Class: id.Class})
 		if err != nil {
 			return apiError(http.StatusInternalServerError, err)
 		}

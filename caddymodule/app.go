@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rempart/rempart/asn"
+	"github.com/rempart/rempart/shield"
 )
 
 func init() {
@@ -144,20 +145,7 @@ func (a *App) Cleanup() error {
 
 // Identity is who a request comes from, as the shield sees it: the client
 // address and the network that announces it.
-type Identity struct {
-	// IP is the client address as Caddy resolved it.
-	IP netip.Addr
-	// ASN is the autonomous system that announces IP, 0 if not Known.
-	ASN uint32
-	// Org is the organisation the database names for ASN; it may be
-	// empty even when Known.
-	Org string
-	// Class is the first class that contains ASN, or "" if none does.
-	Class string
-	// Known reports whether the database has a network for IP; it is
-	// false when no database is configured.
-	Known bool
-}
+type Identity = shield.Identity
 
 // Identify looks ip up in the database and classes. It does not allocate.
 func (a *App) Identify(ip netip.Addr) Identity {

@@ -70,6 +70,7 @@ func getFrom(t *testing.T, tester *caddytest.Tester, path, forwardedFor, want st
 func TestASNBehindTrustedProxy(t *testing.T) {
 	tester := startASNSite(t, `
 			trusted_proxies static 127.0.0.1/32
+			trusted_proxies_strict
 			client_ip_headers X-Forwarded-For`)
 	tests := []struct {
 		name, path, forwardedFor, want string

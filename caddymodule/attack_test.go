@@ -117,6 +117,7 @@ func TestAttackFromHostingNetworksIsBounded(t *testing.T) {
 		storage file_system %s
 		servers {
 			trusted_proxies static 127.0.0.1/32
+			trusted_proxies_strict
 			client_ip_headers X-Forwarded-For
 		}
 		rempart {

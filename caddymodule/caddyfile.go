@@ -21,9 +21,21 @@ func init() {
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	var handler Handler
-	err := handler.UnmarshalCaddyfile(h.Dispenser)
-	return &handler, err
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	// Each rempart directive gets state of its own: by default the n-th in
+	// the Caddyfile is "site-n".
+	n, _ := h.State[siteCounterKey].(int)
+	n++
+	h.State[siteCounterKey] = n
+	if handler.Site == "" {
+		handler.Site = "site-" + strconv.Itoa(n)
+	}
+	return &handler, nil
 }
+
+const siteCounterKey = "rempart.sites"
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
@@ -41,6 +53,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    policy        <file>
 //	    policy_reload <duration>
 //	    mode          enforce|observe
+//	    site          <name>
+//	    spent_size    <n>
+//	    ipv6_ip_prefix <bits>
 //	    limit         signatures|challenges per ip|prefix|asn|class <rate> [class <name>] [name <name>]
 //	    flood         off
 //	    flood {
@@ -79,6 +94,22 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "ipv6_prefix":
 			if err := intArg(d, &h.IPv6Prefix); err != nil {
 				return err
+			}
+		case "ipv6_ip_prefix":
+			if err := intArg(d, &h.IPv6IPPrefix); err != nil {
+				return err
+			}
+		case "spent_size":
+			if err := intArg(d, &h.SpentSize); err != nil {
+				return err
+			}
+		case "site":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Site = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
 			}
 		case "pass_ttl":
 			if err := durationArg(d, &h.PassTTL); err != nil {

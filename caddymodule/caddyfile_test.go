@@ -36,6 +36,9 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				ipv6_prefix 64
 				max_body 16KiB
 				noscript_wait 10s
+				site petition
+				spent_size 65536
+				ipv6_ip_prefix 56
 				limit signatures per asn 10/hour class hosting
 				limit signatures per ip 3/h name per-ip
 				limit challenges per prefix 60/min
@@ -59,6 +62,9 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				IPv6Prefix:   64,
 				MaxBody:      16 << 10,
 				NoScriptWait: caddy.Duration(10 * time.Second),
+				Site:         "petition",
+				SpentSize:    65536,
+				IPv6IPPrefix: 56,
 				Limits: []policies.Budget{
 					{Counts: policies.CountSignatures, Per: budget.KeyASN, Rate: "10/hour", Class: "hosting"},
 					{Counts: policies.CountSignatures, Per: budget.KeyIP, Rate: "3/h", Name: "per-ip"},
@@ -79,6 +85,8 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "bad duration", input: "rempart {\n pass_ttl forever\n}", wantErr: `pass_ttl "forever"`},
 		{name: "bad size", input: "rempart {\n max_body lots\n}", wantErr: `max_body "lots"`},
 		{name: "secret missing", input: "rempart {\n secret\n}", wantErr: "wrong argument count"},
+		{name: "site missing", input: "rempart {\n site\n}", wantErr: "wrong argument count"},
+		{name: "site extra", input: "rempart {\n site a b\n}", wantErr: "wrong argument count"},
 		{name: "limit incomplete", input: "rempart {\n limit signatures per asn\n}", wantErr: "want: limit signatures|challenges per"},
 		{name: "limit unknown counter", input: "rempart {\n limit votes per asn 1/h\n}", wantErr: `limit "votes": want signatures or challenges`},
 		{name: "limit unknown key", input: "rempart {\n limit signatures per country 1/h\n}", wantErr: `key kind "country"`},
@@ -148,7 +156,9 @@ func TestValidate(t *testing.T) {
 		{"ipv4 prefix", func(h *Handler) { h.IPv4Prefix = 33 }, "ipv4_prefix 33"},
 		{"ipv6 prefix", func(h *Handler) { h.IPv6Prefix = 129 }, "ipv6_prefix 129"},
 		{"max body", func(h *Handler) { h.MaxBody = DefaultStashBytes + 1 }, "max_body"},
-		{"lower-case method from JSON", func(h *Handler) { h.Protect[0].Method = "post" }, "upper-case"},
+		{"encoded path from JSON", func(h *Handler) { h.Protect[0].Path = "/%73ign" }, "protect"},
+		{"spent size", func(h *Handler) { h.SpentSize = 10 }, "spent_size 10"},
+		{"ipv6 ip prefix", func(h *Handler) { h.IPv6IPPrefix = 32 }, "ipv6_ip_prefix 32"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,9 +3,9 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -15,6 +15,12 @@ import (
 	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/policies"
+	"github.com/rempart/rempart/shield"
+)
+
+const (
+	modeEnforce = "enforce"
+	modeObserve = "observe"
 )
 
 func init() {
@@ -37,6 +43,7 @@ const (
 	DefaultSpentSize    = 1 << 20
 	DefaultStashEntries = 4096
 	DefaultStashBytes   = 32 << 20
+	DefaultIPv6IPPrefix = 64
 )
 
 // Handler shields the routes after it: a client must solve a proof-of-work
@@ -121,14 +128,30 @@ type Handler struct {
 	// with 413. Default: 65536.
 	MaxBody int `json:"max_body,omitempty"`
 
+	// Site names the shield's state: its single-use records, held
+	// submissions, budgets and flood estimates belong to this site only and
+	// outlive config reloads as long as the name stays. The Caddyfile
+	// names each site block's shield after the block's addresses; in JSON,
+	// give every shield its own name (default: "default").
+	Site string `json:"site,omitempty"`
+
+	// SpentSize is how many solved challenges, and how many spent passes,
+	// the shield remembers (each): a token it had to forget before it
+	// expired is refused, never accepted twice. Default: 1048576.
+	SpentSize int `json:"spent_size,omitempty"`
+
+	// IPv6IPPrefix is the prefix length that budgets "per ip" count an
+	// IPv6 client by: one subscriber gets a whole /64, so counting each
+	// address would let one client sign 2^64 times. Default: 64.
+	IPv6IPPrefix int `json:"ipv6_ip_prefix,omitempty"`
+
+	shield      *shield.Shield
 	signer      *challenge.Signer
-	pages       *challenge.Pages
 	app         *App
 	policy      *livePolicy
-	pressure    *budget.Pressure
-	pressureKey string
-	state       *sharedState
+	state       *siteState
 	stateKey    string
+	pressureKey string
 	logger      *zap.Logger
 }
 
@@ -148,13 +171,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if h.signer, err = challenge.NewSigner(secret); err != nil {
-		return fmt.Errorf("secret: %w", err)
-	}
-	if h.pages, err = challenge.NewPages(PublicPrefix); err != nil {
+	if h.stateKey, h.state, err = loadSiteState(h.Site, h.stateConfig()); err != nil {
 		return err
 	}
-	h.stateKey, h.state, err = loadSharedState(secret)
+	if h.signer, err = challenge.NewSigner(secret, h.state.Epoch); err != nil {
+		return fmt.Errorf("secret: %w", err)
+	}
+	pages, err := challenge.NewPages(PublicPrefix)
 	if err != nil {
 		return err
 	}
@@ -164,16 +187,28 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.loadPolicy(ctx); err != nil {
 		return err
 	}
+	var pressure *budget.Pressure
 	if !h.Flood.Off {
 		cfg, err := h.Flood.pressureConfig()
 		if err != nil {
 			return err
 		}
-		if h.pressureKey, h.pressure, err = loadPressure(secret, cfg); err != nil {
+		if h.pressureKey, pressure, err = loadPressure(h.Site, cfg); err != nil {
 			return err
 		}
 	}
+	h.shield, err = shield.New(shield.Config{
+		Prefix: PublicPrefix, Signer: h.signer, Pages: pages, State: h.state.State,
+		Policy: h.policy, Pressure: pressure,
+		PassTTL: time.Duration(h.PassTTL), ChallengeTTL: time.Duration(h.ChallengeTTL), NoScriptWait: time.Duration(h.NoScriptWait),
+		IPv4Prefix: h.IPv4Prefix, IPv6Prefix: h.IPv6Prefix, MaxBody: h.MaxBody,
+		Observe: h.Mode == modeObserve, Logger: h.logger,
+	})
+	if err != nil {
+		return err
+	}
 	h.logger.Info("rempart shield ready",
+		zap.String("site", h.Site), zap.String("mode", h.Mode),
 		zap.Int("difficulty", h.Difficulty),
 		zap.Stringers("protect", endpointStringers(h.Protect)),
 		zap.Int("credits", h.Credits))
@@ -219,6 +254,15 @@ func (h *Handler) setDefaults() {
 	if h.Mode == "" {
 		h.Mode = modeEnforce
 	}
+	if h.Site == "" {
+		h.Site = "default"
+	}
+	if h.SpentSize == 0 {
+		h.SpentSize = DefaultSpentSize
+	}
+	if h.IPv6IPPrefix == 0 {
+		h.IPv6IPPrefix = DefaultIPv6IPPrefix
+	}
 }
 
 // Validate checks the handler's configuration.
@@ -258,6 +302,12 @@ func (h *Handler) Validate() error {
 	if h.PolicyReload < caddy.Duration(100*time.Millisecond) {
 		return fmt.Errorf("policy_reload %s: want at least 100ms", time.Duration(h.PolicyReload))
 	}
+	if h.SpentSize < 1024 || h.SpentSize > 1<<26 {
+		return fmt.Errorf("spent_size %d: want 1024 to %d", h.SpentSize, 1<<26)
+	}
+	if h.IPv6IPPrefix < 48 || h.IPv6IPPrefix > 128 {
+		return fmt.Errorf("ipv6_ip_prefix %d: want 48 to 128", h.IPv6IPPrefix)
+	}
 	if h.Flood.MaxExtraBits < 0 || h.Flood.MaxExtraBits > 24 {
 		return fmt.Errorf("flood max_extra_bits %d: want 0 to 24", h.Flood.MaxExtraBits)
 	}
@@ -270,131 +320,24 @@ func (h *Handler) Cleanup() error {
 		unregisterPolicy(h.policy)
 	}
 	if h.stateKey != "" {
-		_, _ = sharedStates.Delete(h.stateKey)
+		_, _ = siteStates.Delete(h.stateKey)
 	}
 	if h.pressureKey != "" {
-		_, _ = sharedStates.Delete(h.pressureKey)
+		_, _ = siteStates.Delete(h.pressureKey)
 	}
 	return nil
 }
 
-// ServeHTTP shields the next handler: the policy decides, a request goes
-// on only with a valid pass or when a rule allows it, and, to a protected
-// endpoint, only by spending one of its credits within the budgets.
+// ServeHTTP shields the next handler (see package shield): the client is
+// identified as Caddy resolved its address, and the shield decides and
+// acts.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if strings.HasPrefix(r.URL.Path, PublicPrefix) {
-		return h.serveOwn(w, r, next)
+	err := h.shield.Serve(w, r, h.app.identify(r), next.ServeHTTP)
+	var se *shield.StatusError
+	if errors.As(err, &se) {
+		return caddyhttp.Error(se.Status, se.Err)
 	}
-	now := time.Now()
-	client := h.binding(r)
-	held, answered, err := h.heldSubmission(w, r, client)
-	if answered {
-		return err
-	}
-	method := r.Method
-	if held != nil {
-		method = held.Method
-	}
-	dec := h.decide(r, method, r.URL.Path)
-	if h.Mode == modeObserve {
-		h.logDecision(r, dec, client)
-		return h.forward(w, r, next, client, held, now)
-	}
-	protected := h.Protect.Matches(method, r.URL.Path)
-	switch dec.Action {
-	case policies.ActionDeny:
-		return h.deny(w, r, dec)
-	case policies.ActionAllow:
-		if protected {
-			if ok, err := h.admit(w, r, policies.CountSignatures, dec, client, now); !ok {
-				return err
-			}
-		}
-		return h.forward(w, r, next, client, held, now)
-	}
-	pass, hasPass := h.validPass(r, client, now)
-	if hasPass && protected {
-		spent, err := h.spend(w, r, client, pass, now)
-		if err != nil {
-			return err
-		}
-		if spent {
-			// The proof is spent either way: a network over its budget pays
-			// for its refused signatures too.
-			if ok, err := h.admit(w, r, policies.CountSignatures, dec, client, now); !ok {
-				return err
-			}
-		}
-		hasPass = spent
-	}
-	if !hasPass {
-		if held != nil {
-			// The body is held already: challenge again for the same one.
-			return h.challengePage(w, r, client, dec, now, "/", held.ID, "")
-		}
-		return h.challenge(w, r, client, dec, now, "")
-	}
-	return h.forward(w, r, next, client, held, now)
-}
-
-// forward sends the request on, as the browser first sent it when it
-// releases a held submission.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, client challenge.Binding, held *heldRequest, now time.Time) error {
-	if held != nil && !h.release(w, r, client, held, now) {
-		return h.message(w, r, http.StatusGone, expired)
-	}
-	return next.ServeHTTP(w, r)
-}
-
-// binding identifies the client as Caddy resolved it (honouring
-// trusted_proxies), never from raw forwarding headers.
-func (h *Handler) binding(r *http.Request) challenge.Binding {
-	return challenge.NewBinding(clientIP(r), h.IPv4Prefix, h.IPv6Prefix, r.UserAgent(), r.Host)
-}
-
-// validPass returns the request's pass if it is authentic, unexpired,
-// issued to this client, and not spent.
-func (h *Handler) validPass(r *http.Request, client challenge.Binding, now time.Time) (challenge.Pass, bool) {
-	c, err := r.Cookie(passCookie)
-	if err != nil {
-		return challenge.Pass{}, false
-	}
-	pass, err := h.signer.VerifyPass(c.Value, client, now)
-	if err != nil {
-		h.logger.Debug("pass refused", zap.Error(err))
-		return challenge.Pass{}, false
-	}
-	if pass.Credits > 0 && h.state.passes.Exhausted(pass.ID, pass.Credits) {
-		return challenge.Pass{}, false
-	}
-	return pass, true
-}
-
-// spend takes one credit from the pass for a request to a protected
-// endpoint, and reports false when none is left.
-func (h *Handler) spend(w http.ResponseWriter, r *http.Request, client challenge.Binding, pass challenge.Pass, now time.Time) (bool, error) {
-	if pass.Credits == 0 || !h.state.passes.Use(pass.ID, pass.Credits, pass.Expires, now) {
-		return false, nil
-	}
-	if h.state.passes.Exhausted(pass.ID, pass.Credits) {
-		// Keep the browser able to read the site (a thank-you page) without a
-		// new challenge; signing again will need one.
-		if err := h.setPass(w, r, client, 0, now, pass.Expires.Sub(now)); err != nil {
-			return false, err
-		}
-	}
-	h.logger.Debug("signature credit spent", zap.String("path", r.URL.Path))
-	return true, nil
-}
-
-// setPass issues a pass to the client as a cookie.
-func (h *Handler) setPass(w http.ResponseWriter, r *http.Request, client challenge.Binding, credits int, now time.Time, ttl time.Duration) error {
-	pass, err := h.signer.IssuePass(client, credits, now, ttl)
-	if err != nil {
-		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("issuing pass: %w", err))
-	}
-	setCookie(w, r, passCookie, pass.Token, "/", ttl)
-	return nil
+	return err
 }
 
 // Interface guards

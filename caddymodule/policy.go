@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/ulule/limiter/v3"
 	"go.uber.org/zap"
 
+	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/policies"
+	"github.com/rempart/rempart/shield"
 )
 
 // defaultPolicyReload is how often a policy file is checked for changes.
@@ -22,9 +23,8 @@ const defaultPolicyReload = 2 * time.Second
 // activePolicy is what a request is decided by: the chain of policies and
 // the budgets of its limit rules, swapped together.
 type activePolicy struct {
-	chain   policies.Chain
-	budgets *policies.Budgets
-	loaded  time.Time
+	shield.Active
+	loaded time.Time
 	// tempExpiry is when the first temporary rule expires, or zero.
 	tempExpiry time.Time
 }
@@ -33,13 +33,17 @@ type activePolicy struct {
 // then the policy file (or the embedded default). A reload that fails
 // keeps the policy in force; no request ever sees half a policy.
 type livePolicy struct {
-	path   string // "" for the embedded default
-	opts   policies.ParseOptions
-	limits *policies.Policy
-	store  limiter.Store
-	logger *zap.Logger
+	path       string // "" for the embedded default
+	opts       policies.ParseOptions
+	limits     *policies.Policy
+	store      budget.Store
+	budgetOpts policies.BudgetOptions
+	logger     *zap.Logger
 
 	current atomic.Pointer[activePolicy]
+	// reloading serialises this policy's reloads, which read and compile
+	// the file outside policyMu.
+	reloading sync.Mutex
 
 	// Guarded by policyMu.
 	file    *policies.Policy
@@ -48,8 +52,9 @@ type livePolicy struct {
 	temp    []tempRule // the temporary rules in force here
 }
 
-// policyMu serialises every change of policy, in every shield: reloads,
-// temporary rules, expiries. Changes are rare; requests never take it.
+// policyMu serialises every change of policy in force, in every shield:
+// swaps after a reload, temporary rules, expiries. It is never held while a
+// file is read or compiled, and requests never wait for it (see active).
 var policyMu sync.Mutex
 
 // temporaryRules are the rules added through the admin API, in the order
@@ -70,12 +75,12 @@ type fileStamp struct {
 	modTime time.Time
 }
 
-func newLivePolicy(path string, limits []policies.Budget, opts policies.ParseOptions, store limiter.Store, logger *zap.Logger) (*livePolicy, error) {
+func newLivePolicy(path string, limits []policies.Budget, opts policies.ParseOptions, store budget.Store, budgetOpts policies.BudgetOptions, logger *zap.Logger) (*livePolicy, error) {
 	limitsPolicy, err := policies.LimitsPolicy(limits, "Caddyfile limits", opts)
 	if err != nil {
 		return nil, err
 	}
-	lp := &livePolicy{path: path, opts: opts, limits: limitsPolicy, store: store, logger: logger}
+	lp := &livePolicy{path: path, opts: opts, limits: limitsPolicy, store: store, budgetOpts: budgetOpts, logger: logger}
 	if _, err := lp.reload(true); err != nil {
 		return nil, err
 	}
@@ -84,9 +89,10 @@ func newLivePolicy(path string, limits []policies.Budget, opts policies.ParseOpt
 
 // reload loads the policy file again if it changed (or always, when
 // force is set) and swaps it in. A broken file keeps the policy in force.
+// The file is read and compiled before policyMu is taken.
 func (lp *livePolicy) reload(force bool) (changed bool, err error) {
-	policyMu.Lock()
-	defer policyMu.Unlock()
+	lp.reloading.Lock()
+	defer lp.reloading.Unlock()
 	var p *policies.Policy
 	var stamp fileStamp
 	if lp.path == "" {
@@ -97,16 +103,22 @@ func (lp *livePolicy) reload(force bool) (changed bool, err error) {
 	} else {
 		info, statErr := os.Stat(lp.path)
 		if statErr != nil {
-			lp.lastErr = fmt.Errorf("policy %s: %w", lp.path, statErr)
-			return false, lp.lastErr
+			return false, lp.setErr(fmt.Errorf("policy %s: %w", lp.path, statErr))
 		}
 		stamp = fileStamp{size: info.Size(), modTime: info.ModTime()}
-		if !force && stamp == lp.stamp {
-			return false, lp.lastErr
+		policyMu.Lock()
+		unchanged := stamp == lp.stamp
+		policyMu.Unlock()
+		if !force && unchanged {
+			// Said once when the file changed: a broken file is not logged
+			// again on every check until it is fixed.
+			return false, nil
 		}
-		lp.stamp = stamp
 		p, err = lp.opts.Load(lp.path)
 	}
+	policyMu.Lock()
+	defer policyMu.Unlock()
+	lp.stamp = stamp
 	if err != nil {
 		lp.lastErr = err
 		return false, err
@@ -117,6 +129,13 @@ func (lp *livePolicy) reload(force bool) (changed bool, err error) {
 	}
 	lp.file, lp.lastErr = p, nil
 	return true, nil
+}
+
+func (lp *livePolicy) setErr(err error) error {
+	policyMu.Lock()
+	defer policyMu.Unlock()
+	lp.lastErr = err
+	return err
 }
 
 // swap compiles the chain of the Caddyfile's limits, the temporary rules
@@ -151,23 +170,27 @@ func (lp *livePolicy) swap(file *policies.Policy, temp []tempRule, now time.Time
 		chain = append(chain, tp)
 	}
 	chain = append(chain, file)
-	budgets, err := policies.NewBudgets(chain.Budgets(), lp.store)
+	budgets, err := policies.NewBudgets(chain.Budgets(), lp.store, lp.budgetOpts)
 	if err != nil {
 		return fmt.Errorf("policy %s: %w (a Caddyfile limit, a temporary rule and a policy rule must have different names)", file.File(), err)
 	}
 	lp.temp = kept
-	lp.current.Store(&activePolicy{chain: chain, budgets: budgets, loaded: now, tempExpiry: expiry})
+	lp.current.Store(&activePolicy{Active: shield.Active{Chain: chain, Budgets: budgets}, loaded: now, tempExpiry: expiry})
 	return nil
 }
 
 // active returns the policy in force, first dropping temporary rules
-// whose time is over.
+// whose time is over. It never waits: when another change of policy holds
+// policyMu, the request is decided by the policy in force, and the next
+// request drops the expired rules.
 func (lp *livePolicy) active(now time.Time) *activePolicy {
 	a := lp.current.Load()
 	if a.tempExpiry.IsZero() || now.Before(a.tempExpiry) {
 		return a
 	}
-	policyMu.Lock()
+	if !policyMu.TryLock() {
+		return a
+	}
 	defer policyMu.Unlock()
 	if a = lp.current.Load(); !a.tempExpiry.IsZero() && !now.Before(a.tempExpiry) {
 		if err := lp.swap(lp.file, temporaryRules, now); err != nil {
@@ -175,6 +198,11 @@ func (lp *livePolicy) active(now time.Time) *activePolicy {
 		}
 	}
 	return lp.current.Load()
+}
+
+// Active gives the shield the policy in force.
+func (lp *livePolicy) Active(now time.Time) *shield.Active {
+	return &lp.active(now).Active
 }
 
 // setTemporaryRules puts rules in force in every running shield, in
@@ -253,7 +281,7 @@ func (lp *livePolicy) status(now time.Time) policyStatus {
 			st.Problems = problemStrings(ve)
 		}
 	}
-	for _, p := range a.chain {
+	for _, p := range a.Chain {
 		st.Rules = append(st.Rules, p.Rules()...)
 	}
 	return st
@@ -313,10 +341,11 @@ func (h *Handler) loadPolicy(ctx caddy.Context) error {
 		path = caddy.NewReplacer().ReplaceKnown(h.Policy, "")
 	}
 	opts := policies.ParseOptions{
-		Classes:  h.app.classes.names(),
-		Defaults: policies.Defaults{Difficulty: h.Difficulty, Credits: h.Credits},
+		Classes:    h.app.classes.names(),
+		Defaults:   policies.Defaults{Difficulty: h.Difficulty, Credits: h.Credits},
+		Signatures: h.Protect,
 	}
-	lp, err := newLivePolicy(path, h.Limits, opts, h.state.budgetStore, h.logger)
+	lp, err := newLivePolicy(path, h.Limits, opts, h.state.budgets, policies.BudgetOptions{IPv6IPBits: h.IPv6IPPrefix}, h.logger)
 	if err != nil {
 		return err
 	}

@@ -1,75 +1,71 @@
 package caddymodule
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/ulule/limiter/v3"
 
 	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/shield"
 )
 
-// sharedStates holds the records that must outlive a config reload: which
-// challenges were solved and which passes spent. A reload that dropped
-// them would let every spent token be replayed. Handlers with the same
-// secret share one state, since their tokens are interchangeable.
-var sharedStates = caddy.NewUsagePool()
+// siteStates holds what each site's shield remembers across config
+// reloads: a reload that dropped the spent records would let every spent
+// token be replayed. It is keyed by site, never by secret, so that one
+// site's budgets and records never count on another's, and a reload from
+// secret A to B and back still finds the records of A's tokens. Records
+// that are lost all the same (a restart) come back with a new epoch, which
+// refuses every token issued before them.
+var siteStates = caddy.NewUsagePool()
 
-type sharedState struct {
-	challenges  *challenge.Spent
-	passes      *challenge.Spent
-	stash       *challenge.Stash
-	budgetStore limiter.Store
+// siteState is one site's state: the shield's records and its budget
+// counters.
+type siteState struct {
+	*shield.State
+	budgets budget.Store
 }
 
 // Destruct is called by the usage pool when no handler uses the state.
-func (*sharedState) Destruct() error { return nil }
+func (*siteState) Destruct() error { return nil }
 
-func loadSharedState(secret []byte) (string, *sharedState, error) {
-	sum := sha256.Sum256(append([]byte("rempart state\x00"), secret...))
-	key := "rempart.state." + hex.EncodeToString(sum[:8])
-	val, _, err := sharedStates.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return newSharedState()
+func (h *Handler) stateConfig() shield.StateConfig {
+	return shield.StateConfig{
+		SpentSize: h.SpentSize,
+		Stash:     challenge.StashConfig{MaxEntries: DefaultStashEntries, MaxBytes: DefaultStashBytes},
+	}
+}
+
+// loadSiteState returns the state of site, made with cfg when no running
+// handler holds it. A reload that changes cfg keeps the state in use.
+func loadSiteState(site string, cfg shield.StateConfig) (string, *siteState, error) {
+	key := "rempart.site." + site
+	val, _, err := siteStates.LoadOrNew(key, func() (caddy.Destructor, error) {
+		st, err := shield.NewState(cfg)
+		if err != nil {
+			return nil, err
+		}
+		tables, err := budget.NewTables(budget.TablesConfig{})
+		if err != nil {
+			return nil, err
+		}
+		return &siteState{State: st, budgets: tables}, nil
 	})
 	if err != nil {
-		return "", nil, fmt.Errorf("creating shared state: %w", err)
+		return "", nil, fmt.Errorf("site %q state: %w", site, err)
 	}
-	return key, val.(*sharedState), nil
+	return key, val.(*siteState), nil
 }
 
-func newSharedState() (*sharedState, error) {
-	challenges, err := challenge.NewSpent(DefaultSpentSize)
-	if err != nil {
-		return nil, err
-	}
-	passes, err := challenge.NewSpent(DefaultSpentSize)
-	if err != nil {
-		return nil, err
-	}
-	stash, err := challenge.NewStash(DefaultStashEntries, DefaultStashBytes)
-	if err != nil {
-		return nil, err
-	}
-	store, err := budget.NewLRUStore(defaultBudgetKeys)
-	if err != nil {
-		return nil, err
-	}
-	return &sharedState{challenges: challenges, passes: passes, stash: stash, budgetStore: store}, nil
-}
-
-// pressureState keeps the flood estimates of networks across reloads, as
-// long as the flood settings stay the same.
+// pressureState keeps the flood estimates of a site's networks across
+// reloads, as long as the flood settings stay the same.
 type pressureState struct{ *budget.Pressure }
 
 func (pressureState) Destruct() error { return nil }
 
-func loadPressure(secret []byte, cfg budget.PressureConfig) (string, *budget.Pressure, error) {
-	sum := sha256.Sum256(append([]byte("rempart state\x00"), secret...))
-	key := fmt.Sprintf("rempart.pressure.%x.%g.%s.%d", sum[:8], cfg.Threshold, cfg.HalfLife, cfg.MaxExtraBits)
-	val, _, err := sharedStates.LoadOrNew(key, func() (caddy.Destructor, error) {
+func loadPressure(site string, cfg budget.PressureConfig) (string, *budget.Pressure, error) {
+	key := fmt.Sprintf("rempart.pressure.%s.%g.%s.%d", site, cfg.Threshold, cfg.HalfLife, cfg.MaxExtraBits)
+	val, _, err := siteStates.LoadOrNew(key, func() (caddy.Destructor, error) {
 		p, err := budget.NewPressure(cfg)
 		return pressureState{p}, err
 	})

@@ -97,6 +97,7 @@ var caddyfileTemplate = template.Must(template.New("Caddyfile").Parse(`{
 	storage file_system {{.Storage}}
 	servers {
 		trusted_proxies static 127.0.0.1/32
+		trusted_proxies_strict
 		client_ip_headers X-Forwarded-For
 	}
 	rempart {

@@ -1,0 +1,237 @@
+package shield
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/policies"
+)
+
+// action carries out one decision for one request.
+type action struct {
+	s      *Shield
+	w      http.ResponseWriter
+	r      *http.Request
+	c      *client
+	active *Active
+	dec    *policies.Decision
+	held   *held
+	now    time.Time
+	out    *Outcome
+}
+
+// run acts on the decision.
+func (a *action) run(next Next) error {
+	switch a.dec.Action {
+	case policies.ActionDeny:
+		return a.deny()
+	case policies.ActionAllow:
+		if !a.dec.Signature {
+			a.out.Action = ActionPass
+			return next(a.w, a.r)
+		}
+		// An allowed signature needs no proof but stays within the budgets.
+		if ok, err := a.admit(policies.CountSignatures); !ok {
+			return err
+		}
+		return a.forwardSignature(next, nil)
+	}
+	pass, hasPass := a.validPass()
+	if !a.dec.Signature {
+		if hasPass && pass.Difficulty >= a.dec.Difficulty {
+			a.out.Action = ActionPass
+			return next(a.w, a.r)
+		}
+		if hasPass {
+			a.out.Reason = fmt.Sprintf("pass bought with %d bits, page needs %d", pass.Difficulty, a.dec.Difficulty)
+		}
+		return a.challenge()
+	}
+	required := a.required()
+	a.out.Difficulty = required
+	switch {
+	case !hasPass:
+		a.out.Reason = "no valid pass"
+	case pass.Credits == 0 || a.s.cfg.State.Passes.Exhausted(pass.ID, pass.Credits):
+		a.out.Reason = "pass has no credit left"
+	case pass.Difficulty < required:
+		// A pass is worth what was paid for it: one bought on a cheap page
+		// does not sign where the policy asks for more.
+		a.out.Reason = fmt.Sprintf("pass bought with %d bits, signature needs %d", pass.Difficulty, required)
+	default:
+		return a.spend(pass, next)
+	}
+	return a.challenge()
+}
+
+// spend pays for a signature with one of the pass's credits and forwards
+// it. A held submission is taken before the credit is spent, so that a
+// submission that is gone costs no credit, and put back when a concurrent
+// request spent the credit first.
+func (a *action) spend(pass challenge.Pass, next Next) error {
+	st := a.s.cfg.State
+	var sub *challenge.Submission
+	if a.held != nil {
+		got, ok := st.Stash.Take(a.held.id, a.c.binding, a.now)
+		if !ok {
+			a.out.Reason = "held submission expired or already sent"
+			return a.s.refuse(a.w, a.r, a.out, http.StatusGone, expired)
+		}
+		sub = &got
+	}
+	if !st.Passes.Use(pass.ID, pass.Credits, pass.Issued, pass.Expires, a.now) {
+		if sub != nil {
+			if err := st.Stash.Restore(a.held.id, *sub, a.c.binding, a.c.stashOwner()); err != nil {
+				a.s.log.Warn("could not hold a submission again after a concurrent spend", zapError(err))
+				a.held = nil
+			}
+		}
+		a.out.Reason = "pass has no credit left"
+		return a.challenge()
+	}
+	// The proof is spent either way: a network over its budget pays for
+	// its refused signatures too.
+	if ok, err := a.admit(policies.CountSignatures); !ok {
+		return err
+	}
+	if st.Passes.Exhausted(pass.ID, pass.Credits) {
+		// Keep the browser able to read the site (a thank-you page) without a
+		// new challenge; signing again will need one.
+		if err := a.s.setPass(a.w, a.r, a.c, 0, pass.Difficulty, a.now, pass.Expires.Sub(a.now)); err != nil {
+			return err
+		}
+	}
+	return a.forwardSignature(next, sub)
+}
+
+// forwardSignature sends a signature on: the held submission, restored as
+// the browser first sent it, when there is one.
+func (a *action) forwardSignature(next Next, sub *challenge.Submission) error {
+	a.out.Action = ActionSpend
+	if sub == nil && a.held != nil {
+		got, ok := a.s.cfg.State.Stash.Take(a.held.id, a.c.binding, a.now)
+		if !ok {
+			a.out.Reason = "held submission expired or already sent"
+			return a.s.refuse(a.w, a.r, a.out, http.StatusGone, expired)
+		}
+		sub = &got
+	}
+	if sub != nil {
+		clearCookie(a.w, a.r, replayCookie, a.r.URL.Path)
+		restoreSubmission(a.r, sub)
+	}
+	return next(a.w, a.r)
+}
+
+// observe lets the request through, recording what enforce would do.
+func (a *action) observe(next Next) error {
+	a.out.Observed = true
+	switch a.dec.Action {
+	case policies.ActionDeny:
+		a.out.Action = ActionDeny
+	case policies.ActionAllow:
+		a.out.Action = ActionPass
+		if a.dec.Signature {
+			a.out.Action = ActionSpend
+		}
+	default:
+		pass, ok := a.validPass()
+		switch {
+		case !a.dec.Signature && ok && pass.Difficulty >= a.dec.Difficulty:
+			a.out.Action = ActionPass
+		case a.dec.Signature && ok && pass.Credits > 0 && pass.Difficulty >= a.required() &&
+			!a.s.cfg.State.Passes.Exhausted(pass.ID, pass.Credits):
+			a.out.Action = ActionSpend
+		case a.dec.Signature && !safeMethod(a.r.Method):
+			a.out.Action = ActionHold
+		default:
+			a.out.Action = ActionChallenge
+		}
+	}
+	if a.held != nil {
+		if sub, ok := a.s.cfg.State.Stash.Take(a.held.id, a.c.binding, a.now); ok {
+			clearCookie(a.w, a.r, replayCookie, a.r.URL.Path)
+			restoreSubmission(a.r, &sub)
+		}
+	}
+	return next(a.w, a.r)
+}
+
+// deny refuses the request as the rule says.
+func (a *action) deny() error {
+	a.out.Action = ActionDeny
+	a.out.Status = a.dec.Status
+	msg := a.dec.Message
+	return a.s.message(a.w, a.r, a.dec.Status, "refuse", func(t *challenge.Messages) (string, string) {
+		if msg != "" {
+			return t.DeniedTitle, msg
+		}
+		return t.DeniedTitle, t.Denied
+	})
+}
+
+// validPass returns the request's pass if it is authentic, unexpired and
+// issued to this client. Whether it has credits left is the caller's
+// question.
+func (a *action) validPass() (challenge.Pass, bool) {
+	ck, err := a.r.Cookie(passCookie)
+	if err != nil {
+		return challenge.Pass{}, false
+	}
+	pass, err := a.s.cfg.Signer.VerifyPass(ck.Value, a.c.binding, a.now)
+	if err != nil {
+		a.out.Reason = "pass refused: " + err.Error()
+		return challenge.Pass{}, false
+	}
+	return pass, true
+}
+
+// required is the work a signature needs now: what the policy asks, plus
+// what its network's flood adds.
+func (a *action) required() int {
+	bits := a.dec.Difficulty
+	if p := a.s.cfg.Pressure; p != nil {
+		bits += p.Extra(a.c.network(), a.now)
+	}
+	return min(max(bits, challenge.MinDifficulty), challenge.MaxDifficulty)
+}
+
+// issueDifficulty is the difficulty of a challenge issued now, which
+// counts towards the network's flood.
+func (a *action) issueDifficulty() int {
+	bits := a.dec.Difficulty
+	if p := a.s.cfg.Pressure; p != nil {
+		bits += p.Observe(a.c.network(), a.now)
+	}
+	return min(max(bits, challenge.MinDifficulty), challenge.MaxDifficulty)
+}
+
+// admit counts one event against the decision's budgets, all or none.
+// When one is exhausted it answers 429 itself and reports false.
+func (a *action) admit(what policies.Counter) (bool, error) {
+	if len(a.dec.Budgets) == 0 {
+		return true, nil
+	}
+	v, err := a.active.Budgets.Take(a.r.Context(), what, a.dec.Budgets, a.c.budgetClient(), a.now)
+	if err != nil {
+		// A budget store that fails (Redis down) must not take the petition
+		// down with it: let the request through and say so loudly.
+		a.s.log.Error("budget store failed; request not counted", zapError(err))
+		return true, nil
+	}
+	if v.Allowed {
+		return true, nil
+	}
+	a.out.Action = ActionLimit
+	a.out.Budget = v.Budget
+	a.out.Status = http.StatusTooManyRequests
+	secs := int((v.RetryAfter + time.Second - 1) / time.Second)
+	a.w.Header().Set("Retry-After", strconv.Itoa(secs))
+	minutes := (secs + 59) / 60
+	return false, a.s.message(a.w, a.r, http.StatusTooManyRequests, "limit", func(t *challenge.Messages) (string, string) {
+		return t.TooManyTitle, fmt.Sprintf(t.TooMany, minutes)
+	})
+}

@@ -1,0 +1,104 @@
+package shield
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/policies"
+)
+
+// challenge answers with a fresh challenge page, counted against the
+// challenge budgets. A signature's body is held first, so that it is sent
+// on once the browser has solved the challenge; only signatures are held,
+// so nothing else can take their room in the stash.
+func (a *action) challenge() error {
+	if ok, err := a.admit(policies.CountChallenges); !ok {
+		return err
+	}
+	ret := challenge.SafeReturn(a.r.URL.RequestURI(), a.s.cfg.Prefix)
+	submission := ""
+	a.out.Action = ActionChallenge
+	switch {
+	case a.held != nil:
+		// The body is held already: challenge again for the same one.
+		submission, ret = a.held.id, "/"
+		a.out.Action = ActionHold
+	case a.dec.Signature && !safeMethod(a.r.Method):
+		id, answered, err := a.hold()
+		if answered {
+			return err
+		}
+		submission = id
+		a.out.Action = ActionHold
+	}
+	return a.s.renderChallenge(a.w, a.r, a.c, a.now, a.issueDifficulty(), a.dec.Credits, ret, submission, "", a.out)
+}
+
+// hold puts the request's body in the stash, in the client's network's
+// share. It returns the id that releases it, or answers the request itself
+// (body too large or unreadable).
+func (a *action) hold() (id string, answered bool, err error) {
+	s := a.s
+	if a.r.ContentLength > int64(s.cfg.MaxBody) {
+		a.out.Reason = "body too large to hold"
+		return "", true, s.refuse(a.w, a.r, a.out, http.StatusRequestEntityTooLarge, tooLarge)
+	}
+	body, err := io.ReadAll(io.LimitReader(a.r.Body, int64(s.cfg.MaxBody)+1))
+	if err != nil {
+		a.out.Reason = "unreadable body: " + err.Error()
+		return "", true, s.refuse(a.w, a.r, a.out, http.StatusBadRequest, badRequest)
+	}
+	if len(body) > s.cfg.MaxBody {
+		a.out.Reason = "body too large to hold"
+		return "", true, s.refuse(a.w, a.r, a.out, http.StatusRequestEntityTooLarge, tooLarge)
+	}
+	id, err = s.cfg.State.Stash.Put(challenge.Submission{
+		Method: a.r.Method, Path: a.r.URL.RequestURI(), ContentType: a.r.Header.Get("Content-Type"),
+		Body: body, Expires: a.now.Add(s.cfg.ChallengeTTL),
+	}, a.c.binding, a.c.stashOwner())
+	if err != nil {
+		return "", true, internalError("holding submission", err)
+	}
+	return id, false, nil
+}
+
+// renderChallenge writes a challenge page of the given difficulty whose
+// pass carries credits; problem, when set, says why a proof was refused.
+func (s *Shield) renderChallenge(w http.ResponseWriter, r *http.Request, c *client, now time.Time, difficulty, credits int, ret, submission, problem string, out *Outcome) error {
+	if credits < 1 {
+		credits = 1
+	}
+	ch, err := s.cfg.Signer.IssueChallenge(c.binding, difficulty, credits, now, s.cfg.ChallengeTTL)
+	if err != nil {
+		return internalError("issuing challenge", err)
+	}
+	var noScript *challenge.NoScriptWait
+	if s.cfg.NoScriptWait > 0 {
+		wait, err := s.cfg.Signer.IssueWait(c.binding, s.cfg.NoScriptWait, s.cfg.ChallengeTTL, difficulty, credits, now)
+		if err != nil {
+			return internalError("issuing wait challenge", err)
+		}
+		q := url.Values{"t": {wait.Token}, "return": {ret}}
+		if submission != "" {
+			q.Set("submission", submission)
+		}
+		noScript = &challenge.NoScriptWait{URL: s.waitPath + "?" + q.Encode(), Seconds: int(wait.Wait.Seconds())}
+	}
+	lang, t := challenge.Negotiate(r.Header.Get("Accept-Language"))
+	var buf bytes.Buffer
+	err = s.cfg.Pages.RenderChallenge(&buf, challenge.ChallengePage{
+		Lang: lang, T: t, Challenge: ch, VerifyPath: s.verifyPath,
+		Return: ret, Submission: submission, Problem: problem, NoScript: noScript,
+	})
+	if err != nil {
+		return internalError("rendering challenge page", fmt.Errorf("%w", err))
+	}
+	out.Difficulty = ch.Difficulty
+	out.Status = StatusChallenge
+	return writePage(w, r, StatusChallenge, "challenge", buf.Bytes())
+}

@@ -1,0 +1,169 @@
+package shield
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/policies"
+)
+
+// maxVerifyBody bounds a proof form: a token, a nonce, a return path and
+// a submission id fit easily.
+const maxVerifyBody = 8 << 10
+
+var errReplayedChallenge = errors.New("challenge already solved once")
+
+func notAllowed(t *challenge.Messages) (string, string) { return t.NotAllowedTitle, t.NotAllowed }
+
+// serveOwn answers requests under the shield's prefix: the page's assets
+// and the verify and wait endpoints. Nothing there is forwarded.
+func (s *Shield) serveOwn(w http.ResponseWriter, r *http.Request, c *client, now time.Time, out *Outcome) error {
+	switch path := r.URL.Path; {
+	case path == s.verifyPath:
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			out.Reason = "the verify endpoint takes POST"
+			return s.refuse(w, r, out, http.StatusMethodNotAllowed, notAllowed)
+		}
+		return s.verify(w, r, c, now, out)
+	case path == s.waitPath && s.cfg.NoScriptWait > 0:
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			out.Reason = "the wait endpoint takes GET"
+			return s.refuse(w, r, out, http.StatusMethodNotAllowed, notAllowed)
+		}
+		return s.waited(w, r, c, now, out)
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		if s.cfg.Pages.ServeAsset(w, r, strings.TrimPrefix(path, s.cfg.Prefix)) {
+			out.Action = ActionAsset
+			return nil
+		}
+	}
+	out.Reason = "no such shield resource"
+	return s.refuse(w, r, out, http.StatusNotFound, notFound)
+}
+
+// verify checks a proof of work. On success it sets a pass worth the work
+// done and sends the browser on: back to the page it asked for (303), or,
+// when the proof releases a held submission, to re-post it (307). A proof
+// that fails gets a fresh challenge, so a browser never gets stuck.
+func (s *Shield) verify(w http.ResponseWriter, r *http.Request, c *client, now time.Time, out *Outcome) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxVerifyBody)
+	if err := r.ParseForm(); err != nil {
+		out.Reason = "unreadable proof: " + err.Error()
+		return s.refuse(w, r, out, http.StatusBadRequest, badRequest)
+	}
+	ret := challenge.SafeReturn(r.PostForm.Get("return"), s.cfg.Prefix)
+	submission := r.PostForm.Get("submission")
+	ch, err := s.cfg.Signer.VerifyProof(r.PostForm.Get("challenge"), r.PostForm.Get("nonce"), c.binding, challenge.MinDifficulty, now)
+	if errors.Is(err, challenge.ErrMalformed) || errors.Is(err, challenge.ErrWrongKind) {
+		out.Reason = "malformed proof: " + err.Error()
+		return s.refuse(w, r, out, http.StatusBadRequest, badRequest)
+	}
+	if err == nil && !s.cfg.State.Challenges.Use(ch.ID, 1, ch.Issued, ch.Expires, now) {
+		err = errReplayedChallenge
+	}
+	if err != nil {
+		out.Reason = "proof refused: " + err.Error()
+		return s.rechallenge(w, r, c, now, ret, submission, out)
+	}
+	out.Difficulty = ch.Difficulty
+	// 307 makes the browser re-post (the proof form) to the submission's
+	// path, where the held body replaces it.
+	return s.grant(w, r, c, now, ch.Credits, ch.Difficulty, ret, submission, http.StatusTemporaryRedirect, out)
+}
+
+// waited accepts a browser without JavaScript back after its wait.
+func (s *Shield) waited(w http.ResponseWriter, r *http.Request, c *client, now time.Time, out *Outcome) error {
+	q := r.URL.Query()
+	ret := challenge.SafeReturn(q.Get("return"), s.cfg.Prefix)
+	submission := q.Get("submission")
+	wait, err := s.cfg.Signer.VerifyWait(q.Get("t"), c.binding, s.cfg.ChallengeTTL, now)
+	if errors.Is(err, challenge.ErrMalformed) || errors.Is(err, challenge.ErrWrongKind) {
+		out.Reason = "malformed wait: " + err.Error()
+		return s.refuse(w, r, out, http.StatusBadRequest, badRequest)
+	}
+	if err == nil && !s.cfg.State.Challenges.Use(wait.ID, 1, wait.Issued, wait.Expires, now) {
+		err = errReplayedChallenge
+	}
+	if err != nil {
+		out.Reason = "wait refused: " + err.Error()
+		return s.rechallenge(w, r, c, now, ret, submission, out)
+	}
+	out.Difficulty = wait.Difficulty
+	// 303: the browser comes back with a GET; the held submission restores
+	// the method it was sent with.
+	return s.grant(w, r, c, now, wait.Credits, wait.Difficulty, ret, submission, http.StatusSeeOther, out)
+}
+
+// rechallenge answers a refused proof with a fresh challenge for what the
+// browser was after: the held submission, or the page it asked for.
+func (s *Shield) rechallenge(w http.ResponseWriter, r *http.Request, c *client, now time.Time, ret, submission string, out *Outcome) error {
+	method, target := http.MethodGet, ret
+	if submission != "" {
+		if sub, ok := s.cfg.State.Stash.Peek(submission, c.binding, now); ok {
+			method, target = sub.Method, sub.Path
+		} else {
+			submission = ""
+		}
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		u = &url.URL{Path: "/"}
+	}
+	active := s.cfg.Policy.Active(now)
+	probe := r.Clone(r.Context())
+	probe.Method, probe.URL = method, u
+	req, _, answered, err := s.classify(w, probe, c, active, now, &Outcome{})
+	if answered {
+		return err
+	}
+	dec := active.Chain.Decide(req)
+	a := action{s: s, w: w, r: probe, c: c, active: active, dec: &dec, now: now, out: out}
+	if ok, err := a.admit(policies.CountChallenges); !ok {
+		return err
+	}
+	_, t := challenge.Negotiate(r.Header.Get("Accept-Language"))
+	out.Action = ActionChallenge
+	return s.renderChallenge(w, r, c, now, a.issueDifficulty(), dec.Credits, ret, submission, t.Retry, out)
+}
+
+// grant gives the client a pass worth the work done and sends it on: back
+// to ret, or to the held submission's path with a replay cookie naming it.
+// When the submission is gone, the pass is kept (its credit unspent) and
+// the browser is asked to submit again.
+func (s *Shield) grant(w http.ResponseWriter, r *http.Request, c *client, now time.Time, credits, difficulty int, ret, submission string, submissionStatus int, out *Outcome) error {
+	if err := s.setPass(w, r, c, credits, difficulty, now, s.cfg.PassTTL); err != nil {
+		return err
+	}
+	out.Action = ActionVerify
+	if submission == "" {
+		http.Redirect(w, r, ret, http.StatusSeeOther)
+		out.Status = http.StatusSeeOther
+		return nil
+	}
+	out.Held = true
+	sub, ok := s.cfg.State.Stash.Peek(submission, c.binding, now)
+	if !ok {
+		out.Reason = "held submission expired or already sent"
+		return s.refuse(w, r, out, http.StatusGone, expired)
+	}
+	target := challenge.SafeReturn(sub.Path, s.cfg.Prefix)
+	setCookie(w, r, replayCookie, submission, pathOf(target), s.cfg.ChallengeTTL)
+	w.Header().Set("Location", target)
+	w.WriteHeader(submissionStatus)
+	out.Status = submissionStatus
+	return nil
+}
+
+// pathOf returns the path part of a same-site target.
+func pathOf(target string) string {
+	if i := strings.IndexAny(target, "?#"); i >= 0 {
+		return target[:i]
+	}
+	return target
+}

@@ -1,0 +1,140 @@
+package shield
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/policies"
+)
+
+// methodOverrideHeaders are the headers with which common frameworks
+// (Express's method-override, Symfony, Spring's HiddenHttpMethodFilter
+// behind a proxy, Google APIs) let a request claim another method. A
+// request is a signature when either its method or the one it claims is.
+var methodOverrideHeaders = [...]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// held is a held submission that the request comes back to release.
+type held struct {
+	id  string
+	sub challenge.Submission
+}
+
+// classify builds what the policy sees of the request: its canonical
+// method and path when it is a signature (whatever its spelling), and the
+// held submission it releases, if any. It answers the request itself
+// (answered) when it must be refused before any decision: a replay of a
+// submission that is gone, an unsafe request whose path cannot be read
+// unambiguously, a signature sent from another site's form.
+func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, active *Active, now time.Time, out *Outcome) (req *policies.Request, h *held, answered bool, err error) {
+	h, answered, err = s.heldSubmission(w, r, c, now, out)
+	if answered {
+		return nil, nil, true, err
+	}
+	method, escapedPath, path := r.Method, r.URL.EscapedPath(), r.URL.Path
+	if h != nil {
+		method = h.sub.Method
+		if u, perr := url.ParseRequestURI(h.sub.Path); perr == nil {
+			escapedPath, path = u.EscapedPath(), u.Path
+		}
+		out.Held = true
+	}
+	canon, cerr := policies.Canonicalize(method, escapedPath)
+	if cerr != nil {
+		if !safeMethod(method) {
+			out.Reason = cerr.Error()
+			return nil, nil, true, s.refuse(w, r, out, http.StatusBadRequest, unreadablePath)
+		}
+		return &policies.Request{Method: method, Path: path, Host: r.Host, IP: c.IP, ASN: c.ASN, Org: c.Org, Class: c.Class,
+			UserAgent: r.UserAgent(), Header: r.Header}, h, false, nil
+	}
+	signature := active.Chain.IsSignature(canon) || overrideIsSignature(r, active, escapedPath)
+	req = &policies.Request{Method: method, Path: path, Host: r.Host, IP: c.IP, ASN: c.ASN, Org: c.Org, Class: c.Class,
+		UserAgent: r.UserAgent(), Header: r.Header, Signature: signature}
+	if signature {
+		req.Method, req.Path = canon.Method, canon.Path
+		out.Method, out.Path = canon.Method, canon.Path
+		// A browser's form on another site must not be able to make its
+		// visitors sign: their submission is never held and re-posted as
+		// the site's own. The shield's own re-post of a held submission
+		// comes from its challenge page, on the site.
+		if h == nil && !safeMethod(r.Method) && crossSite(r) {
+			out.Reason = "signature sent from another site"
+			return nil, nil, true, s.refuse(w, r, out, http.StatusForbidden, crossSiteText)
+		}
+	}
+	return req, h, false, nil
+}
+
+// overrideIsSignature reports whether the method the request claims in a
+// method-override header makes it a signature.
+func overrideIsSignature(r *http.Request, active *Active, escapedPath string) bool {
+	for _, name := range methodOverrideHeaders {
+		v, ok := r.Header[name]
+		if !ok || len(v) == 0 {
+			continue
+		}
+		for _, m := range v {
+			canon, err := policies.Canonicalize(strings.TrimSpace(m), escapedPath)
+			if err != nil || active.Chain.IsSignature(canon) {
+				// A claimed method that cannot be read is treated as the worst.
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// safeMethod reports whether a request with this method only reads.
+func safeMethod(method string) bool {
+	switch strings.ToUpper(method) {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// crossSite reports whether a browser says the request comes from another
+// origin: Sec-Fetch-Site other than same-origin (or none, for what the user
+// typed), or an Origin whose host is not the request's. A request with
+// neither header is not from a browser's form, and is judged by the rest.
+func crossSite(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return true // "null" (sandboxed frames, file:, redirects) and garbage
+	}
+	return !strings.EqualFold(u.Host, r.Host)
+}
+
+// heldSubmission looks at the request's replay cookie. It returns the held
+// submission the request releases, if any. When the cookie names nothing
+// held for this client and path any more, it clears the cookie; a request
+// with a body then gets 410 (answered), since its body is the browser's
+// re-post of the proof form, not the signer's submission, and no credit is
+// spent on it.
+func (s *Shield) heldSubmission(w http.ResponseWriter, r *http.Request, c *client, now time.Time, out *Outcome) (*held, bool, error) {
+	ck, err := r.Cookie(replayCookie)
+	if err != nil {
+		return nil, false, nil
+	}
+	sub, ok := s.cfg.State.Stash.Peek(ck.Value, c.binding, now)
+	if ok && sub.Path == r.URL.RequestURI() {
+		return &held{id: ck.Value, sub: sub}, false, nil
+	}
+	clearCookie(w, r, replayCookie, r.URL.Path)
+	if safeMethod(r.Method) {
+		return nil, false, nil
+	}
+	out.Held = true
+	out.Reason = "held submission expired or already sent"
+	return nil, true, s.refuse(w, r, out, http.StatusGone, expired)
+}

@@ -1,0 +1,138 @@
+package shield
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rempart/rempart/challenge"
+)
+
+// StatusChallenge answers a request without a usable pass with the
+// challenge page: a browser runs it, a bot sees it was refused.
+const StatusChallenge = http.StatusForbidden
+
+const (
+	// passCookie carries the client's pass.
+	passCookie = "rempart_pass"
+	// replayCookie names a held submission while the browser comes back
+	// for it; it is scoped to the submission's path.
+	replayCookie = "rempart_replay"
+)
+
+func zapError(err error) zap.Field { return zap.Error(err) }
+
+type messageText func(t *challenge.Messages) (title, body string)
+
+func tooLarge(t *challenge.Messages) (string, string)   { return t.TooLargeTitle, t.TooLarge }
+func expired(t *challenge.Messages) (string, string)    { return t.ExpiredTitle, t.Expired }
+func badRequest(t *challenge.Messages) (string, string) { return t.BadRequestTitle, t.BadRequest }
+func crossSiteText(t *challenge.Messages) (string, string) {
+	return t.CrossSiteTitle, t.CrossSite
+}
+func unreadablePath(t *challenge.Messages) (string, string) {
+	return t.UnreadablePathTitle, t.UnreadablePath
+}
+func unreadable(t *challenge.Messages) (string, string) { return t.BadRequestTitle, t.BadRequest }
+func notFound(t *challenge.Messages) (string, string)   { return t.NotFoundTitle, t.NotFound }
+
+// refuse answers with a message page and records the refusal.
+func (s *Shield) refuse(w http.ResponseWriter, r *http.Request, out *Outcome, status int, text messageText) error {
+	out.Action = ActionRefuse
+	out.Status = status
+	return s.message(w, r, status, "refuse", text)
+}
+
+// message answers with a short page in the client's language.
+func (s *Shield) message(w http.ResponseWriter, r *http.Request, status int, action string, text messageText) error {
+	lang, t := challenge.Negotiate(r.Header.Get("Accept-Language"))
+	title, body := text(t)
+	var buf bytes.Buffer
+	if err := s.cfg.Pages.RenderMessage(&buf, challenge.MessagePage{Lang: lang, T: t, Title: title, Text: body, Link: "/"}); err != nil {
+		return internalError("rendering message page", err)
+	}
+	return writePage(w, r, status, action, buf.Bytes())
+}
+
+// writePage sends one of the shield's own pages. Rempart-Action tells
+// scripts and logs what the shield did without parsing HTML.
+func writePage(w http.ResponseWriter, r *http.Request, status int, action string, page []byte) error {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Content-Length", strconv.Itoa(len(page)))
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("Content-Security-Policy", challenge.ContentSecurityPolicy)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "same-origin")
+	hdr.Set("Rempart-Action", action)
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		// A client that went away needs no error page.
+		_, _ = w.Write(page)
+	}
+	return nil
+}
+
+// setPass issues a pass to the client as a cookie.
+func (s *Shield) setPass(w http.ResponseWriter, r *http.Request, c *client, credits, difficulty int, now time.Time, ttl time.Duration) error {
+	pass, err := s.cfg.Signer.IssuePass(c.binding, credits, difficulty, now, ttl)
+	if err != nil {
+		return internalError("issuing pass", err)
+	}
+	setCookie(w, r, passCookie, pass.Token, "/", ttl)
+	return nil
+}
+
+// setCookie sets one of the shield's cookies: HttpOnly, SameSite=Lax (so a
+// top-level navigation from elsewhere still carries it), Secure on HTTPS.
+func setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, ttl time.Duration) {
+	maxAge := int(ttl / time.Second)
+	if ttl < 0 {
+		maxAge = -1 // delete now
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: path, MaxAge: maxAge,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func clearCookie(w http.ResponseWriter, r *http.Request, name, path string) {
+	setCookie(w, r, name, "", path, -1)
+}
+
+// removeCookie drops one cookie from the request, so the backend never
+// sees the shield's own bookkeeping.
+func removeCookie(r *http.Request, name string) {
+	cookies := r.Cookies()
+	kept := make([]string, 0, len(cookies))
+	for _, c := range cookies {
+		if c.Name != name {
+			kept = append(kept, c.String())
+		}
+	}
+	r.Header.Del("Cookie")
+	if len(kept) > 0 {
+		r.Header.Set("Cookie", strings.Join(kept, "; "))
+	}
+}
+
+// restoreSubmission turns the browser's re-post into the request it
+// originally sent.
+func restoreSubmission(r *http.Request, sub *challenge.Submission) {
+	r.Method = sub.Method
+	r.Body = io.NopCloser(bytes.NewReader(sub.Body))
+	r.ContentLength = int64(len(sub.Body))
+	r.Header.Set("Content-Length", strconv.Itoa(len(sub.Body)))
+	if sub.ContentType == "" {
+		r.Header.Del("Content-Type")
+	} else {
+		r.Header.Set("Content-Type", sub.ContentType)
+	}
+	r.Form, r.PostForm, r.MultipartForm = nil, nil, nil
+	removeCookie(r, replayCookie)
+}

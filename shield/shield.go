@@ -1,0 +1,166 @@
+package shield
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rempart/rempart/budget"
+	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/policies"
+)
+
+// Config is what a Shield is made of. The caller (the Caddy adapter, or a
+// test) builds the parts; the shield only uses them.
+type Config struct {
+	// Prefix is the public path prefix the shield owns, such as
+	// "/.rempart/": its assets, verify and wait endpoints.
+	Prefix string
+	// Signer issues and verifies the shield's tokens, keyed by the secret
+	// and by State's epoch.
+	Signer *challenge.Signer
+	// Pages renders the challenge and message pages.
+	Pages *challenge.Pages
+	// State holds the single-use records and the held submissions.
+	State *State
+	// Policy gives the policy in force for each request.
+	Policy Policy
+	// Pressure, when set, raises the difficulty of networks that flood.
+	Pressure *budget.Pressure
+	// PassTTL is how long a pass lives.
+	PassTTL time.Duration
+	// ChallengeTTL is how long a challenge can be solved and a submission
+	// is held.
+	ChallengeTTL time.Duration
+	// NoScriptWait, when positive, lets browsers without JavaScript
+	// through after this wait.
+	NoScriptWait time.Duration
+	// IPv4Prefix and IPv6Prefix are the prefix lengths tokens are bound to.
+	IPv4Prefix, IPv6Prefix int
+	// MaxBody is the largest body held while its sender solves a challenge.
+	MaxBody int
+	// Observe makes the shield decide every request and let it through.
+	Observe bool
+	// Logger receives one debug line per outcome, and info lines in
+	// observe mode; nil discards them.
+	Logger *zap.Logger
+	// Observer, when set, is called with every request's Outcome.
+	Observer func(*Outcome)
+	// Now is the shield's clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Policy gives the policy in force. It must never block: the request path
+// does not wait on a policy reload.
+type Policy interface {
+	Active(now time.Time) *Active
+}
+
+// Active is one version of the policy: its chain of rules and the budgets
+// of its limit rules, swapped together.
+type Active struct {
+	Chain   policies.Chain
+	Budgets *policies.Budgets
+}
+
+// Next is the handler a request goes on to when the shield lets it pass.
+type Next func(http.ResponseWriter, *http.Request) error
+
+// Shield guards the handler after it. It is safe for concurrent use.
+type Shield struct {
+	cfg        Config
+	verifyPath string
+	waitPath   string
+	log        *zap.Logger
+}
+
+// New checks cfg and returns its Shield.
+func New(cfg Config) (*Shield, error) {
+	switch {
+	case cfg.Signer == nil, cfg.Pages == nil, cfg.State == nil, cfg.Policy == nil:
+		return nil, errors.New("shield: signer, pages, state and policy are required")
+	case !strings.HasPrefix(cfg.Prefix, "/") || !strings.HasSuffix(cfg.Prefix, "/"):
+		return nil, fmt.Errorf("shield: prefix %q must start and end with /", cfg.Prefix)
+	case cfg.PassTTL <= 0 || cfg.ChallengeTTL <= 0 || cfg.MaxBody <= 0:
+		return nil, errors.New("shield: pass and challenge lifetimes and the body limit must be positive")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Shield{cfg: cfg, verifyPath: cfg.Prefix + "verify", waitPath: cfg.Prefix + "wait", log: log}, nil
+}
+
+// StatusError is an error the adapter should answer with Status.
+type StatusError struct {
+	Status int
+	Err    error
+}
+
+func (e *StatusError) Error() string { return e.Err.Error() }
+func (e *StatusError) Unwrap() error { return e.Err }
+
+func internalError(what string, err error) error {
+	return &StatusError{Status: http.StatusInternalServerError, Err: fmt.Errorf("%s: %w", what, err)}
+}
+
+// Serve decides the request from the client id and acts: it answers the
+// request itself, or calls next.
+func (s *Shield) Serve(w http.ResponseWriter, r *http.Request, id Identity, next Next) error {
+	now := s.cfg.Now()
+	c := s.client(r, id)
+	out := Outcome{Method: r.Method, Path: r.URL.Path, Client: id, Network: c.binding.Network}
+	err := s.serve(w, r, &c, next, now, &out)
+	s.observe(&out)
+	return err
+}
+
+func (s *Shield) client(r *http.Request, id Identity) client {
+	return client{Identity: id, binding: challenge.NewBinding(id.IP, s.cfg.IPv4Prefix, s.cfg.IPv6Prefix, r.UserAgent(), r.Host)}
+}
+
+func (s *Shield) observe(out *Outcome) {
+	if s.cfg.Observer != nil {
+		s.cfg.Observer(out)
+	}
+	if out.Observed {
+		s.log.Info("observe: would "+string(out.Action), outcomeField(out))
+		return
+	}
+	if ce := s.log.Check(zap.DebugLevel, "rempart"); ce != nil {
+		ce.Write(outcomeField(out))
+	}
+}
+
+func (s *Shield) serve(w http.ResponseWriter, r *http.Request, c *client, next Next, now time.Time, out *Outcome) error {
+	// As Caddy's client_ip matcher: before the TLS handshake completes
+	// (0-RTT early data) the client address is not verified, so nothing
+	// the shield decides by it can be trusted yet. 425 makes the client
+	// retry after the handshake.
+	if r.TLS != nil && !r.TLS.HandshakeComplete {
+		out.Reason = "TLS early data"
+		return s.refuse(w, r, out, http.StatusTooEarly, unreadable)
+	}
+	if strings.HasPrefix(r.URL.Path, s.cfg.Prefix) {
+		return s.serveOwn(w, r, c, now, out)
+	}
+	active := s.cfg.Policy.Active(now)
+	req, held, answered, err := s.classify(w, r, c, active, now, out)
+	if answered {
+		return err
+	}
+	dec := active.Chain.Decide(req)
+	out.Rule, out.Line, out.Signature = dec.Rule, dec.Line, req.Signature
+	act := action{s: s, w: w, r: r, c: c, active: active, dec: &dec, held: held, now: now, out: out}
+	if s.cfg.Observe {
+		return act.observe(next)
+	}
+	return act.run(next)
+}

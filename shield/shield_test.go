@@ -1,0 +1,354 @@
+package shield
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rempart/rempart/budget"
+	"github.com/rempart/rempart/policies"
+)
+
+const signBody = "name=Ada&email=ada%40example.org"
+
+// Every spelling of the signature endpoint that a common framework routes
+// to its sign handler is a signature: with a pass whose credit is spent,
+// none of them reaches the backend.
+func TestAliasesOfTheSignatureEndpointPayLikeIt(t *testing.T) {
+	aliases := []struct{ method, target string }{
+		{"POST", "/SIGN"}, {"POST", "/Sign"}, {"POST", "/sign/"}, {"POST", "//sign"}, {"POST", "/./sign"},
+		{"POST", "/x/../sign"}, {"POST", "/%2Fsign"}, {"POST", "/%2fsign"}, {"POST", "/%73ign"}, {"POST", "/%53IGN"},
+		{"POST", "/sign;jsessionid=1"}, {"POST", "/sign.json"}, {"POST", "/sign?x=1"}, {"POST", "/sign%2F"},
+		{"POST", "/%252Fsign"}, {"post", "/sign"}, {"Post", "/sign"}, {"POST", "/sign//"}, {"POST", "/./SIGN/."},
+		{"GET", "/sign?_=1"}, // with a method override below
+	}
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	b := h.browser("198.51.100.7", 64496, "")
+	if !b.sign("/sign", signBody) {
+		t.Fatal("a real signer's first signature was not forwarded")
+	}
+	forwardedBefore := h.forwardedCount()
+	for _, a := range aliases {
+		r := b.request(a.method, a.target, signBody)
+		if a.method == "GET" {
+			r.Header.Set("X-HTTP-Method-Override", "POST")
+		}
+		w := b.send(r)
+		if w.Code == http.StatusOK {
+			t.Errorf("%s %s with a spent pass reached the backend", a.method, a.target)
+		}
+	}
+	accepted := h.forwardedCount() - forwardedBefore
+	t.Logf("aliases with a spent pass: tried %d / accepted %d / expected 0", len(aliases), accepted)
+	if accepted != 0 {
+		t.Fatalf("accepted %d aliases", accepted)
+	}
+}
+
+// An unsafe request whose path cannot be read unambiguously is refused,
+// never waved through; a safe one is judged on its path as written.
+func TestUnreadablePathsOfUnsafeRequestsAreRefused(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	b := h.browser("198.51.100.7", 64496, "")
+	b.pass("/")
+	for _, target := range []string{"/sign%00", "/sign%0A", "/%2525zzsign", "/%25252525252Fsign"} {
+		w := b.do(http.MethodPost, target, signBody)
+		if w.Code != http.StatusBadRequest {
+			t.Errorf("POST %s: %d, want 400", target, w.Code)
+		}
+	}
+	if n := h.forwardedCount(); n != 0 {
+		t.Fatalf("%d unreadable requests forwarded", n)
+	}
+}
+
+// A pass is worth what was paid for it: one bought on a cheap page does
+// not sign where the policy asks for more; the signature is challenged at
+// its own price, its body held, and released once.
+func TestPassBuysOnlyWhatWasPaid(t *testing.T) {
+	h := newHarness(t, setup{
+		protect: []string{"POST /sign"},
+		policy: `
+rules:
+  - name: cheap-home
+    match: {method: GET, path: /}
+    action: challenge
+    difficulty: 3
+  - name: dear-signature
+    match: {method: POST, path: /sign}
+    action: challenge
+    difficulty: 9
+`,
+	})
+	tried, accepted := 0, 0
+	for i := range 10 {
+		b := h.browser(fmt.Sprintf("198.51.100.%d", 1+i), 64496, "")
+		b.pass("/")
+		tried++
+		w := b.do(http.MethodPost, "/sign", signBody)
+		if w.Code == http.StatusOK {
+			accepted++
+			continue
+		}
+		if w.Code != StatusChallenge || challengeBits(t, w) != 9 {
+			t.Fatalf("signature with a 3-bit pass: %d (bits %d), want a 9-bit challenge", w.Code, challengeBits(t, w))
+		}
+	}
+	t.Logf("signatures with a pass bought at 3 bits where 9 are asked: tried %d / accepted %d / expected 0", tried, accepted)
+	if accepted != 0 {
+		t.Fatal("a cheap pass signed")
+	}
+	// The honest way through: solve the 9-bit challenge, the held body goes on.
+	b := h.browser("198.51.100.77", 64496, "")
+	b.pass("/")
+	if !b.sign("/sign", signBody) {
+		t.Fatal("the signature was not forwarded after its own challenge was solved")
+	}
+	last := h.forwarded[len(h.forwarded)-1]
+	if last.Method != http.MethodPost || formOf(last.Body).Get("name") != "Ada" {
+		t.Fatalf("forwarded %+v, want the held POST with its fields", last)
+	}
+}
+
+// A form on another site cannot make its visitors sign: the submission is
+// refused with a page that says why, and nothing is held.
+func TestCrossSiteSignaturesAreRefusedNotHeld(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	b := h.browser("198.51.100.7", 64496, "")
+	cases := []struct {
+		name    string
+		headers map[string]string
+	}{
+		{"Origin of another site", map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": ""}},
+		{"Sec-Fetch-Site cross-site", map[string]string{"Origin": "", "Sec-Fetch-Site": "cross-site"}},
+		{"Sec-Fetch-Site same-site", map[string]string{"Origin": "", "Sec-Fetch-Site": "same-site"}},
+		{"Origin null", map[string]string{"Origin": "null", "Sec-Fetch-Site": ""}},
+		{"Origin another port", map[string]string{"Origin": "http://petition.example:8081", "Sec-Fetch-Site": ""}},
+	}
+	for _, c := range cases {
+		r := b.request(http.MethodPost, "/sign", signBody)
+		for k, v := range c.headers {
+			if v == "" {
+				r.Header.Del(k)
+			} else {
+				r.Header.Set(k, v)
+			}
+		}
+		w := b.send(r)
+		if w.Code != http.StatusForbidden || w.Header().Get("Rempart-Action") != "refuse" || !strings.Contains(w.Body.String(), "autre site") {
+			t.Errorf("%s: %d %q, want the cross-site refusal", c.name, w.Code, w.Header().Get("Rempart-Action"))
+		}
+	}
+	if n, _ := h.state.Stash.Len(); n != 0 {
+		t.Fatalf("%d cross-site submissions held", n)
+	}
+	// The same form on the site itself is held and goes through.
+	if !b.sign("/sign", signBody) {
+		t.Fatal("a same-origin signature was not forwarded")
+	}
+}
+
+// Only signatures are held: a POST elsewhere without a pass gets a
+// challenge but takes no room in the stash.
+func TestOnlySignaturesAreHeld(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	b := h.browser("198.51.100.7", 64496, "")
+	for _, target := range []string{"/search", "/comment", "/api/sign-up"} {
+		if w := b.do(http.MethodPost, target, signBody); w.Code != StatusChallenge {
+			t.Fatalf("POST %s: %d, want a challenge", target, w.Code)
+		}
+	}
+	if n, _ := h.state.Stash.Len(); n != 0 {
+		t.Fatalf("%d non-signature bodies held", n)
+	}
+	b.do(http.MethodPost, "/sign", signBody)
+	if n, _ := h.state.Stash.Len(); n != 1 {
+		t.Fatalf("%d held after a signature, want 1", n)
+	}
+}
+
+// A client that never solves anything cannot push a signer's held
+// submission out of the stash, however much it posts.
+func TestStashFloodDoesNotEvictASigner(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	signer := h.browser("198.51.100.7", 64496, "")
+	held := signer.do(http.MethodPost, "/sign", signBody)
+	if held.Code != StatusChallenge {
+		t.Fatalf("signer: %d, want a challenge", held.Code)
+	}
+	attacker := h.browser("203.0.113.9", 64500, "hosting")
+	big := "x=" + strings.Repeat("a", 64<<10-2)
+	for range 600 {
+		attacker.do(http.MethodPost, "/sign", big)
+	}
+	verify := signer.solve(held)
+	before := h.forwardedCount()
+	w := signer.follow(verify, "")
+	accepted := h.forwardedCount() - before
+	t.Logf("signer's held submission after 600 x 64 KiB from another network: tried 1 / accepted %d / expected 1", accepted)
+	if accepted != 1 || w.Code != http.StatusOK {
+		t.Fatalf("signer's submission: %d, forwarded %d", w.Code, accepted)
+	}
+}
+
+// A refused signature consumes none of the other budgets: one address
+// over its own budget does not drain its network's.
+func TestBudgetsAreTakenAllOrNone(t *testing.T) {
+	h := newHarness(t, setup{
+		protect: []string{"POST /sign"},
+		limits: []policies.Budget{
+			{Counts: policies.CountSignatures, Per: budget.KeyASN, Rate: "10/hour"},
+			{Counts: policies.CountSignatures, Per: budget.KeyIP, Rate: "3/hour"},
+		},
+	})
+	greedy := h.browser("198.51.100.7", 64496, "")
+	tried, accepted := 0, 0
+	for range 20 {
+		tried++
+		if greedy.sign("/sign", signBody) {
+			accepted++
+		}
+	}
+	t.Logf("one address: tried %d / accepted %d / expected 3", tried, accepted)
+	if accepted != 3 {
+		t.Fatalf("one address signed %d times, want 3", accepted)
+	}
+	others := 0
+	for i := range 10 {
+		b := h.browser(fmt.Sprintf("198.51.100.%d", 20+i), 64496, "")
+		if b.sign("/sign", signBody) {
+			others++
+		}
+	}
+	t.Logf("the rest of the network: tried 10 / accepted %d / expected 7", others)
+	if others != 7 {
+		t.Fatalf("the network's other addresses signed %d times, want 7", others)
+	}
+}
+
+// No replay, ever: a spent pass and a solved proof are refused after a
+// restart (new records) and after a reload from secret A to B and back.
+func TestNoReplayAcrossRestartAndSecretChanges(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	b := h.browser("198.51.100.7", 64496, "")
+	w := b.do(http.MethodPost, "/sign", signBody)
+	proof := b.solveProof(w)
+	b.sendProof(proof)
+	spentPass := b.cookies[passCookie].Value
+	if !b.sign("/sign", signBody) {
+		t.Fatal("no first signature")
+	}
+	spentPass2 := b.cookies[passCookie].Value
+
+	restarted := newHarness(t, setup{protect: []string{"POST /sign"}})
+	reloaded := newHarness(t, setup{protect: []string{"POST /sign"}, state: h.state, secret: "another-secret-B-0123456789"})
+	back := newHarness(t, setup{protect: []string{"POST /sign"}, state: h.state})
+	tried, accepted := 0, 0
+	for _, next := range []*harness{h, restarted, reloaded, back} {
+		for _, pass := range []string{spentPass, spentPass2} {
+			c := next.browser("198.51.100.7", 64496, "")
+			c.cookies[passCookie] = &http.Cookie{Name: passCookie, Value: pass, Path: "/"}
+			tried++
+			if w := c.do(http.MethodPost, "/sign", signBody); w.Code == http.StatusOK {
+				accepted++
+			}
+		}
+		c := next.browser("198.51.100.7", 64496, "")
+		tried++
+		if v := c.sendProof(proof); v.Code == http.StatusSeeOther || v.Code == http.StatusTemporaryRedirect {
+			accepted++
+		}
+	}
+	t.Logf("replays after restart, reload A->B, reload B->A: tried %d / accepted %d / expected 0", tried, accepted)
+	if accepted != 0 {
+		t.Fatalf("%d replays accepted", accepted)
+	}
+}
+
+// A held submission that expired answers 410 without spending the new
+// pass's credit, which still signs when the form is sent again.
+func TestExpiredHeldSubmissionCostsNoCredit(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	b := h.browser("198.51.100.7", 64496, "")
+	w := b.do(http.MethodPost, "/sign", signBody)
+	proof := b.solveProof(w)
+	h.now = h.now.Add(4 * time.Minute)
+	v := b.sendProof(proof)
+	h.now = h.now.Add(2 * time.Minute) // the held body is 6 minutes old: gone
+	if got := b.follow(v, proof.Form.Encode()); got.Code != http.StatusGone {
+		t.Fatalf("re-post of an expired submission: %d, want 410", got.Code)
+	}
+	if n := h.forwardedCount(); n != 0 {
+		t.Fatalf("%d forwarded", n)
+	}
+	if w := b.do(http.MethodPost, "/sign", signBody); w.Code != http.StatusOK {
+		t.Fatalf("signing again with the unspent pass: %d, want 200", w.Code)
+	}
+}
+
+// Early data (TLS 0-RTT) is refused with 425, as Caddy's client_ip
+// matcher does: its client address is not verified yet.
+func TestEarlyDataIsTooEarly(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	b := h.browser("198.51.100.7", 64496, "")
+	r := b.request(http.MethodPost, "/sign", signBody)
+	r.TLS = earlyData()
+	if w := b.send(r); w.Code != http.StatusTooEarly {
+		t.Fatalf("early data: %d, want 425", w.Code)
+	}
+}
+
+// Observe mode lets everything through and records what enforce would do.
+func TestObserveModeRecordsWithoutActing(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}, observe: true, policy: `
+rules:
+  - name: no-bots
+    match: {user_agent: "(?i)bot"}
+    action: deny
+`})
+	b := h.browser("198.51.100.7", 64496, "")
+	b.do(http.MethodGet, "/", "")
+	b.do(http.MethodPost, "/SIGN", signBody)
+	b.ua = "EvilBot/1.0"
+	b.do(http.MethodGet, "/", "")
+	if n := h.forwardedCount(); n != 3 {
+		t.Fatalf("observe mode forwarded %d of 3", n)
+	}
+	want := []Action{ActionChallenge, ActionHold, ActionDeny}
+	for i, o := range h.outcomes {
+		if !o.Observed || o.Action != want[i] {
+			t.Errorf("outcome %d: %+v, want observed %s", i, o, want[i])
+		}
+	}
+	if !h.outcomes[1].Signature || h.outcomes[1].Path != "/sign" {
+		t.Errorf("observed signature outcome %+v, want the canonical /sign", h.outcomes[1])
+	}
+}
+
+// Every request produces exactly one outcome.
+func TestOneOutcomePerRequest(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	b := h.browser("198.51.100.7", 64496, "")
+	requests := 0
+	count := func(w interface{ Result() *http.Response }) { requests++ }
+	w := b.do(http.MethodGet, "/", "")
+	count(w)
+	count(b.solve(w))
+	count(b.do(http.MethodGet, "/", ""))
+	count(b.do(http.MethodGet, "/.rempart/nothing", ""))
+	count(b.do(http.MethodGet, "/.rempart/verify", ""))
+	if len(h.outcomes) != requests {
+		t.Fatalf("%d outcomes for %d requests", len(h.outcomes), requests)
+	}
+	want := []Action{ActionChallenge, ActionVerify, ActionPass, ActionRefuse, ActionRefuse}
+	for i, o := range h.outcomes {
+		if o.Action != want[i] {
+			t.Errorf("outcome %d: %s, want %s", i, o.Action, want[i])
+		}
+	}
+	if h.outcomes[3].Status != http.StatusNotFound || h.outcomes[4].Status != http.StatusMethodNotAllowed {
+		t.Errorf("own-prefix refusals: %d, %d, want 404, 405", h.outcomes[3].Status, h.outcomes[4].Status)
+	}
+}
