@@ -22,7 +22,11 @@ func (p *Policy) Explain(req *Request) string {
 	if req.Host != "" {
 		host = " (host " + req.Host + ")"
 	}
-	fmt.Fprintf(&b, "request:  %s %s%s\n", req.Method, req.Path, host)
+	kind := ""
+	if req.Signature {
+		kind = ", a signature"
+	}
+	fmt.Fprintf(&b, "request:  %s %s%s%s\n", req.Method, req.Path, host, kind)
 	fmt.Fprintf(&b, "network:  %s\n", describeNetwork(req))
 	for _, name := range d.Budgets {
 		r := p.rule(name)

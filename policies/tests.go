@@ -45,13 +45,18 @@ type TestResult struct {
 func (r TestResult) Passed() bool { return r.Failure == "" }
 
 // RunTests runs the policy's tests section and returns one result per
-// test, in file order. It needs no budget store: tests check decisions,
-// not counters.
+// test, in file order. A test request to a signature endpoint is decided
+// as the shield decides it, in canonical form, whatever its spelling. It
+// needs no budget store: tests check decisions, not counters.
 func RunTests(p *Policy) []TestResult {
 	results := make([]TestResult, len(p.tests))
 	for i := range p.tests {
 		t := &p.tests[i]
-		d := p.Decide(&t.request)
+		req := t.request
+		if c, err := Canonicalize(req.Method, req.Path); err == nil && p.IsSignature(c) {
+			req.Method, req.Path, req.Signature = c.Method, c.Path, true
+		}
+		d := p.Decide(&req)
 		results[i] = TestResult{Name: t.name, Line: t.line, Decision: d, Failure: t.check(d)}
 	}
 	return results

@@ -110,3 +110,30 @@ func TestTestExpectsLimits(t *testing.T) {
 		t.Errorf("failure %q, want %q", last.Failure, want)
 	}
 }
+
+// A test request to a signature endpoint is decided in canonical form, as
+// the shield decides it: an alias in a test is judged like the endpoint.
+func TestRunTestsDecidesSignaturesCanonically(t *testing.T) {
+	p := mustParse(t, `signatures: ["POST /sign"]
+rules:
+  - name: sign-hard
+    match: {method: POST, path: /sign}
+    action: challenge
+    difficulty: 22
+tests:
+  - name: alias of the signature endpoint
+    request: {method: post, path: /SIGN/}
+    expect: {action: challenge, rule: sign-hard, difficulty: 22}
+  - name: not a signature
+    request: {method: POST, path: /signature}
+    expect: {action: challenge, rule: default}
+`)
+	for _, r := range RunTests(p) {
+		if !r.Passed() {
+			t.Errorf("test %q (line %d) failed: %s", r.Name, r.Line, r.Failure)
+		}
+	}
+	if got := RunTests(p)[0].Decision.Signature; !got {
+		t.Error("the alias was not decided as a signature")
+	}
+}
