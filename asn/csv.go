@@ -1,6 +1,7 @@
 package asn
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"errors"
@@ -12,11 +13,15 @@ import (
 // parseCSV reads the ip-location-db layout: start,end,asn,org with no
 // header, one range per line, IPv4 and IPv6 alike. Org fields may be
 // quoted; a quote inside an unquoted field is taken literally.
-func parseCSV(data []byte, name string, b *builder) error {
-	if err := checkLineLengths(data, name); err != nil {
-		return err
+//
+// It reads r line by line; r should fail on an overlong line, as
+// lineLimitReader does.
+func parseCSV(src io.Reader, name string, b *builder) error {
+	br := bufio.NewReader(src)
+	if err := skipBOM(br); err != nil {
+		return textError(name, err)
 	}
-	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))))
+	r := csv.NewReader(br)
 	r.FieldsPerRecord = -1 // checked below, with a clearer message
 	r.LazyQuotes = true
 	r.ReuseRecord = true
@@ -29,10 +34,10 @@ func parseCSV(data []byte, name string, b *builder) error {
 		}
 		if err != nil {
 			var perr *csv.ParseError
-			if errors.As(err, &perr) {
+			if errors.As(err, &perr) && !errors.As(perr.Err, new(*lineTooLongError)) {
 				return fmt.Errorf("%s:%d: %w", name, perr.Line, perr.Err)
 			}
-			return fmt.Errorf("%s: %w", name, err)
+			return textError(name, err)
 		}
 		line, _ := r.FieldPos(0)
 		// A quoted field may legally span lines, but in these files
@@ -62,4 +67,16 @@ func isCSVHeader(record []string) bool {
 	_, addrErr := parseRangeAddr(record[0])
 	_, asnErr := ParseNumber(record[2])
 	return addrErr != nil && asnErr != nil
+}
+
+// skipBOM drops a UTF-8 byte order mark at the start of br.
+func skipBOM(br *bufio.Reader) error {
+	head, err := br.Peek(3)
+	if err != nil && err != io.EOF {
+		return err
+	}
+	if bytes.Equal(head, []byte("\xEF\xBB\xBF")) {
+		_, err = br.Discard(3)
+	}
+	return err
 }

@@ -1,6 +1,7 @@
 package asn
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"errors"
@@ -63,21 +64,19 @@ var mmdbMarker = []byte("\xAB\xCD\xEFMaxMind.com")
 const mmdbMetadataMaxSize = 128 << 10
 
 // Load reads the IP-to-ASN database at path and builds a Table. The
-// format is detected from the content (see Parse); gzip-compressed
-// files, as iptoasn publishes them, are decompressed first.
+// format is detected from the content (see Parse and ParseReader);
+// gzip-compressed files, as iptoasn publishes them, are decompressed
+// first. A file that breaks one of the bounds in the package
+// documentation is refused with an error naming it and the bound.
 func Load(path string) (*Table, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	// Read through a limit rather than trusting Stat: the file may be
-	// replaced or grow while it is read.
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	return Parse(data, path)
+	// ParseReader reads through a limit rather than trusting Stat: the
+	// file may be replaced or grow while it is read.
+	return ParseReader(f, path)
 }
 
 // Parse builds a Table from the content of an IP-to-ASN database; name
@@ -108,6 +107,14 @@ func Parse(data []byte, name string) (*Table, error) {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
+	return parseUncompressed(data, name)
+}
+
+// parseUncompressed is Parse after decompression.
+func parseUncompressed(data []byte, name string) (*Table, error) {
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("%s: %w", name, errTooLarge)
+	}
 	b := newBuilder()
 	format, err := detect(data)
 	if err != nil {
@@ -117,10 +124,16 @@ func Parse(data []byte, name string) (*Table, error) {
 	case FormatMMDB:
 		err = parseMMDB(data, name, b)
 	case FormatCSV:
-		err = parseCSV(data, name, b)
+		err = parseCSV(&lineLimitReader{r: bytes.NewReader(data), name: name, line: 1}, name, b)
 	case FormatTSV:
-		err = parseTSV(data, name, b)
+		err = parseTSV(&lineLimitReader{r: bytes.NewReader(data), name: name, line: 1}, name, b)
 	}
+	return finish(b, format, name, err)
+}
+
+// finish returns the table b built from a file of the given format, or
+// the error that stopped it.
+func finish(b *builder, format Format, name string, err error) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +179,11 @@ func detect(data []byte) (Format, error) {
 	if isBinary(data[:min(len(data), 512)]) {
 		return FormatUnknown, errBinary
 	}
+	return detectText(data)
+}
+
+// detectText tells CSV from TSV by the first data line of data.
+func detectText(data []byte) (Format, error) {
 	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF")) // UTF-8 byte order mark
 	for line := range bytes.Lines(data) {
 		line = bytes.TrimSpace(line)
@@ -194,20 +212,167 @@ func isBinary(head []byte) bool {
 	return false
 }
 
-// checkLineLengths reports the first line longer than maxLineLength, so
-// that the parsers never work on an unbounded line.
-func checkLineLengths(data []byte, name string) error {
-	for n := 1; len(data) > 0; n++ {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			i = len(data)
-		}
-		if i > maxLineLength {
-			return fmt.Errorf("%s:%d: line longer than %d bytes: not a CSV/TSV ASN database?", name, n, maxLineLength)
-		}
-		data = data[min(i+1, len(data)):]
+// textPeekSize is how much of a text file ParseReader looks at to tell
+// CSV from TSV: the first data line must start within it.
+const textPeekSize = 64 << 10
+
+// ParseReader is Parse for a stream, which Load uses: a CSV or TSV
+// database is read line by line, so that memory stays bounded by the
+// table whatever the file (a single line of a gigabyte is refused once
+// its first maxLineLength bytes are read), while a MaxMind DB, which
+// needs random access, is read whole, up to the same size limit as
+// Parse. The format is told from the first 512 bytes (binary data
+// means a MaxMind DB), and the first data line of a text file must
+// start in its first 64 KiB.
+func ParseReader(r io.Reader, name string) (*Table, error) {
+	br := bufio.NewReaderSize(r, textPeekSize)
+	head, err := br.Peek(512)
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
-	return nil
+	if isGzip(head) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("%s: gzip: %w", name, err)
+		}
+		defer zr.Close()
+		br = bufio.NewReaderSize(&gzipErrReader{zr}, textPeekSize)
+		if head, err = br.Peek(512); err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	src := &sizeLimitReader{r: br, left: maxFileSize}
+	if isBinary(head) || (len(head) >= 262 && string(head[257:262]) == "ustar") {
+		// A MaxMind DB, or binary garbage that Parse explains.
+		data, err := io.ReadAll(src)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return parseUncompressed(data, name)
+	}
+	window, err := br.Peek(textPeekSize)
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if bytes.Contains(window, mmdbMarker) {
+		// A MaxMind DB smaller than the window whose search tree looks
+		// like text: read it as Parse would.
+		data, err := io.ReadAll(src)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return parseUncompressed(data, name)
+	}
+	// A line too long to fit in the window is refused here, where it
+	// is found, rather than mistaken for a file of another format.
+	if _, err := io.Copy(io.Discard, &lineLimitReader{r: bytes.NewReader(window), name: name, line: 1}); err != nil {
+		return nil, err
+	}
+	if len(window) == textPeekSize {
+		// Tell the format from whole lines only.
+		window = window[:bytes.LastIndexByte(window, '\n')+1]
+	}
+	format, err := detectText(window)
+	if err == errEmpty && len(window) > 0 && !atEOF(br, len(window)) {
+		err = errNoDataLine
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	b := newBuilder()
+	lines := &lineLimitReader{r: src, name: name, line: 1}
+	switch format {
+	case FormatCSV:
+		err = parseCSV(lines, name, b)
+	case FormatTSV:
+		err = parseTSV(lines, name, b)
+	}
+	return finish(b, format, name, err)
+}
+
+var errNoDataLine = fmt.Errorf("no data line in the first %d bytes: not a CSV/TSV ASN database?", textPeekSize)
+
+// atEOF reports whether br holds nothing beyond its first n bytes.
+func atEOF(br *bufio.Reader, n int) bool {
+	_, err := br.Peek(n + 1)
+	return err == io.EOF
+}
+
+// gzipErrReader prefixes the errors of a gzip stream.
+type gzipErrReader struct{ r io.Reader }
+
+func (g *gzipErrReader) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("gzip: %w", err)
+	}
+	return n, err
+}
+
+// sizeLimitReader fails with errTooLarge once more than left bytes
+// have been read.
+type sizeLimitReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (s *sizeLimitReader) Read(p []byte) (int, error) {
+	if s.left < 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > s.left+1 {
+		p = p[:s.left+1]
+	}
+	n, err := s.r.Read(p)
+	if s.left -= int64(n); s.left < 0 {
+		return 0, errTooLarge
+	}
+	return n, err
+}
+
+// lineLimitReader passes a text stream through and fails, naming the
+// line, as soon as a line runs past maxLineLength bytes: the parsers
+// above it never hold more than one bounded line.
+type lineLimitReader struct {
+	r    io.Reader
+	name string
+	line int // the line being read, from 1
+	col  int // bytes of it read so far
+}
+
+// lineTooLongError is the error of lineLimitReader.
+type lineTooLongError struct {
+	name string
+	line int
+}
+
+func (e *lineTooLongError) Error() string {
+	return fmt.Sprintf("%s:%d: line longer than %d bytes: not a CSV/TSV ASN database?", e.name, e.line, maxLineLength)
+}
+
+func (l *lineLimitReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for _, c := range p[:n] {
+		if c == '\n' {
+			l.line++
+			l.col = 0
+			continue
+		}
+		if l.col++; l.col > maxLineLength {
+			return 0, &lineTooLongError{name: l.name, line: l.line}
+		}
+	}
+	return n, err
+}
+
+// textError returns the error of a text parser for a read error: a
+// line too long keeps its own message, which names the file and line.
+func textError(name string, err error) error {
+	var long *lineTooLongError
+	if errors.As(err, &long) {
+		return long
+	}
+	return fmt.Errorf("%s: %w", name, err)
 }
 
 // ParseNumber reads an AS number written "16509", "AS16509" or "as16509",

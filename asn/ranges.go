@@ -44,7 +44,9 @@ func (ri *rangeInserter) insert(startText, endText, asnText, org string) error {
 	info := Info{ASN: asn, Org: strings.TrimSpace(org)}
 	ri.prefixes = netipx.IPRangeFrom(start, end).AppendPrefixes(ri.prefixes[:0])
 	for _, pfx := range ri.prefixes {
-		ri.b.insert(pfx, info)
+		if err := ri.b.insert(pfx, info); err != nil {
+			return err
+		}
 	}
 	return nil
 }

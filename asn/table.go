@@ -1,6 +1,8 @@
 package asn
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 
@@ -62,31 +64,56 @@ func (t *Table) Format() Format {
 	return t.format
 }
 
+// maxPrefixes bounds the prefixes of one table. The largest free
+// databases hold 1 to 2 million; a file that yields more (a CSV of
+// millions of tiny ranges, or wide IPv6 ranges of up to 254 prefixes
+// each, or a MaxMind DB whose tree was forged to fan out) is refused
+// before the table takes gigabytes.
+const maxPrefixes = 1 << 23
+
+// prefixLimit is maxPrefixes, lowered by tests.
+var prefixLimit = maxPrefixes
+
+// errTooManyPrefixes is returned once a table would exceed prefixLimit.
+var errTooManyPrefixes = errors.New("too many networks for an ASN database: refused to bound memory")
+
 // builder accumulates prefixes for a Table, interning each distinct
-// (ASN, org) pair once.
+// (ASN, org) pair once, and each distinct org string once.
 type builder struct {
 	table *Table
 	index map[Info]uint32
+	orgs  map[string]string
 }
 
 func newBuilder() *builder {
-	return &builder{table: new(Table), index: make(map[Info]uint32)}
+	return &builder{table: new(Table), index: make(map[Info]uint32), orgs: make(map[string]string)}
 }
 
 // insert maps pfx to info. Inserting a prefix that is already present
 // replaces its value: the later record wins for identical prefixes,
-// while lookups always prefer the most specific prefix.
-func (b *builder) insert(pfx netip.Prefix, info Info) {
+// while lookups always prefer the most specific prefix. It fails with
+// errTooManyPrefixes once the table would exceed maxPrefixes.
+func (b *builder) insert(pfx netip.Prefix, info Info) error {
 	idx, ok := b.index[info]
 	if !ok {
 		// The org may be a substring of a whole input line or record;
-		// cloning keeps only the name alive.
-		info.Org = strings.Clone(info.Org)
+		// cloning keeps only the name alive, and interning stores a
+		// name shared by several AS numbers once.
+		org, seen := b.orgs[info.Org]
+		if !seen {
+			org = strings.Clone(info.Org)
+			b.orgs[org] = org
+		}
+		info.Org = org
 		idx = uint32(len(b.table.infos))
 		b.table.infos = append(b.table.infos, info)
 		b.index[info] = idx
 	}
 	b.table.prefixes.Insert(pfx, idx)
+	if n := b.table.prefixes.Size(); n > prefixLimit {
+		return fmt.Errorf("%w (more than %d; the largest real databases hold about 2 million)", errTooManyPrefixes, prefixLimit)
+	}
+	return nil
 }
 
 func (b *builder) len() int { return b.table.prefixes.Size() }

@@ -1,8 +1,9 @@
 package asn
 
 import (
-	"bytes"
+	"bufio"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -12,16 +13,24 @@ const tsvFields = 5
 
 // parseTSV reads the iptoasn layout. Ranges announced by no one carry
 // AS number 0 and the description "Not routed"; they are skipped.
-func parseTSV(data []byte, name string, b *builder) error {
-	if err := checkLineLengths(data, name); err != nil {
-		return err
+//
+// It reads r line by line; r should fail on an overlong line, as
+// lineLimitReader does.
+func parseTSV(src io.Reader, name string, b *builder) error {
+	br := bufio.NewReader(src)
+	if err := skipBOM(br); err != nil {
+		return textError(name, err)
 	}
-	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
 	ri := rangeInserter{b: b}
-	n := 0
-	for raw := range bytes.Lines(data) {
-		n++
-		line := strings.TrimRight(string(raw), "\r\n")
+	for n := 1; ; n++ {
+		raw, err := br.ReadString('\n')
+		if err != nil && err != io.EOF {
+			return textError(name, err)
+		}
+		if raw == "" && err == io.EOF {
+			return nil
+		}
+		line := strings.TrimRight(raw, "\r\n")
 		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
@@ -35,5 +44,4 @@ func parseTSV(data []byte, name string, b *builder) error {
 			return fmt.Errorf("%s:%d: %w", name, n, err)
 		}
 	}
-	return nil
 }
