@@ -17,8 +17,9 @@ import (
 // records, each a map whose single entry holds the next record, so
 // that record i spans everything after it. Decoding each record in
 // full reads the rest of the data section, which takes time quadratic
-// in the file's length: about 10 s for depth 16 (600 kB), hours for a
-// few megabytes.
+// in the file's length: 0.6 s for depth 13 (74 kB), 2 s for depth 14
+// (164 kB), four times as long for each doubling, hours for a few
+// megabytes.
 func nestedRecordsMMDB(depth int) []byte {
 	leaves := 1 << depth
 	nodes := leaves - 1
