@@ -1,0 +1,142 @@
+package caddymodule_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/rempart/rempart/internal/shieldtest"
+)
+
+// evasionSigner signs once on host through the real Caddy at 127.0.0.1:9180
+// (challenge, proof, signature), with the X-Forwarded-For a client behind
+// the trusted proxy would arrive with. It reports whether the signature
+// reached the petition.
+func evasionSigner(t *testing.T, host, forwardedFor string) bool {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	send := func(method, target string, body string) (int, string) {
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, _ := http.NewRequest(method, "http://127.0.0.1:9180"+target, rd)
+		req.Host = host
+		req.Header.Set("X-Forwarded-For", forwardedFor)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	status, page := send(http.MethodPost, "/sign", "name=n&email=e%40example.org")
+	if status != http.StatusForbidden {
+		return status == http.StatusOK
+	}
+	proof, err := shieldtest.SolvePage([]byte(page))
+	if err != nil {
+		t.Error(err)
+		return false
+	}
+	status, _ = send(http.MethodPost, proof.Action, proof.Form.Encode())
+	if status != http.StatusTemporaryRedirect {
+		return false
+	}
+	status, _ = send(http.MethodPost, "/sign", proof.Form.Encode())
+	return status == http.StatusOK
+}
+
+func startEvasionSites(t *testing.T, forwarded *atomic.Int64) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			forwarded.Add(1)
+		}
+		fmt.Fprint(w, "petition")
+	}))
+	t.Cleanup(srv.Close)
+	backend := strings.TrimPrefix(srv.URL, "http://")
+	tester := caddytest.NewTester(t)
+	tester.InitServer(fmt.Sprintf(`
+	{
+		admin localhost:2999
+		http_port 9180
+		https_port 9543
+		grace_period 1ns
+		auto_https off
+		storage file_system %s
+		servers {
+			trusted_proxies static 127.0.0.1/32
+			trusted_proxies_strict
+			client_ip_headers X-Forwarded-For
+		}
+	}
+	http://a.localhost:9180 {
+		rempart {
+			difficulty 4
+			protect POST /sign
+			limit signatures per ip 3/hour
+		}
+		reverse_proxy %s
+	}
+	http://b.localhost:9180 {
+		rempart {
+			difficulty 4
+			protect POST /sign
+			limit signatures per ip 3/hour
+		}
+		reverse_proxy %s
+	}`, t.TempDir(), backend, backend), "caddyfile")
+}
+
+// Behind a proxy that appends the address it saw, the client writes the
+// leftmost X-Forwarded-For entry. With trusted_proxies_strict a forged
+// entry buys no fresh per-IP budget; and two sites of one Caddy (sharing
+// its generated secret) never count on each other's budgets.
+func TestForgedForwardedForAndOtherSitesBuyNoBudget(t *testing.T) {
+	var forwarded atomic.Int64
+	startEvasionSites(t, &forwarded)
+
+	accepted := 0
+	for i := range 10 {
+		if evasionSigner(t, "a.localhost", fmt.Sprintf("10.%d.%d.7, 52.94.1.1", i, i)) {
+			accepted++
+		}
+	}
+	t.Logf("forged leftmost X-Forwarded-For, per-ip 3/hour: tried 10 / accepted %d / expected 3", accepted)
+	if accepted != 3 {
+		t.Errorf("forged X-Forwarded-For: %d signatures accepted, want 3", accepted)
+	}
+
+	accepted = 0
+	for range 5 {
+		if evasionSigner(t, "b.localhost", "198.51.100.9") {
+			accepted++
+		}
+	}
+	for range 5 {
+		if evasionSigner(t, "a.localhost", "198.51.100.9") {
+			accepted++
+		}
+	}
+	t.Logf("one address on two sites, per-ip 3/hour each: tried 10 / accepted %d / expected 6", accepted)
+	if accepted != 6 {
+		t.Errorf("two sites: %d signatures accepted, want 3 on each", accepted)
+	}
+	if got := forwarded.Load(); got != 9 {
+		t.Errorf("the petition received %d signatures, want 9", got)
+	}
+}

@@ -1,0 +1,59 @@
+package shield
+
+import (
+	"bufio"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rempart/rempart/internal/fuzzguard"
+)
+
+// FuzzServe throws arbitrary request lines, cookies and origins at the
+// shield. Whatever the spelling, nothing reaches the backend without a
+// proof, and nothing panics or hangs.
+func FuzzServe(f *testing.F) {
+	for _, seed := range []struct{ line, cookie, origin string }{
+		{"POST /sign HTTP/1.1", "", ""},
+		{"POST /%2Fsign HTTP/1.1", "rempart_pass=AAAA", "http://petition.example"},
+		{"post //SIGN/ HTTP/1.1", "rempart_replay=x", "null"},
+		{"GET /.rempart/verify HTTP/1.1", "", ""},
+		{"POST /.rempart/verify HTTP/1.1", "", ""},
+		{"GET /.rempart/wait?t=x HTTP/1.1", "", ""},
+		{"PUT /sign;a=b/..%2f HTTP/1.1", "rempart_pass=" + strings.Repeat("A", 92), "https://evil.example"},
+	} {
+		f.Add(seed.line, seed.cookie, seed.origin, "name=x")
+	}
+	h := newHarness(f, setup{protect: []string{"POST /sign", "PUT /petitions/*/sign"}})
+	b := h.browser("198.51.100.7", 64496, "")
+	f.Fuzz(func(t *testing.T, line, cookie, origin, body string) {
+		raw := line + "\r\nHost: petition.example\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+		if cookie != "" {
+			raw += "Cookie: " + cookie + "\r\n"
+		}
+		if origin != "" {
+			raw += "Origin: " + origin + "\r\n"
+		}
+		raw += "Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+		if err != nil {
+			return // not HTTP: Caddy never hands it to the shield
+		}
+		before := h.forwardedCount()
+		fuzzguard.Within(t, 2*time.Second, func() {
+			if err := h.shield.Serve(httptest.NewRecorder(), r, b.id, h.backend); err != nil {
+				var se *StatusError
+				if !errors.As(err, &se) {
+					t.Errorf("%q: %v", line, err)
+				}
+			}
+		})
+		if h.forwardedCount() != before {
+			t.Fatalf("%q with cookie %q reached the backend without a proof", line, cookie)
+		}
+	})
+}
