@@ -43,7 +43,7 @@ func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, act
 	}
 	canon, cerr := policies.Canonicalize(method, escapedPath)
 	if cerr != nil {
-		if !safeMethod(method) {
+		if !safeMethod(method) || signsSafeMethods(active.Chain) {
 			out.Reason = cerr.Error()
 			return nil, nil, true, s.refuse(w, r, out, http.StatusBadRequest, unreadablePath)
 		}
@@ -66,6 +66,20 @@ func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, act
 		}
 	}
 	return req, h, false, nil
+}
+
+// signsSafeMethods reports whether a signature endpoint of the chain takes
+// a safe method (a GET vote, say): then a safe request whose path cannot
+// be read might be one, and is refused too. Only unreadable requests ask.
+func signsSafeMethods(chain policies.Chain) bool {
+	for _, p := range chain {
+		for _, e := range p.Signatures() {
+			if e.Method == "*" || safeMethod(e.Method) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // overrideIsSignature reports whether the method the request claims in a

@@ -62,6 +62,17 @@ func TestUnreadablePathsOfUnsafeRequestsAreRefused(t *testing.T) {
 	if n := h.forwardedCount(); n != 0 {
 		t.Fatalf("%d unreadable requests forwarded", n)
 	}
+	// A GET whose path cannot be read is judged on its path as written,
+	// unless a signature endpoint takes GET: then it is refused too.
+	if w := b.do(http.MethodGet, "/page%00", ""); w.Code != http.StatusOK {
+		t.Fatalf("GET of an unreadable path with a pass: %d, want it forwarded", w.Code)
+	}
+	votes := newHarness(t, setup{protect: []string{"GET /vote"}})
+	v := votes.browser("198.51.100.7", 64496, "")
+	v.pass("/")
+	if w := v.do(http.MethodGet, "/vote%00", ""); w.Code != http.StatusBadRequest {
+		t.Fatalf("GET /vote%%00 where GET /vote signs: %d, want 400", w.Code)
+	}
 }
 
 // A pass is worth what was paid for it: one bought on a cheap page does
