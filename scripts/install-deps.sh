@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs, with Debian's apt-get, the commands given as arguments that are
-# missing: chromium, redis-server, wrk. Used by scripts/test.sh and make flood.
+# missing: chromium, redis-server, wrk, node=nodejs (command=package when they
+# differ), npm. Used by scripts/test.sh and make flood.
 set -euo pipefail
 need=()
-for cmd in "$@"; do
-	command -v "$cmd" >/dev/null 2>&1 || need+=("$cmd")
+for arg in "$@"; do
+	cmd=${arg%%=*} pkg=${arg#*=}
+	command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
 ((${#need[@]})) || exit 0
 sudo=""
