@@ -310,13 +310,3 @@ func foldRune(r rune) rune {
 	return unicode.ToLower(unicode.ToUpper(r))
 }
 
-// foldString returns s folded to lower case by foldRune, without
-// allocating when it is in lower-case ASCII already.
-func foldString(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' {
-			return string(appendFolded(make([]byte, 0, len(s)), s))
-		}
-	}
-	return s
-}

@@ -279,13 +279,6 @@ func formOf(body string) url.Values {
 	return v
 }
 
-// ip moves the browser to another address of its network.
-func (b *browser) ip(n int) {
-	a := b.id.IP.As4()
-	a[3] = byte(n)
-	b.id.IP = netip.AddrFrom4(a)
-}
-
 // solveProof solves the challenge page in w without sending the proof.
 func (b *browser) solveProof(w *httptest.ResponseRecorder) shieldtest.Proof {
 	b.h.t.Helper()
