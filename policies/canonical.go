@@ -309,4 +309,3 @@ func foldRune(r rune) rune {
 	}
 	return unicode.ToLower(unicode.ToUpper(r))
 }
-
