@@ -227,6 +227,12 @@ func (a *action) admit(what policies.Counter) (bool, error) {
 	}
 	a.out.Action = ActionLimit
 	a.out.Budget = v.Budget
+	if a.held != nil {
+		// The held submission is refused with the request that came for it:
+		// the browser must not come back for it with a stale replay cookie.
+		a.s.cfg.State.Stash.Take(a.held.id, a.c.binding, a.now)
+		clearCookie(a.w, a.r, replayCookie, a.r.URL.Path)
+	}
 	a.out.Status = http.StatusTooManyRequests
 	secs := int((v.RetryAfter + time.Second - 1) / time.Second)
 	a.w.Header().Set("Retry-After", strconv.Itoa(secs))

@@ -226,6 +226,14 @@ func TestBudgetsAreTakenAllOrNone(t *testing.T) {
 	if accepted != 3 {
 		t.Fatalf("one address signed %d times, want 3", accepted)
 	}
+	// A signature refused after its held body was released leaves no replay
+	// cookie behind: the next try is refused by the budget again, not 410.
+	if _, stale := greedy.cookies[replayCookie]; stale {
+		t.Fatal("a replay cookie outlived the 429 of its submission")
+	}
+	if w := greedy.do(http.MethodPost, "/sign", signBody); w.Code == http.StatusGone {
+		t.Fatal("the try after a 429 got 410")
+	}
 	others := 0
 	for i := range 10 {
 		b := h.browser(fmt.Sprintf("198.51.100.%d", 20+i), 64496, "")
