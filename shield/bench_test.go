@@ -1,0 +1,47 @@
+package shield
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/rempart/rempart/budget"
+	"github.com/rempart/rempart/policies"
+)
+
+func discardBackend(w http.ResponseWriter, _ *http.Request) error {
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// The three hot paths of a flood, in-process (BENCHMARKS.md has them
+// through Caddy): a request with a valid pass, a challenge page for a new
+// client, and a refusal by an exhausted budget.
+func BenchmarkServe(b *testing.B) {
+	h := newHarness(b, setup{
+		protect: []string{"POST /sign"},
+		limits:  []policies.Budget{{Counts: policies.CountChallenges, Per: budget.KeyASN, Rate: "1/hour", Class: "hosting"}},
+	})
+	reader := h.browser("198.51.100.7", 64496, "")
+	reader.pass("/")
+	over := h.browser("203.0.113.9", 64500, "hosting")
+	over.do(http.MethodGet, "/", "") // spends the network's one challenge
+	newcomer := h.browser("192.0.2.1", 64501, "")
+	h.shield.cfg.Observer = nil // the harness keeps every outcome; a benchmark must not
+
+	for _, bench := range []struct {
+		name string
+		b    *browser
+	}{{"pass", reader}, {"challenge", newcomer}, {"limit", over}} {
+		b.Run(bench.name, func(b *testing.B) {
+			r := bench.b.request(http.MethodGet, "/petition", "")
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				if err := h.shield.Serve(w, r, bench.b.id, discardBackend); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
