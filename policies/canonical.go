@@ -193,11 +193,19 @@ func canonicalPath(p string) (string, error) {
 			return "", uncanonical("path", p, "holds an encoded ? or #, which a proxy or framework may read as the end of the path")
 		}
 	}
+	return cleanSegments(s, `/\`), nil
+}
+
+// cleanSegments returns s, an absolute path whose segments are separated by
+// any of seps, as one canonical path: each segment without its ;parameters
+// and surrounding spaces, folded to lower case; empty and "." segments
+// dropped, ".." resolved (never above the root), no trailing slash.
+func cleanSegments(s, seps string) string {
 	buf := make([]byte, 0, len(s))
 	for len(s) > 0 {
 		// s starts with a separator: take the segment after it.
 		s = s[1:]
-		end := strings.IndexAny(s, `/\`)
+		end := strings.IndexAny(s, seps)
 		if end < 0 {
 			end = len(s)
 		}
@@ -218,9 +226,9 @@ func canonicalPath(p string) (string, error) {
 		}
 	}
 	if len(buf) == 0 {
-		return "/", nil
+		return "/"
 	}
-	return string(buf), nil
+	return string(buf)
 }
 
 // cutParams cuts the ;parameters from every segment of p, segments being

@@ -1,7 +1,6 @@
 package policies
 
 import (
-	"bytes"
 	"fmt"
 	"path"
 	"slices"
@@ -67,30 +66,8 @@ func canonicalGlob(p string) string {
 	if isCanonicalGlob(p) {
 		return p
 	}
-	buf := make([]byte, 0, len(p))
-	for s := p; len(s) > 0; {
-		s = s[1:] // the slash before the segment
-		end := strings.IndexByte(s, '/')
-		if end < 0 {
-			end = len(s)
-		}
-		segment := s[:end]
-		s = s[end:]
-		switch segment {
-		case "", ".":
-		case "..":
-			if i := bytes.LastIndexByte(buf, '/'); i >= 0 {
-				buf = buf[:i]
-			}
-		default:
-			buf = append(buf, '/')
-			buf = appendFolded(buf, segment)
-		}
-	}
-	if len(buf) == 0 {
-		return "/"
-	}
-	return string(buf)
+	// Only / separates a pattern's segments: \ escapes in path.Match.
+	return cleanSegments(p, "/")
 }
 
 // isCanonicalGlob reports whether the pattern p is absolute, in lower-case
