@@ -60,21 +60,10 @@ func (s *Shield) verify(w http.ResponseWriter, r *http.Request, c *client, now t
 	ret := challenge.SafeReturn(r.PostForm.Get("return"), s.cfg.Prefix)
 	submission := r.PostForm.Get("submission")
 	ch, err := s.cfg.Signer.VerifyProof(r.PostForm.Get("challenge"), r.PostForm.Get("nonce"), c.binding, challenge.MinDifficulty, now)
-	if errors.Is(err, challenge.ErrMalformed) || errors.Is(err, challenge.ErrWrongKind) {
-		out.Reason = "malformed proof: " + err.Error()
-		return s.refuse(w, r, out, http.StatusBadRequest, badRequest)
-	}
-	if err == nil && !s.cfg.State.Challenges.Use(ch.ID, 1, ch.Issued, ch.Expires, now) {
-		err = errReplayedChallenge
-	}
-	if err != nil {
-		out.Reason = "proof refused: " + err.Error()
-		return s.rechallenge(w, r, c, now, ret, submission, out)
-	}
-	out.Difficulty = ch.Difficulty
 	// 307 makes the browser re-post (the proof form) to the submission's
 	// path, where the held body replaces it.
-	return s.grant(w, r, c, now, ch.Credits, ch.Difficulty, ret, submission, http.StatusTemporaryRedirect, out)
+	return s.accept(w, r, c, now, out, "proof", solved{ch.ID, ch.Issued, ch.Expires, ch.Difficulty, ch.Credits}, err,
+		ret, submission, http.StatusTemporaryRedirect)
 }
 
 // waited accepts a browser without JavaScript back after its wait.
@@ -83,21 +72,37 @@ func (s *Shield) waited(w http.ResponseWriter, r *http.Request, c *client, now t
 	ret := challenge.SafeReturn(q.Get("return"), s.cfg.Prefix)
 	submission := q.Get("submission")
 	wait, err := s.cfg.Signer.VerifyWait(q.Get("t"), c.binding, s.cfg.ChallengeTTL, now)
+	// 303: the browser comes back with a GET; the held submission restores
+	// the method it was sent with.
+	return s.accept(w, r, c, now, out, "wait", solved{wait.ID, wait.Issued, wait.Expires, wait.Difficulty, wait.Credits}, err,
+		ret, submission, http.StatusSeeOther)
+}
+
+// solved is what a proof or a finished wait proves: the challenge it
+// answers (for single use), the work it stands for and the credits it buys.
+type solved struct {
+	id                  [challenge.IDSize]byte
+	issued, expires     time.Time
+	difficulty, credits int
+}
+
+// accept checks that what was verified (err is the verification's) is
+// solved once only, and grants its pass; a malformed token gets 400, a
+// refused one a fresh challenge, so a browser never gets stuck.
+func (s *Shield) accept(w http.ResponseWriter, r *http.Request, c *client, now time.Time, out *Outcome, what string, sol solved, err error, ret, submission string, status int) error {
 	if errors.Is(err, challenge.ErrMalformed) || errors.Is(err, challenge.ErrWrongKind) {
-		out.Reason = "malformed wait: " + err.Error()
+		out.Reason = "malformed " + what + ": " + err.Error()
 		return s.refuse(w, r, out, http.StatusBadRequest, badRequest)
 	}
-	if err == nil && !s.cfg.State.Challenges.Use(wait.ID, 1, wait.Issued, wait.Expires, now) {
+	if err == nil && !s.cfg.State.Challenges.Use(sol.id, 1, sol.issued, sol.expires, now) {
 		err = errReplayedChallenge
 	}
 	if err != nil {
-		out.Reason = "wait refused: " + err.Error()
+		out.Reason = what + " refused: " + err.Error()
 		return s.rechallenge(w, r, c, now, ret, submission, out)
 	}
-	out.Difficulty = wait.Difficulty
-	// 303: the browser comes back with a GET; the held submission restores
-	// the method it was sent with.
-	return s.grant(w, r, c, now, wait.Credits, wait.Difficulty, ret, submission, http.StatusSeeOther, out)
+	out.Difficulty = sol.difficulty
+	return s.grant(w, r, c, now, sol.credits, sol.difficulty, ret, submission, status, out)
 }
 
 // rechallenge answers a refused proof with a fresh challenge for what the
