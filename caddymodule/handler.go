@@ -146,7 +146,6 @@ type Handler struct {
 	IPv6IPPrefix int `json:"ipv6_ip_prefix,omitempty"`
 
 	shield      *shield.Shield
-	signer      *challenge.Signer
 	app         *App
 	policy      *livePolicy
 	state       *siteState
@@ -174,7 +173,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.stateKey, h.state, err = loadSiteState(h.Site, h.stateConfig()); err != nil {
 		return err
 	}
-	if h.signer, err = challenge.NewSigner(secret, h.state.Epoch); err != nil {
+	signer, err := challenge.NewSigner(secret, h.state.Epoch)
+	if err != nil {
 		return fmt.Errorf("secret: %w", err)
 	}
 	pages, err := challenge.NewPages(PublicPrefix)
@@ -198,7 +198,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 	h.shield, err = shield.New(shield.Config{
-		Prefix: PublicPrefix, Signer: h.signer, Pages: pages, State: h.state.State,
+		Prefix: PublicPrefix, Signer: signer, Pages: pages, State: h.state.State,
 		Policy: h.policy, Pressure: pressure,
 		PassTTL: time.Duration(h.PassTTL), ChallengeTTL: time.Duration(h.ChallengeTTL), NoScriptWait: time.Duration(h.NoScriptWait),
 		IPv4Prefix: h.IPv4Prefix, IPv6Prefix: h.IPv6Prefix, MaxBody: h.MaxBody,
