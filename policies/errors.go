@@ -48,6 +48,34 @@ func (e *ValidationError) Error() string {
 type problems struct {
 	file string
 	list []Problem
+	// typos are the fields that a mapping spells wrong, such as acton for
+	// action: that the field is then missing is not a second problem,
+	// reported at the start of the mapping, away from the typo's line.
+	typos []typo
+}
+
+// typo is a misspelt field of the mapping that starts at line.
+type typo struct {
+	line  int
+	field string
+}
+
+// misspelt records that the mapping starting at line has a key that looks
+// like a typo for field.
+func (ps *problems) misspelt(line int, field string) {
+	ps.typos = append(ps.typos, typo{line, field})
+}
+
+// missingTypo reports whether p only says that a field is missing from a
+// mapping where the field was misspelt, which is reported already.
+func (ps *problems) missingTypo(p Problem) bool {
+	for _, t := range ps.typos {
+		if t.line == p.Line && (strings.Contains(p.Message, " has no "+t.field) ||
+			strings.Contains(p.Message, " needs "+t.field) || strings.Contains(p.Message, " needs a "+t.field)) {
+			return true
+		}
+	}
+	return false
 }
 
 // add records a problem at line.
@@ -58,6 +86,9 @@ func (ps *problems) add(line int, message string) {
 // err returns the problems as a *ValidationError sorted by line, or nil
 // when there are none.
 func (ps *problems) err() error {
+	if len(ps.typos) > 0 {
+		ps.list = slices.DeleteFunc(ps.list, ps.missingTypo)
+	}
 	if len(ps.list) == 0 {
 		return nil
 	}

@@ -108,23 +108,16 @@ func (o ParseOptions) Parse(data []byte, filename string) (*Policy, error) {
 
 // parseYAML returns the root node of the file's only YAML document.
 func parseYAML(ps *problems, data []byte) (*yaml.Node, bool) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			ps.add(0, "the file is empty; a policy has rules: (and optionally defaults: and tests:), see docs/policy.md")
-		} else {
-			ps.addSyntaxError(err)
-		}
+	doc, next, err := decodeYAML(data)
+	switch {
+	case errors.Is(err, io.EOF):
+		ps.add(0, "the file is empty; a policy has rules: (and optionally defaults: and tests:), see docs/policy.md")
 		return nil, false
-	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case err == nil:
+	case err != nil:
+		ps.addSyntaxError(data, err)
+		return nil, false
+	case next != nil:
 		ps.add(next.Line, "a second YAML document (after ---): a policy file holds one; remove the --- line")
-		return nil, false
-	case !errors.Is(err, io.EOF):
-		ps.addSyntaxError(err)
 		return nil, false
 	}
 	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
@@ -132,6 +125,25 @@ func parseYAML(ps *problems, data []byte) (*yaml.Node, bool) {
 		return nil, false
 	}
 	return doc.Content[0], true
+}
+
+// decodeYAML decodes the first YAML document of data, and the start of a
+// second one if there is one. It returns io.EOF when data holds no
+// document, or the YAML library's syntax error.
+func decodeYAML(data []byte) (doc, next *yaml.Node, err error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	doc = new(yaml.Node)
+	if err := dec.Decode(doc); err != nil {
+		return nil, nil, err
+	}
+	next = new(yaml.Node)
+	switch err := dec.Decode(next); {
+	case errors.Is(err, io.EOF):
+		return doc, nil, nil
+	case err != nil:
+		return nil, nil, err
+	}
+	return doc, next, nil
 }
 
 // compiler turns a policy file's YAML tree into a Policy, recording every

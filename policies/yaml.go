@@ -1,6 +1,8 @@
 package policies
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -47,6 +49,9 @@ func (ps *problems) mapping(n *yaml.Node, where string, fields fieldSet) (mappin
 		}
 		if !slices.Contains(fields.names, name) {
 			ps.add(key.Line, unknownKey(name, where, fields))
+			if guess := closest(name, fields.names); guess != "" {
+				ps.misspelt(n.Line, guess)
+			}
 			continue
 		}
 		if first, twice := m.keyLines[name]; twice {
@@ -183,13 +188,147 @@ func (ps *problems) rejectAliases(n *yaml.Node) {
 // read "yaml: line 3: did not find expected key".
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// addSyntaxError records a YAML syntax error at its line.
-func (ps *problems) addSyntaxError(err error) {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		ps.add(line, "YAML syntax: "+m[2])
+// maxSearchedBytes bounds the files whose syntax errors are looked for line
+// by line (see syntaxErrorLine), which takes some twenty parses of the
+// file: a policy written by people is far smaller.
+const maxSearchedBytes = 128 << 10
+
+// addSyntaxError records a YAML syntax error of data at the line of the
+// mistake (see syntaxErrorLine).
+func (ps *problems) addSyntaxError(data []byte, err error) {
+	if len(data) > maxSearchedBytes {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := 0
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2] + " (at or after this line: the file is too large to find the exact line)"
+		}
+		ps.add(line, "YAML syntax: "+msg)
 		return
 	}
-	ps.add(0, "YAML syntax: "+strings.TrimPrefix(msg, "yaml: "))
+	line := syntaxErrorLine(data, err)
+	if before, beforeErr := continuedFrom(data, err, line); beforeErr != nil {
+		line, err = before, beforeErr
+	}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		msg = m[2]
+	}
+	if opened := quoteOpened(data, line); opened > 0 {
+		msg = fmt.Sprintf("a quote opened on this line is closed only on line %d, where: %s; close the quote on this line", line, msg)
+		line = opened
+	}
+	ps.add(line, "YAML syntax: "+msg)
+}
+
+// quoteOpened returns the line where a quoted value that is still open at
+// the end of line n-1 starts, or 0. A quote left open runs on into the
+// lines after it, up to the next quote character, and the library reports
+// whatever follows that one: the mistake is the quote.
+func quoteOpened(data []byte, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	ends := lineEnds(data)
+	openAt := func(k int) bool {
+		_, _, err := decodeYAML(data[:ends[k-1]])
+		return err != nil && strings.HasSuffix(err.Error(), "found unexpected end of stream")
+	}
+	if !openAt(n - 1) {
+		return 0
+	}
+	lo, hi := 1, n-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if openAt(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// lineEnds returns where each line of data ends, its newline included.
+func lineEnds(data []byte) []int {
+	var ends []int
+	for i, b := range data {
+		if b == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] != len(data) {
+		ends = append(ends, len(data))
+	}
+	return ends
+}
+
+// continuedFrom finds the real mistake behind a colon that YAML refuses on
+// line n: a key without its colon on an earlier line (such as
+// "action allow") reads as a value that runs on into line n, and the colon
+// there is where the library notices. When the colon added at the end of
+// the line before makes line n parse, that line and its error are
+// returned, else a nil error.
+func continuedFrom(data []byte, err error, n int) (int, error) {
+	if n <= 1 || !strings.HasSuffix(err.Error(), "mapping values are not allowed in this context") {
+		return 0, nil
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	previous := -1
+	for i := n - 2; i >= 0; i-- {
+		if text := bytes.TrimSpace(lines[i]); len(text) > 0 && text[0] != '#' {
+			previous = i
+			break
+		}
+	}
+	if previous < 0 {
+		return 0, nil
+	}
+	line := lines[previous]
+	end := len(bytes.TrimRight(line, "\r\n"))
+	edited := slices.Concat(lines[:previous]...)
+	edited = slices.Concat(edited, line[:end], []byte(":"), line[end:], slices.Concat(lines[previous+1:]...))
+	if _, _, editedErr := decodeYAML(edited); editedErr != nil && syntaxErrorLine(edited, editedErr) <= n {
+		return 0, nil
+	}
+	return previous + 1, errors.New("could not find expected ':' after the key on this line")
+}
+
+// syntaxErrorLine returns the line of data where the YAML syntax error err
+// is, or 0 when it cannot tell.
+//
+// The line in the YAML library's message is not that line: it is where the
+// construct around the mistake starts (the block mapping, the list, the
+// quoted value), and for most errors it is counted from 0, so that a
+// mistake on line 12 of a rule that starts on line 9 reads "line 8", the
+// line of rules:. The mistake is on the first line at which the text stops
+// parsing with this very error: the smallest n such that the first n lines
+// alone fail with the same message. That line is at or after the one the
+// library names, and a binary search finds it in a few parses.
+func syntaxErrorLine(data []byte, err error) int {
+	want := err.Error()
+	ends := lineEnds(data) // ends[i] is the end of line i+1
+	failsHere := func(n int) bool {
+		_, _, err := decodeYAML(data[:ends[n-1]])
+		return err != nil && err.Error() == want
+	}
+	lo := 1
+	if m := yamlLine.FindStringSubmatch(want); m != nil {
+		if n, _ := strconv.Atoi(m[1]); n > 1 && n <= len(ends) {
+			lo = n
+		}
+	}
+	hi := len(ends)
+	if !failsHere(hi) {
+		return 0
+	}
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if failsHere(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
