@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -36,6 +38,8 @@ type visitor struct {
 	base   string
 	ip     string
 	ua     string
+	// header is sent with every request (the attacker's moves tag theirs).
+	header http.Header
 	// observe, when set, sees every request's path and answer.
 	observe func(path string, r reply, err error)
 }
@@ -80,14 +84,19 @@ func (r reply) signatureAccepted() bool {
 // do sends one request. cookie, when set, replaces the jar's cookies with
 // exactly that Cookie header (a bot replaying a pass).
 func (v *visitor) do(ctx context.Context, method, path, contentType string, body string, cookie string) (reply, error) {
-	r, err := v.send(ctx, method, path, contentType, body, cookie)
+	return v.doWith(ctx, method, path, contentType, body, cookie, nil)
+}
+
+// doWith is do with extra headers.
+func (v *visitor) doWith(ctx context.Context, method, path, contentType string, body string, cookie string, extra http.Header) (reply, error) {
+	r, err := v.send(ctx, method, path, contentType, body, cookie, extra)
 	if v.observe != nil {
 		v.observe(path, r, err)
 	}
 	return r, err
 }
 
-func (v *visitor) send(ctx context.Context, method, path, contentType string, body string, cookie string) (reply, error) {
+func (v *visitor) send(ctx context.Context, method, path, contentType string, body string, cookie string, extra http.Header) (reply, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -100,6 +109,11 @@ func (v *visitor) send(ctx context.Context, method, path, contentType string, bo
 		req.Header.Set("X-Forwarded-For", v.ip)
 	}
 	req.Header.Set("User-Agent", v.ua)
+	for _, h := range []http.Header{v.header, extra} {
+		for name, values := range h {
+			req.Header[name] = values
+		}
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -147,4 +161,60 @@ func passFrom(r reply) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// rawHeader is one header line of a raw request, written as is.
+type rawHeader struct{ name, value string }
+
+// rawTimeout bounds one raw request, connection to answer.
+const rawTimeout = 30 * time.Second
+
+// rawRequest sends one request exactly as written, the request line and
+// the headers byte for byte, on a connection of its own to addr (host:port,
+// also its Host header), so that no client library cleans the path or the
+// method on the way to Caddy. A body gets its Content-Length.
+func rawRequest(ctx context.Context, addr, method, target string, headers []rawHeader, body string) (reply, error) {
+	if strings.ContainsAny(method+target, "\r\n ") {
+		return reply{}, fmt.Errorf("raw request %q %q: a space or line break in the request line", method, target)
+	}
+	d := net.Dialer{Timeout: 5 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return reply{}, fmt.Errorf("%s %s: %w", method, target, err)
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(rawTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	_ = conn.SetDeadline(deadline)
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, target, addr)
+	for _, h := range headers {
+		if strings.ContainsAny(h.name+h.value, "\r\n") {
+			return reply{}, fmt.Errorf("raw request: line break in header %q", h.name)
+		}
+		fmt.Fprintf(&b, "%s: %s\r\n", h.name, h.value)
+	}
+	if body != "" {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
+	}
+	b.WriteString("Connection: close\r\n\r\n")
+	b.WriteString(body)
+
+	start := time.Now()
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		return reply{}, fmt.Errorf("%s %s: %w", method, target, err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return reply{}, fmt.Errorf("%s %s: reading the answer: %w", method, target, err)
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBody))
+	if err != nil {
+		return reply{}, fmt.Errorf("%s %s: reading the answer: %w", method, target, err)
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: rb, took: time.Since(start)}, nil
 }

@@ -2,18 +2,25 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/rempart/rempart/policies"
 )
 
 // TestShortReplay runs the short replay end to end (it builds cmd/rempart,
-// starts it, floods it for a few seconds) and checks what must hold
-// whatever the machine's speed: every legitimate signer signs, the
-// fraudulent signatures stay within the budgets, and the petition counts
-// exactly the signatures accepted. Timings are reported, never checked.
+// starts it, floods it for a few seconds, plays the attacker's moves of
+// issue 9) and checks what must hold whatever the machine's speed: every
+// legitimate signer signs, the fraudulent signatures stay within the
+// budgets, the petition counts exactly the signatures accepted, and each
+// move gets exactly what it should (accepted == expected). Timings are
+// reported, never checked.
 //
 // Chromium signs when installed (in CI, where scripts/test.sh installs it,
 // its absence is a failure); the wrk figures run when wrk is installed.
@@ -74,6 +81,98 @@ func TestShortReplay(t *testing.T) {
 	if res.million != nil {
 		for _, p := range res.million.Problems {
 			t.Errorf("distinct clients: %s", p)
+		}
+	}
+	checkMoves(t, res.moves, cfg)
+}
+
+// checkMoves checks the attacker's moves of issue 9: every move played,
+// each got exactly what it should have (nothing, or the budgets' share),
+// and every legitimate signer among them signed, none of the held
+// submissions lost.
+func checkMoves(t *testing.T, mv *movesResult, cfg config) {
+	t.Helper()
+	if mv == nil {
+		t.Error("the attacker's moves were not played")
+		return
+	}
+	played := map[string]bool{}
+	for _, row := range mv.rows() {
+		played[row.Name[:1]] = true
+		if row.Tried == 0 {
+			t.Errorf("move %q tried nothing", row.Name)
+		}
+		if row.Accepted != row.Expected {
+			t.Errorf("move %q: accepted %d of %d, expected %d; the shield answered %s", row.Name, row.Accepted, row.Tried, row.Expected, answersText(row.Answers))
+		}
+	}
+	for n := 1; n <= 7; n++ {
+		if !played[strconv.Itoa(n)] {
+			t.Errorf("move %d was not played", n)
+		}
+	}
+	if mv.Lost != 0 {
+		t.Errorf("stash flooding: %d signers' held submissions lost", mv.Lost)
+	}
+	if len(mv.Signers) != cfg.stashSigners {
+		t.Errorf("stash flooding: %d signers ran, %d planned", len(mv.Signers), cfg.stashSigners)
+	}
+	for _, s := range mv.Signers {
+		if !s.signed {
+			t.Errorf("a legitimate signer was refused: %s", s.reason)
+		}
+	}
+	if mv.SetupAccepted != mv.Setup || mv.Setup == 0 {
+		t.Errorf("%d of the %d legitimate signatures the moves made before replaying their passes were accepted", mv.SetupAccepted, mv.Setup)
+	}
+}
+
+func TestReplayPolicy(t *testing.T) {
+	src, err := replayPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policies.Parse(src, "replay.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	about := policies.Request{Method: http.MethodGet, Path: cheapPath}
+	if d := p.Decide(&about); d.Rule != "about-cheap" || d.Difficulty != cheapDifficulty {
+		t.Errorf("GET %s decided by %q at %d bits, want about-cheap at %d", cheapPath, d.Rule, d.Difficulty, cheapDifficulty)
+	}
+	sign := policies.Request{Method: http.MethodPost, Path: "/sign", Signature: true}
+	if d := p.Decide(&sign); d.Difficulty <= cheapDifficulty {
+		t.Errorf("POST /sign asks %d bits, no more than the cheap page's %d: the move would test nothing", d.Difficulty, cheapDifficulty)
+	}
+}
+
+func TestFloodBody(t *testing.T) {
+	if n := len(floodBody()); n != stashBody {
+		t.Errorf("flood body of %d bytes, want max_body, %d", n, stashBody)
+	}
+}
+
+func TestCountingPetitionWrites(t *testing.T) {
+	for _, c := range []struct {
+		method string
+		header http.Header
+		want   bool
+	}{
+		{"POST", nil, true},
+		{"post", nil, true},
+		{"PUT", nil, true},
+		{"GET", nil, false},
+		{"head", nil, false},
+		{"GET", http.Header{"X-Http-Method-Override": {"POST"}}, true},
+		{"GET", http.Header{"X-Method-Override": {"POST"}}, true},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/sign", nil)
+		r.Method, r.Header = c.method, c.header
+		if r.Header == nil {
+			r.Header = http.Header{}
+		}
+		if got := writes(r); got != c.want {
+			t.Errorf("writes(%s %v) = %v, want %v", c.method, c.header, got, c.want)
 		}
 	}
 }

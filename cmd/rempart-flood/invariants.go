@@ -8,8 +8,9 @@ func fraudBudget() int { return len(hostingNetworks) * hostingBudgetPerHour }
 
 // violations lists what the replay found wrong, never a timing: a
 // legitimate signer refused, more fraudulent signatures than the budgets
-// allow, or a petition whose count differs from the signatures the clients
-// saw accepted.
+// allow, a petition whose count differs from the signatures the clients
+// saw accepted, or one of the attacker's moves getting other than it
+// should.
 func (r *results) violations() []string {
 	var v []string
 	sc := r.scenario
@@ -52,6 +53,9 @@ func (r *results) violations() []string {
 	}
 	if sc.Backend.Recorded != sc.BackendCount {
 		v = append(v, fmt.Sprintf("the petition's access log shows %d signatures recorded, its count is %d", sc.Backend.Recorded, sc.BackendCount))
+	}
+	if r.moves != nil {
+		v = append(v, r.moves.violations()...)
 	}
 	return v
 }

@@ -3,9 +3,14 @@
 // of hosting networks posting fraudulent signatures as fast as the shield
 // lets them, with proofs solved natively on every core, while a crowd of
 // real signers in residential networks (and a few headless Chromium
-// browsers) sign once each. It writes a report in markdown and a chart of
-// signatures over time, and, when wrk is installed, the shield's load
-// figures measured against a bare reverse_proxy in the same Caddy.
+// browsers) sign once each. Then it plays the attacker's moves of issue 9
+// against a fresh shield (moves.go: aliases of the signature endpoint, a
+// pass bought on a cheap page, stash flooding, cross-site posts,
+// amplification of a network's budget, replay after a restart, a spoofed
+// X-Forwarded-For), each reported as tried, accepted and expected. It
+// writes a report in markdown and a chart of signatures over time, and,
+// when wrk is installed, the shield's load figures measured against a bare
+// reverse_proxy in the same Caddy.
 //
 //	go run ./cmd/rempart-flood                 # 60 s scenario, then the load figures
 //	go run ./cmd/rempart-flood -short          # a few seconds of each
@@ -61,6 +66,15 @@ type config struct {
 	wrkConnections int
 	millionClients int
 
+	// moves plays the attacker's moves of issue 9 (moves.go) after the
+	// scenario: moveClients clients for most of them, stashSigners signers
+	// whose submissions are held during the stash flood, and
+	// forwardedTries signatures for each spoofing client.
+	moves          bool
+	moveClients    int
+	stashSigners   int
+	forwardedTries int
+
 	ports ports
 	log   io.Writer
 }
@@ -95,6 +109,10 @@ func defaultConfig() config {
 		wrkThreads:       2,
 		wrkConnections:   64,
 		millionClients:   1_000_000,
+		moves:            true,
+		moveClients:      4,
+		stashSigners:     20,
+		forwardedTries:   8,
 		ports:            portsFrom(9500, 2995),
 	}
 }
@@ -107,6 +125,9 @@ func shortConfig() config {
 	c.browsers = 1
 	c.wrkDuration = time.Second
 	c.millionClients = 20_000
+	c.moveClients = 2
+	c.stashSigners = 10
+	c.forwardedTries = 5
 	return c
 }
 
@@ -162,7 +183,11 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.wrkThreads, "wrk-threads", def.wrkThreads, "wrk -t")
 	fs.IntVar(&c.wrkConnections, "wrk-connections", def.wrkConnections, "wrk -c")
 	fs.IntVar(&c.millionClients, "million", def.millionClients, "distinct clients in the memory run (0: skip it)")
-	portBase := fs.Int("port-base", 9500, "first of the ports the run listens on (base to base+3, and base+99)")
+	noMoves := fs.Bool("no-moves", false, "skip the attacker's moves of issue 9")
+	fs.IntVar(&c.moveClients, "move-clients", def.moveClients, "clients in each of the attacker's moves")
+	fs.IntVar(&c.stashSigners, "stash-signers", def.stashSigners, "signers whose submissions are held during the stash flood")
+	fs.IntVar(&c.forwardedTries, "forwarded-tries", def.forwardedTries, "signatures of each client that spoofs X-Forwarded-For")
+	portBase := fs.Int("port-base", 9500, "first of the ports the run listens on (base to base+4, and base+99)")
 	adminPort := fs.Int("admin-port", 2995, "Caddy's admin port")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -175,12 +200,15 @@ func parseFlags(args []string) (config, error) {
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		sc := shortConfig()
 		for name, apply := range map[string]func(){
-			"out":          func() { c.outDir = sc.outDir },
-			"duration":     func() { c.duration = sc.duration },
-			"grace":        func() { c.grace = sc.grace },
-			"browsers":     func() { c.browsers = sc.browsers },
-			"wrk-duration": func() { c.wrkDuration = sc.wrkDuration },
-			"million":      func() { c.millionClients = sc.millionClients },
+			"out":             func() { c.outDir = sc.outDir },
+			"duration":        func() { c.duration = sc.duration },
+			"grace":           func() { c.grace = sc.grace },
+			"browsers":        func() { c.browsers = sc.browsers },
+			"wrk-duration":    func() { c.wrkDuration = sc.wrkDuration },
+			"million":         func() { c.millionClients = sc.millionClients },
+			"move-clients":    func() { c.moveClients = sc.moveClients },
+			"stash-signers":   func() { c.stashSigners = sc.stashSigners },
+			"forwarded-tries": func() { c.forwardedTries = sc.forwardedTries },
 		} {
 			if !set[name] {
 				apply()
@@ -188,6 +216,7 @@ func parseFlags(args []string) (config, error) {
 		}
 	}
 	c.wrk = !*noWrk
+	c.moves = !*noMoves
 	c.ports = portsFrom(*portBase, *adminPort)
 	c.log = os.Stderr
 	return c, c.validate()
@@ -212,6 +241,10 @@ func (c config) validate() error {
 		return errors.New("-wrk-duration at least 1s, -wrk-rounds 1 to 10, -wrk-connections at least -wrk-threads")
 	case c.millionClients < 0 || c.millionClients > distinctNetworks:
 		return fmt.Errorf("-million %d: want 0 to %d", c.millionClients, distinctNetworks)
+	case c.moveClients < 1 || c.moveClients > 8 || c.stashSigners < 1 || c.stashSigners > 40 || c.forwardedTries < 1 || c.forwardedTries > maxForwardedTries:
+		// Each move's clients have a block of addresses of their own
+		// (moves.go).
+		return fmt.Errorf("-move-clients 1 to 8, -stash-signers 1 to 40, -forwarded-tries 1 to %d", maxForwardedTries)
 	case c.ports.HTTP < 1024 || c.ports.HTTPS > 65535:
 		return fmt.Errorf("-port-base %d: want 1024 to 65436", c.ports.HTTP)
 	}
@@ -224,6 +257,8 @@ type results struct {
 	started   time.Time
 	caddyfile string
 	scenario  *scenarioResult
+	// moves is nil when skipped.
+	moves *movesResult
 	// load and million are nil when skipped; loadNote says why.
 	load     *loadFigures
 	million  *millionFigures
@@ -250,6 +285,10 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	if err := asntest.Write(env.asnDB, append(append([]network{}, hostingNetworks...), residentialNetworks...)); err != nil {
 		return nil, err
 	}
+	env.policy = filepath.Join(work, "policy.yaml")
+	if err := writePolicy(env.policy); err != nil {
+		return nil, err
+	}
 	if env.chrome = findChromium(); env.chrome == "" && cfg.requireBrowser && cfg.browsers > 0 {
 		return nil, errors.New("no Chromium found: install Debian's chromium package, or set REMPART_CHROMIUM")
 	}
@@ -263,6 +302,13 @@ func run(ctx context.Context, cfg config) (*results, error) {
 		return nil, fmt.Errorf("caddyfile: %w", err)
 	}
 	res.caddyfile = strings.ReplaceAll(string(caddyfile), env.secret, "{env.REMPART_SECRET}")
+
+	if cfg.moves {
+		cfg.logf("the attacker's moves of issue 9, against a fresh shield")
+		if res.moves, err = runMoves(ctx, env); err != nil {
+			return nil, err
+		}
+	}
 
 	wrkPath, lookErr := exec.LookPath("wrk")
 	switch {
@@ -299,7 +345,7 @@ func runLoad(ctx context.Context, env *environment, wrkPath string, res *results
 	}
 
 	cfg.logf("load figures: %d rounds of %s runs, shield and bare reverse_proxy interleaved", cfg.wrkRounds, cfg.wrkDuration)
-	shield, _, err := env.prepareShield(ctx, "load", false)
+	shield, _, err := env.prepareShield(ctx, "load", false, cfg.ports.Demo)
 	if err != nil {
 		return err
 	}
@@ -314,7 +360,7 @@ func runLoad(ctx context.Context, env *environment, wrkPath string, res *results
 		return nil
 	}
 	cfg.logf("memory: %d distinct clients", cfg.millionClients)
-	shield, dir, err := env.prepareShield(ctx, "million", false)
+	shield, dir, err := env.prepareShield(ctx, "million", false, cfg.ports.Demo)
 	if err != nil {
 		return err
 	}

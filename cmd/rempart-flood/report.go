@@ -67,6 +67,12 @@ func (r *results) summary() string {
 	if m := r.million; m != nil {
 		fmt.Fprintf(&b, "%d distinct clients: peak memory %s\n", m.Clients, mib(m.Shield.VmHWM))
 	}
+	if mv := r.moves; mv != nil {
+		for _, row := range mv.rows() {
+			fmt.Fprintf(&b, "move %s: tried %d, accepted %d, expected %d\n", row.Name, row.Tried, row.Accepted, row.Expected)
+		}
+		fmt.Fprintf(&b, "stash flooding: signers' held submissions lost %d of %d\n", mv.Lost, len(mv.Signers))
+	}
 	if r.loadNote != "" {
 		fmt.Fprintf(&b, "load figures: %s\n", r.loadNote)
 	}
@@ -124,7 +130,7 @@ func (r *results) markdown() string {
 	if sc.BrowserNote != "" {
 		p("  Chromium: %s.", sc.BrowserNote)
 	}
-	p("- Budgets (see the Caddyfile below): each hosting ASN %d signatures an hour, every other ASN 300 a minute, every address 3 an hour, challenge pages 120 a minute per /24; base difficulty 18 bits, rising with a network's flood (threshold 60 challenges a minute, up to 6 more bits).", hostingBudgetPerHour)
+	p("- Budgets (see the Caddyfile below): each hosting ASN %d signatures an hour, every other ASN 300 a minute, every address %d an hour, challenge pages 120 a minute per /24; base difficulty 18 bits, rising with a network's flood (threshold 60 challenges a minute, up to 6 more bits). The policy is the embedded default (hosting networks: 2 more bits, 120 challenge pages a minute per ASN) with one rule added first: `GET %s` is challenged at %d bits, a cheap page for the attacker's moves.", hostingBudgetPerHour, ipBudgetPerHour, cheapPath, cheapDifficulty)
 	p("")
 	p("![Signatures accepted over time](%s)", chartFile)
 	p("")
@@ -234,12 +240,13 @@ func (r *results) markdown() string {
 	p("The attacker's solver, the signers, Chromium and the shield share the same %d CPUs: the shield's latencies above include waiting for a core.", runtime.NumCPU())
 	p("")
 
+	r.movesMarkdown(p)
 	r.loadMarkdown(p)
 
 	p("## Invariants")
 	p("")
 	if v := r.violations(); len(v) == 0 {
-		p("Every legitimate signer signed, the fraudulent signatures stayed within the budgets, and the petition's count equals the signatures accepted.")
+		p("Every legitimate signer signed, the fraudulent signatures stayed within the budgets, the petition's count equals the signatures accepted, and each of the attacker's moves got what it should have (nothing, or the budgets' share).")
 	} else {
 		for _, s := range v {
 			p("- **broken**: %s", s)
@@ -256,6 +263,62 @@ func (r *results) markdown() string {
 	p("")
 	p("Reproduce with `make flood` (this report: `go run ./cmd/rempart-flood %s`).", strings.Join(r.flags(), " "))
 	return b.String()
+}
+
+// movesMarkdown renders the attacker's moves.
+func (r *results) movesMarkdown(p func(string, ...any)) {
+	p("## The attacker's moves (issue 9)")
+	p("")
+	mv := r.moves
+	if mv == nil {
+		p("Not played (-no-moves).")
+		p("")
+		return
+	}
+	p("After the scenario, a fresh shield process (the same Caddyfile and policy) guards the runner's own petition on port %d instead of the demo: a lenient one, as a framework's routes often are, that takes every request that writes (any method but GET, HEAD and OPTIONS, in any case, or one with a method-override header) as a signature, whatever its path, and counts it by the move that sent it (an `%s` header). So whatever a move gets past the shield is counted where it lands. Each move has addresses of its own. It took %.1f s; the shield process used %.1f s of CPU and peaked at %s before its restart, %.1f s and %s after.",
+		r.cfg.ports.Counting, moveHeader, mv.Elapsed.Seconds(), mv.Shield.CPU.Seconds(), mib(mv.Shield.VmHWM), mv.Restarted.CPU.Seconds(), mib(mv.Restarted.VmHWM))
+	p("")
+	p("| move | tried | accepted | expected | met | the shield answered |")
+	p("|---|---|---|---|---|---|")
+	for _, row := range mv.rows() {
+		answers := answersText(row.Answers)
+		if answers == "" {
+			answers = "-"
+		}
+		p("| %s | %d | **%d** | %d | %s | %s |", row.Name, row.Tried, row.Accepted, row.Expected, check(row.Met()), answers)
+	}
+	p("")
+	for _, row := range mv.rows() {
+		p("- **%s**: %s. Accepted counts %s.", row.Name, row.Did, row.Counts)
+		for _, n := range row.Notes {
+			p("  %s.", upperFirst(n))
+		}
+		if len(row.Reached) > 0 && row.Accepted > row.Expected {
+			p("  The petition received (the first %d): `%s`.", len(row.Reached), strings.Join(row.Reached, "`, `"))
+		}
+		for _, pr := range row.Problems {
+			p("  - **problem**: %s", pr)
+		}
+	}
+	p("")
+	signed := 0
+	var solving []time.Duration
+	for _, s := range mv.Signers {
+		if s.signed {
+			signed++
+		}
+		solving = append(solving, s.solving)
+	}
+	p("Legitimate signers during the moves: %d of %d stash signers signed through their held submission (solving p50 %s, max %s), %d held submissions lost; %d of %d signatures that spent a pass before a move replayed it were accepted.",
+		signed, len(mv.Signers), ms(percentile(solving, 50)), ms(percentile(solving, 100)), mv.Lost, mv.SetupAccepted, mv.Setup)
+	p("")
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // loadMarkdown renders the load figures.
@@ -293,8 +356,8 @@ func (r *results) loadMarkdown(p func(string, ...any)) {
 	p("```sh")
 	p("# A pass for wrk, bound to 127.0.0.1, no User-Agent (wrk sends none) and Host 127.0.0.1:%d:", r.cfg.ports.Shield)
 	p("PASS=$(go run ./bench/getpass %s/)", r.cfg.ports.shieldURL())
-	p("# SPENT_PASS: the same, got with X-Forwarded-For: %s and spent on one POST /sign;", refusedIP)
-	p("# then GET / from that address until the shield answers 429 (its /24's challenge budget is spent).")
+	p("# OTHER_PASS: the same, got with X-Forwarded-For: %s (another network); then GET / with it", otherIP)
+	p("# from %s until the shield answers 429 (its /24's challenge budget is spent).", refusedIP)
 	for _, c := range []*comparison{&l.PassThrough, &l.Refusal, &l.Challenge} {
 		p("%s", c.ShieldCommand)
 		p("%s", c.BareCommand)
@@ -386,5 +449,8 @@ func (r *results) flags() []string {
 		"-browsers", fmt.Sprint(c.browsers),
 		"-wrk-duration", c.wrkDuration.String(),
 		"-million", fmt.Sprint(c.millionClients),
+		"-move-clients", fmt.Sprint(c.moveClients),
+		"-stash-signers", fmt.Sprint(c.stashSigners),
+		"-forwarded-tries", fmt.Sprint(c.forwardedTries),
 	}
 }

@@ -46,12 +46,14 @@ type environment struct {
 	secret string
 	work   string
 	chrome string // Chromium's path, "" when none
+	policy string // the replay's policy file
 	solver *nativeSolver
 }
 
 // prepareShield writes a Caddyfile into a directory of its own under the
-// work directory and starts the shield on it.
-func (env *environment) prepareShield(ctx context.Context, name string, backendLog bool) (*shieldProcess, string, error) {
+// work directory and starts the shield on it, in front of the petition
+// listening on upstream.
+func (env *environment) prepareShield(ctx context.Context, name string, backendLog bool, upstream int) (*shieldProcess, string, error) {
 	dir := filepath.Join(env.work, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, "", fmt.Errorf("%s: %w", name, err)
@@ -61,7 +63,10 @@ func (env *environment) prepareShield(ctx context.Context, name string, backendL
 		Secret:        env.secret,
 		Storage:       filepath.Join(dir, "storage"),
 		ASNDB:         env.asnDB,
+		Policy:        env.policy,
 		HostingBudget: hostingBudgetPerHour,
+		IPBudget:      ipBudgetPerHour,
+		Upstream:      upstream,
 	}
 	if backendLog {
 		sc.BackendLog = filepath.Join(dir, "backend.log")
@@ -81,7 +86,7 @@ func (env *environment) prepareShield(ctx context.Context, name string, backendL
 // attacker's servers, the crowd and the Chromium signers at once.
 func runScenario(ctx context.Context, env *environment) (*scenarioResult, error) {
 	cfg := env.cfg
-	shield, dir, err := env.prepareShield(ctx, "scenario", true)
+	shield, dir, err := env.prepareShield(ctx, "scenario", true, cfg.ports.Demo)
 	if err != nil {
 		return nil, err
 	}

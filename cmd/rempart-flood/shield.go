@@ -42,13 +42,16 @@ type ports struct {
 	HTTP, HTTPS int
 	// Demo is the petition itself, Shield the petition behind rempart, Bare
 	// the petition behind a bare reverse_proxy, Admin Caddy's admin API.
-	Demo, Shield, Bare, Admin int
+	// Counting is the runner's own petition, which the shield guards in the
+	// attacker's moves (see moves.go); it is served by the runner, not by
+	// Caddy.
+	Demo, Shield, Bare, Counting, Admin int
 }
 
-// portsFrom lays the ports out from base: base, base+1, ... base+3, and
+// portsFrom lays the ports out from base: base, base+1, ... base+4, and
 // base+99 for HTTPS.
 func portsFrom(base, admin int) ports {
-	return ports{HTTP: base, Demo: base + 1, Shield: base + 2, Bare: base + 3, HTTPS: base + 99, Admin: admin}
+	return ports{HTTP: base, Demo: base + 1, Shield: base + 2, Bare: base + 3, Counting: base + 4, HTTPS: base + 99, Admin: admin}
 }
 
 // checkFree makes sure nothing listens on the run's ports already (a
@@ -74,14 +77,23 @@ type shieldConfig struct {
 	Secret        string
 	Storage       string
 	ASNDB         string
+	Policy        string // the replay's policy file (see policy.go)
 	HostingBudget int    // signatures an hour for each hosting ASN
+	IPBudget      int    // signatures an hour for each address
 	BackendLog    string // access log of the petition; empty for none
+	// Upstream is the port of the petition the shield guards: the demo's,
+	// or the runner's counting petition in the attacker's moves.
+	Upstream int
 }
 
 // hostingBudgetPerHour is the replay's budget for each hosting ASN: at
 // most that many fraudulent signatures an hour from each of the
 // attacker's networks.
 const hostingBudgetPerHour = 10
+
+// ipBudgetPerHour is the replay's budget for each address: at most that
+// many signatures an hour.
+const ipBudgetPerHour = 3
 
 // caddyfileTemplate is the replay's Caddyfile: the README's budgets in
 // front of the demo petition, the clients' addresses taken from
@@ -124,11 +136,13 @@ http://localhost:{{.Ports.Shield}}, http://127.0.0.1:{{.Ports.Shield}} {
 		secret {{.Secret}}
 		difficulty 18
 		protect POST /sign
+		# the default policy, with a cheap page (GET /about, 4 bits)
+		policy {{.Policy}}
 		# every hosting ASN at most 10 signatures an hour
 		limit signatures per asn {{.HostingBudget}}/hour class hosting
 		# every other ASN at most 300 a minute, every address 3 an hour
 		limit signatures per asn 300/min
-		limit signatures per ip 3/hour
+		limit signatures per ip {{.IPBudget}}/hour
 		# challenge pages, per network prefix
 		limit challenges per prefix 120/min
 		flood {
@@ -137,7 +151,7 @@ http://localhost:{{.Ports.Shield}}, http://127.0.0.1:{{.Ports.Shield}} {
 			half_life 1m
 		}
 	}
-	reverse_proxy 127.0.0.1:{{.Ports.Demo}}
+	reverse_proxy 127.0.0.1:{{.Upstream}}
 }
 
 # The petition behind a bare reverse proxy, for comparison.
