@@ -1,6 +1,9 @@
 package caddymodule
 
 import (
+	"encoding/json"
+	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,7 +24,7 @@ func init() {
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	var handler Handler
-	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+	if err := handler.unmarshalCaddyfile(h.Dispenser, caddyfileClasses(h)); err != nil {
 		return nil, err
 	}
 	// Each rempart directive gets state of its own: by default the n-th in
@@ -36,6 +39,31 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 }
 
 const siteCounterKey = "rempart.sites"
+
+// caddyfileClasses returns the names of the network classes a Caddyfile
+// defines: those of the global rempart option and the built-in hosting
+// class, unless the option leaves it out. A limit's class is checked
+// against them where the limit is written.
+func caddyfileClasses(h httpcaddyfile.Helper) []string {
+	names := []string{HostingClass}
+	opt, ok := h.Option("rempart").(httpcaddyfile.App)
+	if !ok {
+		return names
+	}
+	var app App
+	if err := json.Unmarshal(opt.Value, &app); err != nil {
+		return nil // unknown: the classes are checked at provisioning
+	}
+	if app.NoBuiltinHosting {
+		names = names[:0]
+	}
+	for name := range app.Classes {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
@@ -67,6 +95,12 @@ const siteCounterKey = "rempart.sites"
 //
 // protect and limit may be repeated; every option may be omitted.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return h.unmarshalCaddyfile(d, nil)
+}
+
+// unmarshalCaddyfile reads the tokens, checking the class of each limit
+// against classes unless it is nil.
+func (h *Handler) unmarshalCaddyfile(d *caddyfile.Dispenser, classes []string) error {
 	d.Next() // directive name
 	if d.NextArg() {
 		return d.ArgErr()
@@ -176,7 +210,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return err
 			}
-			h.Limits = append(h.Limits, b)
+			// Checked here, with the limits before it, as the policy
+			// engine will compile them: a class that is not defined or a
+			// name used twice is reported at this line.
+			limits := append(h.Limits[:len(h.Limits):len(h.Limits)], b)
+			if _, err := policies.LimitsPolicy(limits, "limit", policies.ParseOptions{Classes: classes}); err != nil {
+				return d.Errf("%s", limitProblem(err))
+			}
+			h.Limits = limits
 		case "flood":
 			if err := h.parseFlood(d); err != nil {
 				return err
@@ -259,6 +300,25 @@ func parseLimit(d *caddyfile.Dispenser) (policies.Budget, error) {
 		}
 	}
 	return b, nil
+}
+
+// limitProblem says what is wrong with the last limit of a
+// LimitsPolicy's error: its problems, without the limit's number, which
+// means nothing in a Caddyfile.
+func limitProblem(err error) string {
+	var ve *policies.ValidationError
+	if !errors.As(err, &ve) {
+		return err.Error()
+	}
+	msgs := make([]string, len(ve.Problems))
+	for i, p := range ve.Problems {
+		msg := p.Message
+		if _, rest, ok := strings.Cut(msg, "): "); ok && strings.HasPrefix(msg, "limit ") {
+			msg = rest
+		}
+		msgs[i] = "limit: " + msg
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // parseFlood reads "flood off" or a flood block.

@@ -1,8 +1,12 @@
 package policies
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -66,6 +70,10 @@ func (c Chain) Explain(req *Request) string {
 // or only clients of the budget's class, so that they are counted by the
 // same engine as a policy's own limits. Each rule is named after its
 // budget, with characters a rule name cannot have replaced by dots.
+//
+// A budget that does not compile is reported by its number and its text,
+// "limit 2 (signatures per asn 10/hour class hostng)", never at a line of
+// the text the rules are compiled from, which nobody wrote.
 func LimitsPolicy(budgets []Budget, source string, opts ParseOptions) (*Policy, error) {
 	type limitRule struct {
 		Name   string            `json:"name"`
@@ -75,26 +83,62 @@ func LimitsPolicy(budgets []Budget, source string, opts ParseOptions) (*Policy, 
 		Per    string            `json:"per"`
 		Rate   string            `json:"rate"`
 	}
-	doc := struct {
-		Rules []limitRule `json:"rules"`
-	}{Rules: []limitRule{}}
-	for _, b := range budgets {
+	// One rule per line: rule i is on line i+2, so that a problem names
+	// its budget.
+	var text bytes.Buffer
+	text.WriteString("{\"rules\": [\n")
+	for i, b := range budgets {
 		if err := b.compile(); err != nil {
-			return nil, fmt.Errorf("%s: %w", source, err)
+			return nil, fmt.Errorf("%s: %s: %w", source, describeLimit(i, budgets[i]), err)
 		}
 		r := limitRule{Name: ruleName(b.Name), Action: ActionLimit, Counts: b.Counts, Per: b.Per.String(), Rate: b.Rate}
 		if b.Class != "" {
 			r.Match = map[string]string{"class": b.Class}
 		}
-		doc.Rules = append(doc.Rules, r)
+		line, err := json.Marshal(r)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", source, err)
+		}
+		if i > 0 {
+			text.WriteString(",\n")
+		}
+		text.Write(line)
 	}
+	text.WriteString("\n]}\n")
 	// JSON is YAML: one document the policy compiler checks like any file.
-	text, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", source, err)
-	}
 	opts.SkipTests = true
-	return opts.Parse(text, source)
+	p, err := opts.Parse(text.Bytes(), source)
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		for i := range ve.Problems {
+			pr := &ve.Problems[i]
+			if n := pr.Line - 2; n >= 0 && n < len(budgets) {
+				msg := firstAtLine.ReplaceAllStringFunc(pr.Message, func(m string) string {
+					first, _ := strconv.Atoi(firstAtLine.FindStringSubmatch(m)[1])
+					return fmt.Sprintf("(first by limit %d; give each limit its own name)", first-1)
+				})
+				pr.Message = describeLimit(n, budgets[n]) + ": " + msg
+			}
+			pr.Line = 0
+		}
+	}
+	return p, err
+}
+
+// firstAtLine is how a problem refers to an earlier line.
+var firstAtLine = regexp.MustCompile(`\(first at line (\d+)\)`)
+
+// describeLimit names the i-th budget (from 0) of a server's configuration
+// in messages, as the Caddyfile writes it.
+func describeLimit(i int, b Budget) string {
+	text := fmt.Sprintf("%s per %s %s", b.Counts, b.Per, b.Rate)
+	if b.Class != "" {
+		text += " class " + b.Class
+	}
+	if b.Name != "" {
+		text += " name " + b.Name
+	}
+	return fmt.Sprintf("limit %d (%s)", i+1, text)
 }
 
 // ruleName makes a budget's name a valid rule name.
