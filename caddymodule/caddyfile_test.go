@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/rempart/rempart/budget"
+	"github.com/rempart/rempart/internal/fuzzguard"
 	"github.com/rempart/rempart/policies"
 )
 
@@ -182,12 +183,14 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, input string) {
-		var h Handler
-		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
-			return
-		}
-		// Whatever parses must either validate or say why, never panic.
-		h.setDefaults()
-		_ = h.Validate()
+		fuzzguard.WithinInput(t, fuzzguard.DefaultLimit, []byte(input), func() {
+			var h Handler
+			if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
+				return
+			}
+			// Whatever parses must either validate or say why, never panic.
+			h.setDefaults()
+			_ = h.Validate()
+		})
 	})
 }

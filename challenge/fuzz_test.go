@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rempart/rempart/internal/fuzzguard"
 )
 
 func FuzzVerifyProof(f *testing.F) {
@@ -15,10 +17,12 @@ func FuzzVerifyProof(f *testing.F) {
 	f.Add(c.Token[:20], "00")
 	f.Add(strings.Repeat("A", TokenLen), strings.Repeat("f", NonceLen))
 	f.Fuzz(func(t *testing.T, token, nonce string) {
-		got, err := s.VerifyProof(token, nonce, testClient, 1, testNow)
-		if err == nil && (got.Token != token || LeadingZeroBits(got.Seed, mustNonce(t, nonce)) < got.Difficulty) {
-			t.Fatalf("accepted an invalid proof %q %q", token, nonce)
-		}
+		fuzzguard.Within(t, fuzzguard.DefaultLimit, func() {
+			got, err := s.VerifyProof(token, nonce, testClient, 1, testNow)
+			if err == nil && (got.Token != token || LeadingZeroBits(got.Seed, mustNonce(t, nonce)) < got.Difficulty) {
+				t.Fatalf("accepted an invalid proof %q %q", token, nonce)
+			}
+		})
 	})
 }
 
@@ -37,17 +41,19 @@ func FuzzVerifyPass(f *testing.F) {
 	f.Add("")
 	f.Add(p.Token + "=")
 	f.Fuzz(func(t *testing.T, token string) {
-		got, err := s.VerifyPass(token, testClient, testNow)
-		if err != nil {
-			return
-		}
-		// The fuzzing workers each have their own random ids, so "issued by
-		// this signer" cannot be checked here; what is accepted must at
-		// least be the one spelling of a sane pass.
-		raw, decErr := base64.RawURLEncoding.DecodeString(token)
-		if decErr != nil || base64.RawURLEncoding.EncodeToString(raw) != token || !got.Expires.After(testNow) || got.Credits > MaxCredits {
-			t.Fatalf("accepted a malformed pass %q as %+v", token, got)
-		}
+		fuzzguard.WithinInput(t, fuzzguard.DefaultLimit, []byte(token), func() {
+			got, err := s.VerifyPass(token, testClient, testNow)
+			if err != nil {
+				return
+			}
+			// The fuzzing workers each have their own random ids, so "issued by
+			// this signer" cannot be checked here; what is accepted must at
+			// least be the one spelling of a sane pass.
+			raw, decErr := base64.RawURLEncoding.DecodeString(token)
+			if decErr != nil || base64.RawURLEncoding.EncodeToString(raw) != token || !got.Expires.After(testNow) || got.Credits > MaxCredits {
+				t.Fatalf("accepted a malformed pass %q as %+v", token, got)
+			}
+		})
 	})
 }
 
@@ -56,10 +62,12 @@ func FuzzNegotiate(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, header string) {
-		lang, msgs := Negotiate(header)
-		if msgs == nil || catalog[lang] != msgs {
-			t.Fatalf("Negotiate(%q) = %q without its messages", header, lang)
-		}
+		fuzzguard.WithinInput(t, fuzzguard.DefaultLimit, []byte(header), func() {
+			lang, msgs := Negotiate(header)
+			if msgs == nil || catalog[lang] != msgs {
+				t.Fatalf("Negotiate(%q) = %q without its messages", header, lang)
+			}
+		})
 	})
 }
 
@@ -68,21 +76,23 @@ func FuzzSafeReturn(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, target string) {
-		got := SafeReturn(target, "/.rempart/")
-		if got == "/" {
-			return
-		}
-		if got != target {
-			t.Fatalf("SafeReturn rewrote %q to %q", target, got)
-		}
-		u, err := url.Parse(got)
-		if err != nil || u.Host != "" || u.Scheme != "" || !strings.HasPrefix(got, "/") || strings.HasPrefix(got, "//") {
-			t.Fatalf("SafeReturn(%q) = %q leaves the site", target, got)
-		}
-		// Browsers treat a backslash as a slash: "/\evil" would be "//evil".
-		if strings.ContainsAny(got, "\\\r\n\t") {
-			t.Fatalf("SafeReturn(%q) kept a dangerous character", target)
-		}
+		fuzzguard.WithinInput(t, fuzzguard.DefaultLimit, []byte(target), func() {
+			got := SafeReturn(target, "/.rempart/")
+			if got == "/" {
+				return
+			}
+			if got != target {
+				t.Fatalf("SafeReturn rewrote %q to %q", target, got)
+			}
+			u, err := url.Parse(got)
+			if err != nil || u.Host != "" || u.Scheme != "" || !strings.HasPrefix(got, "/") || strings.HasPrefix(got, "//") {
+				t.Fatalf("SafeReturn(%q) = %q leaves the site", target, got)
+			}
+			// Browsers treat a backslash as a slash: "/\evil" would be "//evil".
+			if strings.ContainsAny(got, "\\\r\n\t") {
+				t.Fatalf("SafeReturn(%q) kept a dangerous character", target)
+			}
+		})
 	})
 }
 
@@ -95,40 +105,42 @@ func FuzzStashTake(f *testing.F) {
 	// Ids are random, so a fuzzed k never names the stored one: exact
 	// tries the stored id itself.
 	f.Fuzz(func(t *testing.T, k string, exact bool, owner string, size uint16) {
-		st, err := NewStash(StashConfig{MaxEntries: 4, MaxBytes: 1 << 17, PerOwner: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		exp := testNow.Add(time.Minute)
-		key, err := st.Put(Submission{Body: []byte("name=a"), Expires: exp}, testClient, "asn:64500")
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A second submission, of the fuzzed size and owner, fits: it pushes
-		// nothing out (of owner, or of asn:64500 whose share of 2 holds both).
-		if _, err := st.Put(Submission{Body: make([]byte, size), Expires: exp}, testClient, owner); err != nil {
-			t.Fatalf("put of %d bytes refused: %v", size, err)
-		}
-		if n, b := st.Len(); n != 2 || b != 6+int(size) {
-			t.Fatalf("stash holds %d entries, %d bytes after two puts", n, b)
-		}
-		if exact {
-			k = key
-		}
-		if _, ok := st.Peek(k, testClient, testNow); ok != (k == key) {
-			t.Fatalf("Peek(%q) = %v for a submission stored as %q", k, ok, key)
-		}
-		if _, ok := st.Take(k, testClient, testNow); ok != (k == key) {
-			t.Fatalf("Take(%q) = %v for a submission stored as %q", k, ok, key)
-		}
-		if k != key {
-			if got, ok := st.Take(key, testClient, testNow); !ok || string(got.Body) != "name=a" {
-				t.Fatalf("Take(%q) = %+v, %v after trying %q", key, got, ok, k)
+		fuzzguard.Within(t, fuzzguard.DefaultLimit, func() {
+			st, err := NewStash(StashConfig{MaxEntries: 4, MaxBytes: 1 << 17, PerOwner: 2})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if _, ok := st.Take(key, testClient, testNow); ok {
-			t.Fatalf("submission %q released twice", key)
-		}
+			exp := testNow.Add(time.Minute)
+			key, err := st.Put(Submission{Body: []byte("name=a"), Expires: exp}, testClient, "asn:64500")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A second submission, of the fuzzed size and owner, fits: it pushes
+			// nothing out (of owner, or of asn:64500 whose share of 2 holds both).
+			if _, err := st.Put(Submission{Body: make([]byte, size), Expires: exp}, testClient, owner); err != nil {
+				t.Fatalf("put of %d bytes refused: %v", size, err)
+			}
+			if n, b := st.Len(); n != 2 || b != 6+int(size) {
+				t.Fatalf("stash holds %d entries, %d bytes after two puts", n, b)
+			}
+			if exact {
+				k = key
+			}
+			if _, ok := st.Peek(k, testClient, testNow); ok != (k == key) {
+				t.Fatalf("Peek(%q) = %v for a submission stored as %q", k, ok, key)
+			}
+			if _, ok := st.Take(k, testClient, testNow); ok != (k == key) {
+				t.Fatalf("Take(%q) = %v for a submission stored as %q", k, ok, key)
+			}
+			if k != key {
+				if got, ok := st.Take(key, testClient, testNow); !ok || string(got.Body) != "name=a" {
+					t.Fatalf("Take(%q) = %+v, %v after trying %q", key, got, ok, k)
+				}
+			}
+			if _, ok := st.Take(key, testClient, testNow); ok {
+				t.Fatalf("submission %q released twice", key)
+			}
+		})
 	})
 }
 
@@ -138,14 +150,16 @@ func FuzzVerifyWait(f *testing.F) {
 	f.Add(w.Token)
 	f.Add("")
 	f.Fuzz(func(t *testing.T, token string) {
-		at := testNow.Add(10 * time.Second)
-		got, err := s.VerifyWait(token, testClient, time.Minute, at)
-		if err != nil {
-			return
-		}
-		raw, decErr := base64.RawURLEncoding.DecodeString(token)
-		if decErr != nil || base64.RawURLEncoding.EncodeToString(raw) != token || at.Before(got.NotBefore) || !got.Expires.After(at) {
-			t.Fatalf("accepted a malformed or early wait challenge %q as %+v", token, got)
-		}
+		fuzzguard.WithinInput(t, fuzzguard.DefaultLimit, []byte(token), func() {
+			at := testNow.Add(10 * time.Second)
+			got, err := s.VerifyWait(token, testClient, time.Minute, at)
+			if err != nil {
+				return
+			}
+			raw, decErr := base64.RawURLEncoding.DecodeString(token)
+			if decErr != nil || base64.RawURLEncoding.EncodeToString(raw) != token || at.Before(got.NotBefore) || !got.Expires.After(at) {
+				t.Fatalf("accepted a malformed or early wait challenge %q as %+v", token, got)
+			}
+		})
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/rempart/rempart/internal/fuzzguard"
 )
 
 // FuzzParse feeds arbitrary bytes to Parse: it must never panic or hang,
@@ -27,30 +29,32 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(src))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := Parse(data, "fuzz.yaml")
-		if err != nil {
-			if p != nil {
-				t.Fatal("a policy along with an error")
+		fuzzguard.WithinInput(t, fuzzguard.DefaultLimit, data, func() {
+			p, err := Parse(data, "fuzz.yaml")
+			if err != nil {
+				if p != nil {
+					t.Fatal("a policy along with an error")
+				}
+				var ve *ValidationError
+				if !errors.As(err, &ve) || len(ve.Problems) == 0 {
+					t.Fatalf("error %v (%T), want a ValidationError with problems", err, err)
+				}
+				lines := lineBreaks(data) + 1
+				for _, problem := range ve.Problems {
+					if problem.Line < 0 || problem.Line > lines || problem.Message == "" || problem.File != "fuzz.yaml" {
+						t.Fatalf("problem %+v outside a file of %d lines", problem, lines)
+					}
+				}
+				return
 			}
-			var ve *ValidationError
-			if !errors.As(err, &ve) || len(ve.Problems) == 0 {
-				t.Fatalf("error %v (%T), want a ValidationError with problems", err, err)
-			}
-			lines := lineBreaks(data) + 1
-			for _, problem := range ve.Problems {
-				if problem.Line < 0 || problem.Line > lines || problem.Message == "" || problem.File != "fuzz.yaml" {
-					t.Fatalf("problem %+v outside a file of %d lines", problem, lines)
+			for _, r := range RunTests(p) {
+				if !r.Passed() {
+					t.Fatalf("a policy was accepted with a failing test: %+v", r)
 				}
 			}
-			return
-		}
-		for _, r := range RunTests(p) {
-			if !r.Passed() {
-				t.Fatalf("a policy was accepted with a failing test: %+v", r)
-			}
-		}
-		checkDecision(t, p, &Request{Method: "POST", Path: "/sign", IP: netip.MustParseAddr("203.0.113.7"), ASN: 16509, Class: "hosting"})
-		checkDecision(t, p, &Request{})
+			checkDecision(t, p, &Request{Method: "POST", Path: "/sign", IP: netip.MustParseAddr("203.0.113.7"), ASN: 16509, Class: "hosting"})
+			checkDecision(t, p, &Request{})
+		})
 	})
 }
 
@@ -73,14 +77,16 @@ func FuzzDecide(f *testing.F) {
 	f.Add("GET", "/robots.txt/../sign", "[2001:db8::1]:8443", netip.MustParseAddr("2001:db8::1").AsSlice(), uint32(0), "", "", "", "Referer", "")
 	f.Add("", "", "", []byte{}, uint32(64496), "(?i)", "vpn", "MSIE 6.0", "X-Monitoring-Token", "0123456789abcdef0123456789abcdef")
 	f.Fuzz(func(t *testing.T, method, path, host string, ip []byte, asn uint32, org, class, userAgent, headerName, headerValue string) {
-		addr, _ := netip.AddrFromSlice(ip)
-		req := &Request{
-			Method: method, Path: path, Host: host, IP: addr, ASN: asn, Org: org, Class: class, UserAgent: userAgent,
-			Header: http.Header{headerName: {headerValue}, "User-Agent": {userAgent}},
-		}
-		for _, p := range policies {
-			checkDecision(t, p, req)
-		}
+		fuzzguard.Within(t, fuzzguard.DefaultLimit, func() {
+			addr, _ := netip.AddrFromSlice(ip)
+			req := &Request{
+				Method: method, Path: path, Host: host, IP: addr, ASN: asn, Org: org, Class: class, UserAgent: userAgent,
+				Header: http.Header{headerName: {headerValue}, "User-Agent": {userAgent}},
+			}
+			for _, p := range policies {
+				checkDecision(t, p, req)
+			}
+		})
 	})
 }
 
