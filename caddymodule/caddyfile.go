@@ -3,9 +3,11 @@ package caddymodule
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -14,6 +16,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/rempart/rempart/budget"
+	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/policies"
 )
 
@@ -163,7 +166,7 @@ func (h *Handler) unmarshalCaddyfile(d *caddyfile.Dispenser, classes []string) e
 			}
 			size, err := humanize.ParseBytes(d.Val())
 			if err != nil || size == 0 || size > DefaultStashBytes {
-				return d.Errf("max_body %q: want a size such as 64KiB, at most %d bytes", d.Val(), DefaultStashBytes)
+				return d.Errf("max_body %q: want a size such as 64KiB, from 1 to %d bytes (32MiB)", d.Val(), DefaultStashBytes)
 			}
 			h.MaxBody = int(size)
 			if d.NextArg() {
@@ -229,6 +232,74 @@ func (h *Handler) unmarshalCaddyfile(d *caddyfile.Dispenser, classes []string) e
 	return nil
 }
 
+// intRange is the one range a whole-number option may take: the Caddyfile
+// parser (at the option's line), Validate (for JSON) and the README's
+// table of options all use it, and the policy compiler's difficulty and
+// credits bounds are the same numbers.
+type intRange struct {
+	min, max int
+	unit     string // what the number counts, for messages
+}
+
+// intRanges are the ranges of the handler's whole-number options.
+var intRanges = map[string]intRange{
+	"difficulty":     {challenge.MinDifficulty, challenge.MaxDifficulty, "leading zero bits"},
+	"credits":        {1, challenge.MaxCredits, "signatures per solved challenge"},
+	"ipv4_prefix":    {8, 32, "bits"},
+	"ipv6_prefix":    {16, 128, "bits"},
+	"ipv6_ip_prefix": {48, 128, "bits"},
+	"spent_size":     {1024, 1 << 26, "ids"},
+	"max_extra_bits": {1, 24, "bits"},
+	"max_body":       {1, DefaultStashBytes, "bytes"},
+}
+
+// check reports a value of option outside the range.
+func (r intRange) check(option string, n int) error {
+	if n < r.min || n > r.max {
+		return fmt.Errorf("%s %d: want %d to %d %s", option, n, r.min, r.max, r.unit)
+	}
+	return nil
+}
+
+// durationRange is the one range a duration option may take; a zero max
+// means no upper bound.
+type durationRange struct {
+	min, max time.Duration
+}
+
+// durationRanges are the ranges of the handler's duration options.
+var durationRanges = map[string]durationRange{
+	"pass_ttl":      {time.Minute, 0},
+	"challenge_ttl": {10 * time.Second, 0},
+	"noscript_wait": {time.Second, challenge.MaxWait},
+	"policy_reload": {100 * time.Millisecond, 0},
+}
+
+// check reports a value of option outside the range.
+func (r durationRange) check(option string, d time.Duration) error {
+	switch {
+	case r.max > 0 && (d < r.min || d > r.max):
+		return fmt.Errorf("%s %s: want %s to %s", option, shortDuration(d), shortDuration(r.min), shortDuration(r.max))
+	case d < r.min:
+		return fmt.Errorf("%s %s: want at least %s", option, shortDuration(d), shortDuration(r.min))
+	}
+	return nil
+}
+
+// shortDuration writes d as people do: 1m, 255s or 100ms, not 1m0s or
+// 4m15s.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d > 0 && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d > 0 && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d > 0 && d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return d.String()
+}
+
 func intArg(d *caddyfile.Dispenser, dst *int) error {
 	option := d.Val()
 	if !d.NextArg() {
@@ -237,6 +308,11 @@ func intArg(d *caddyfile.Dispenser, dst *int) error {
 	n, err := strconv.Atoi(d.Val())
 	if err != nil || n <= 0 {
 		return d.Errf("%s %q: want a positive whole number", option, d.Val())
+	}
+	if r, ok := intRanges[option]; ok {
+		if err := r.check(option, n); err != nil {
+			return d.Err(err.Error())
+		}
 	}
 	*dst = n
 	if d.NextArg() {
@@ -253,6 +329,11 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	dur, err := caddy.ParseDuration(d.Val())
 	if err != nil || dur <= 0 {
 		return d.Errf("%s %q: want a positive duration such as 1h or 5m", option, d.Val())
+	}
+	if r, ok := durationRanges[option]; ok {
+		if err := r.check(option, dur); err != nil {
+			return d.Err(err.Error())
+		}
 	}
 	*dst = caddy.Duration(dur)
 	if d.NextArg() {

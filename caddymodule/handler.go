@@ -265,31 +265,35 @@ func (h *Handler) setDefaults() {
 	}
 }
 
-// Validate checks the handler's configuration.
+// Validate checks the handler's configuration, against the same ranges
+// as the Caddyfile parser (intRanges, durationRanges).
 func (h *Handler) Validate() error {
-	if h.Difficulty < challenge.MinDifficulty || h.Difficulty > challenge.MaxDifficulty {
-		return fmt.Errorf("difficulty %d: want %d to %d leading zero bits", h.Difficulty, challenge.MinDifficulty, challenge.MaxDifficulty)
+	for _, o := range []struct {
+		option string
+		value  int
+	}{
+		{"difficulty", h.Difficulty}, {"credits", h.Credits},
+		{"ipv4_prefix", h.IPv4Prefix}, {"ipv6_prefix", h.IPv6Prefix}, {"ipv6_ip_prefix", h.IPv6IPPrefix},
+		{"spent_size", h.SpentSize}, {"max_body", h.MaxBody},
+	} {
+		if err := intRanges[o.option].check(o.option, o.value); err != nil {
+			return err
+		}
 	}
-	if h.Credits < 1 || h.Credits > challenge.MaxCredits {
-		return fmt.Errorf("credits %d: want 1 to %d", h.Credits, challenge.MaxCredits)
+	for _, o := range []struct {
+		option string
+		value  caddy.Duration
+	}{
+		{"pass_ttl", h.PassTTL}, {"challenge_ttl", h.ChallengeTTL}, {"policy_reload", h.PolicyReload},
+	} {
+		if err := durationRanges[o.option].check(o.option, time.Duration(o.value)); err != nil {
+			return err
+		}
 	}
-	if h.PassTTL < caddy.Duration(time.Minute) {
-		return fmt.Errorf("pass_ttl %s: want at least 1m", time.Duration(h.PassTTL))
-	}
-	if h.ChallengeTTL < caddy.Duration(10*time.Second) {
-		return fmt.Errorf("challenge_ttl %s: want at least 10s", time.Duration(h.ChallengeTTL))
-	}
-	if h.IPv4Prefix < 8 || h.IPv4Prefix > 32 {
-		return fmt.Errorf("ipv4_prefix %d: want 8 to 32", h.IPv4Prefix)
-	}
-	if h.IPv6Prefix < 16 || h.IPv6Prefix > 128 {
-		return fmt.Errorf("ipv6_prefix %d: want 16 to 128", h.IPv6Prefix)
-	}
-	if h.NoScriptWait < 0 || time.Duration(h.NoScriptWait) > challenge.MaxWait || (h.NoScriptWait > 0 && h.NoScriptWait < caddy.Duration(time.Second)) {
-		return fmt.Errorf("noscript_wait %s: want 1s to %s, or 0 to turn it off", time.Duration(h.NoScriptWait), challenge.MaxWait)
-	}
-	if h.MaxBody < 1 || h.MaxBody > DefaultStashBytes {
-		return fmt.Errorf("max_body %d: want 1 to %d bytes", h.MaxBody, DefaultStashBytes)
+	if h.NoScriptWait != 0 { // 0: off
+		if err := durationRanges["noscript_wait"].check("noscript_wait", time.Duration(h.NoScriptWait)); err != nil {
+			return fmt.Errorf("%w, or 0 to turn it off", err)
+		}
 	}
 	for _, e := range h.Protect {
 		if err := e.Validate(); err != nil {
@@ -299,17 +303,10 @@ func (h *Handler) Validate() error {
 	if h.Mode != modeEnforce && h.Mode != modeObserve {
 		return fmt.Errorf("mode %q: want enforce or observe", h.Mode)
 	}
-	if h.PolicyReload < caddy.Duration(100*time.Millisecond) {
-		return fmt.Errorf("policy_reload %s: want at least 100ms", time.Duration(h.PolicyReload))
-	}
-	if h.SpentSize < 1024 || h.SpentSize > 1<<26 {
-		return fmt.Errorf("spent_size %d: want 1024 to %d", h.SpentSize, 1<<26)
-	}
-	if h.IPv6IPPrefix < 48 || h.IPv6IPPrefix > 128 {
-		return fmt.Errorf("ipv6_ip_prefix %d: want 48 to 128", h.IPv6IPPrefix)
-	}
-	if h.Flood.MaxExtraBits < 0 || h.Flood.MaxExtraBits > 24 {
-		return fmt.Errorf("flood max_extra_bits %d: want 0 to 24", h.Flood.MaxExtraBits)
+	if h.Flood.MaxExtraBits != 0 { // 0: the default
+		if err := intRanges["max_extra_bits"].check("flood max_extra_bits", h.Flood.MaxExtraBits); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -99,7 +99,11 @@ func (lp *livePolicy) reload(force bool) (changed bool, err error) {
 		if lp.current.Load() != nil {
 			return false, nil
 		}
-		p, err = lp.opts.Parse(policies.DefaultSource(), "default policy")
+		// The default's deltas follow the admin's difficulty: clamped to
+		// the range, never an error about a file the admin did not write.
+		opts := lp.opts
+		opts.ClampDifficulty = true
+		p, err = opts.Parse(policies.DefaultSource(), "default policy")
 	} else {
 		info, statErr := os.Stat(lp.path)
 		if statErr != nil {

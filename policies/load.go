@@ -33,6 +33,13 @@ type ParseOptions struct {
 	// serves requests should be parsed with its tests run, so that a policy
 	// whose tests fail is refused.
 	SkipTests bool
+	// ClampDifficulty makes a difficulty_delta that takes a rule outside
+	// MinDifficulty..MaxDifficulty give the nearest bound instead of a
+	// problem. It is for a policy the admin did not write, such as the
+	// embedded default, whose deltas apply to whatever difficulty the
+	// admin chose: +2 on the admin's 40 bits is 40 bits, not an error
+	// about a file the admin never saw.
+	ClampDifficulty bool
 	// Signatures are signature endpoints the server knows of (the
 	// Caddyfile's protect list), added before those of the file's
 	// signatures section: Policy.IsSignature matches them all.

@@ -215,9 +215,14 @@ func (c *compiler) challenge(r *Rule, m mapping, where string, defaults Defaults
 		r.Difficulty = bits
 	case delta != nil:
 		bits, isInt := c.integer(delta, where+": difficulty_delta")
+		total := defaults.Difficulty + bits
+		if isInt && c.opts.ClampDifficulty {
+			total = min(max(total, MinDifficulty), MaxDifficulty)
+			bits = total - defaults.Difficulty
+		}
 		if !isInt {
 			ok = false
-		} else if total := defaults.Difficulty + bits; total < MinDifficulty || total > MaxDifficulty {
+		} else if total < MinDifficulty || total > MaxDifficulty {
 			ok = c.fail(delta.Line, fmt.Sprintf("%s: difficulty_delta %+d gives %d bits over the default %d; want a total from %d to %d",
 				where, bits, total, defaults.Difficulty, MinDifficulty, MaxDifficulty))
 		} else {
