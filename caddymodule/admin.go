@@ -4,8 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -49,8 +53,9 @@ func unregisterPolicy(lp *livePolicy) {
 	}
 }
 
-// running returns the handlers running now with their policies, oldest
-// first.
+// running returns the handlers running now with their policies, in
+// Caddyfile order: the sites named by their number ("site-1", "site-2"...)
+// by that number, then the others in the order they were provisioned.
 func running() ([]*livePolicy, []*Handler) {
 	livePolicies.Lock()
 	defer livePolicies.Unlock()
@@ -59,7 +64,29 @@ func running() ([]*livePolicy, []*Handler) {
 	for i, lp := range lps {
 		hs[i] = livePolicies.byPolicy[lp]
 	}
-	return lps, hs
+	order := make([]int, len(lps))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		return siteNumber(hs[order[a]]) < siteNumber(hs[order[b]])
+	})
+	sortedLPs, sortedHs := make([]*livePolicy, len(lps)), make([]*Handler, len(hs))
+	for i, j := range order {
+		sortedLPs[i], sortedHs[i] = lps[j], hs[j]
+	}
+	return sortedLPs, sortedHs
+}
+
+// siteNumber is n for the site the Caddyfile names "site-n", after its
+// place among the rempart directives, or a number after all of them.
+func siteNumber(h *Handler) int {
+	if h != nil {
+		if n, err := strconv.Atoi(strings.TrimPrefix(h.Site, "site-")); err == nil && n > 0 && strings.HasPrefix(h.Site, "site-") {
+			return n
+		}
+	}
+	return math.MaxInt
 }
 
 // AdminAPI serves rempart's routes on Caddy's admin endpoint, for security
@@ -70,10 +97,13 @@ func running() ([]*livePolicy, []*Handler) {
 //	GET    /rempart/rules           the temporary rules (every site's)
 //	POST   /rempart/rules           add one: {"rule": {...}, "expires_in": "2h"}
 //	DELETE /rempart/rules/<name>    remove one
-//	GET    /rempart/explain?ip=&method=&path=&host=&ua=
+//	GET    /rempart/explain?ip=&method=&path=&host=&user_agent=&header=
 //
 // Every site's rempart handler is concerned: the routes act on all of
-// them.
+// them, and answer one block per site, in Caddyfile order, each with the
+// site's name and mode. The explain parameters are those of the
+// `rempart explain` command's flags: ip (required), method, path, host,
+// user_agent (or ua) and header (Name=value, repeatable).
 type AdminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -121,10 +151,11 @@ func handlePolicyStatus(w http.ResponseWriter, r *http.Request) error {
 	if err := method(r, http.MethodGet); err != nil {
 		return err
 	}
-	lps, _ := running()
+	lps, hs := running()
 	out := make([]policyStatus, len(lps))
 	for i, lp := range lps {
 		out[i] = lp.status(time.Now())
+		out[i].label(hs[i])
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -135,7 +166,7 @@ func handlePolicyReload(w http.ResponseWriter, r *http.Request) error {
 	if err := method(r, http.MethodPost); err != nil {
 		return err
 	}
-	lps, _ := running()
+	lps, hs := running()
 	status := http.StatusOK
 	out := make([]policyStatus, len(lps))
 	for i, lp := range lps {
@@ -143,6 +174,7 @@ func handlePolicyReload(w http.ResponseWriter, r *http.Request) error {
 			status = http.StatusUnprocessableEntity
 		}
 		out[i] = lp.status(time.Now())
+		out[i].label(hs[i])
 	}
 	return writeJSON(w, status, out)
 }
@@ -193,13 +225,23 @@ func handleRules(w http.ResponseWriter, r *http.Request) error {
 	return method(r, http.MethodGet, http.MethodPost, http.MethodDelete)
 }
 
+// explainParams are the query parameters of /rempart/explain, named as
+// the flags of `rempart explain` (--user-agent is user_agent here; ua is
+// an alias).
+var explainParams = []string{"ip", "method", "path", "host", "user_agent", "ua", "header"}
+
 // handleExplain answers what the running shield would decide for a
-// request described by the query: ip (required), method, path, host, ua.
+// request described by the query (see explainParams), one block per site.
 func handleExplain(w http.ResponseWriter, r *http.Request) error {
 	if err := method(r, http.MethodGet); err != nil {
 		return err
 	}
 	q := r.URL.Query()
+	for name := range q {
+		if !slices.Contains(explainParams, name) {
+			return apiError(http.StatusBadRequest, fmt.Errorf("unknown parameter %q: want %s", name, strings.Join(explainParams, ", ")))
+		}
+	}
 	ip, err := netip.ParseAddr(q.Get("ip"))
 	if err != nil {
 		return apiError(http.StatusBadRequest, fmt.Errorf("ip %q: want an IP address", q.Get("ip")))
@@ -218,12 +260,22 @@ func handleExplain(w http.ResponseWriter, r *http.Request) error {
 	if req.Path == "" {
 		req.Path = "/"
 	}
+	for _, hv := range q["header"] {
+		name, value, ok := strings.Cut(hv, "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || strings.ContainsAny(name, " \t\r\n:") || strings.EqualFold(name, "Host") {
+			return apiError(http.StatusBadRequest, fmt.Errorf("header %q: want <name>=<value>, such as Accept-Language=fr (the host goes in host=)", hv))
+		}
+		req.Header.Add(name, strings.TrimSpace(value))
+	}
 	if req.UserAgent != "" {
 		req.Header.Set("User-Agent", req.UserAgent)
 	}
+	req.UserAgent = req.Header.Get("User-Agent")
 	var b strings.Builder
 	for i, lp := range lps {
 		h := hs[i]
+		fmt.Fprintf(&b, "site:     %s, mode %s%s\n", h.Site, h.Mode, modeNote(h.Mode))
 		id := h.app.Identify(req.IP)
 		req.ASN, req.Org, req.Class = id.ASN, id.Org, id.Class
 		network := challenge.NewBinding(req.IP, h.IPv4Prefix, h.IPv6Prefix, "", "").Network
@@ -255,6 +307,21 @@ func handleExplain(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, err = w.Write([]byte(b.String()))
 	return err
+}
+
+// modeNote says what a mode means for a decision, for explain.
+func modeNote(mode string) string {
+	if mode == modeObserve {
+		return " (the decision is logged, and the request goes through)"
+	}
+	return ""
+}
+
+// label names the site and mode the status is of.
+func (st *policyStatus) label(h *Handler) {
+	if h != nil {
+		st.Site, st.Mode = h.Site, h.Mode
+	}
 }
 
 // Interface guards

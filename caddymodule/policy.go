@@ -292,6 +292,10 @@ func (lp *livePolicy) status(now time.Time) policyStatus {
 }
 
 type policyStatus struct {
+	// Site and Mode say whose policy this is: the handler's site, and
+	// enforce or observe.
+	Site      string          `json:"site"`
+	Mode      string          `json:"mode"`
 	File      string          `json:"file"`
 	Loaded    time.Time       `json:"loaded"`
 	Error     string          `json:"error,omitempty"`

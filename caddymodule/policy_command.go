@@ -58,6 +58,11 @@ rule that decides and why, and the action:
 	decided:  rule hosting-harder (line 56), because class is hosting
 	action:   challenge at 20 bits (default 18 +2), the pass buys 1 signature
 
+The request is described by --ip, --method, --path, --host,
+--user-agent (or --ua) and --header, as the admin API's
+/rempart/explain takes ip, method, path, host, user_agent (or ua) and
+header.
+
 Without --policy, explains the default policy. Without --asn-db, or for an
 address the database lacks, the network is unknown: no ASN, org or class
 matches it, and per-asn budgets count it by its network prefix (/24 for
@@ -79,7 +84,7 @@ load, or a flag is malformed.`,
 }
 
 const explainUsage = "--ip <address> [--policy <file>] [--asn-db <file>] [--class <name>=<file>]... " +
-	"[--method <method>] [--path <path>] [--host <host>] [--ua <user agent>] [--header <name>=<value>]..."
+	"[--method <method>] [--path <path>] [--host <host>] [--user-agent <user agent>] [--header <name>=<value>]..."
 
 // classFlags are the flags that define the server's network classes.
 type classFlags struct {
@@ -259,7 +264,8 @@ func (f *explainFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.method, "method", http.MethodGet, "request method")
 	fl.StringVar(&f.path, "path", "/", "request path")
 	fl.StringVar(&f.host, "host", "", "request host")
-	fl.StringVar(&f.ua, "ua", "", "User-Agent header")
+	fl.StringVar(&f.ua, "user-agent", "", "User-Agent header")
+	fl.StringVar(&f.ua, "ua", "", "the same as --user-agent")
 	fl.StringArrayVar(&f.headers, "header", nil, "request header as <name>=<value>; may be repeated")
 }
 
