@@ -8,8 +8,11 @@ import (
 // Messages is the text of the shield's pages in one language. To add a
 // language, add an entry to catalog (and to languages, in preference order).
 type Messages struct {
-	Title    string
+	Title string
+	// Intro is shown to every browser; Auto only where the script runs
+	// (nothing to click), NoScript or NoScriptWait where it does not.
 	Intro    string
+	Auto     string
 	Progress string
 	Starting string
 	// Working is shown while solving; %d is replaced by the percentage.
@@ -20,7 +23,15 @@ type Messages struct {
 	// is the number of seconds.
 	NoScriptWait string
 	Continue     string
-	Why          string
+	// WaitMore answers a click on Continue before the wait is over; %d is
+	// the number of seconds left.
+	WaitMore string
+	Why      string
+	// NoCookies is shown when the pass cookie does not stick: the browser
+	// blocks cookies, so every proof would be asked again.
+	NoCookies string
+	// Blocked is shown when the solver's script cannot be loaded at all.
+	Blocked string
 	// Shown above a fresh challenge when a proof was refused.
 	Retry string
 	// Error pages.
@@ -32,7 +43,12 @@ type Messages struct {
 	Denied          string
 	TooManyTitle    string
 	// TooMany explains a 429; %d is the number of minutes to wait.
-	TooMany      string
+	TooMany string
+	// TooManyKept is added to TooMany when the refused request was a
+	// submission: what the signer typed is still in their form.
+	TooManyKept string
+	// BackToForm is the button that goes back to the form.
+	BackToForm   string
 	ExpiredTitle string
 	Expired      string
 	// A signature sent from another site's form (refused, never re-posted
@@ -57,14 +73,18 @@ var languages = []string{"fr", "en"}
 var catalog = map[string]*Messages{
 	"fr": {
 		Title:               "Vérification de votre navigateur",
-		Intro:               "Ce site est protégé contre les robots. Votre navigateur effectue un court calcul, sans rien à cliquer : vous poursuivrez dans un instant.",
+		Intro:               "Ce site est protégé contre les robots : votre navigateur doit d’abord passer une courte vérification.",
+		Auto:                "Votre navigateur effectue un court calcul, sans rien à cliquer : vous poursuivrez dans un instant.",
 		Progress:            "Avancement de la vérification",
 		Starting:            "Démarrage de la vérification…",
 		Working:             "Vérification en cours : %d %",
 		Done:                "Vérifié. Redirection…",
 		NoScript:            "Cette vérification a besoin de JavaScript. Activez-le, puis rechargez la page.",
-		NoScriptWait:        "Sans JavaScript, la vérification prend %d secondes : patientez, la page continuera d’elle-même.",
+		NoScriptWait:        "Sans JavaScript, la vérification demande d’attendre %d secondes : patientez, puis cliquez sur « Continuer ».",
 		Continue:            "Continuer",
+		WaitMore:            "Encore %d s à attendre : patientez, puis cliquez de nouveau sur « Continuer ». Votre attente continue, elle ne recommence pas.",
+		NoCookies:           "Ce site a besoin des cookies pour vérifier votre navigateur, et votre navigateur les refuse. Autorisez les cookies pour ce site, puis rechargez la page.",
+		Blocked:             "La vérification n’a pas pu démarrer : un fichier de ce site n’a pas pu être chargé (bloqueur de contenu ou connexion interrompue). Autorisez ce site dans votre bloqueur de contenu, ou vérifiez votre connexion, puis rechargez la page.",
 		Why:                 "Ce calcul protège la pétition contre les signatures frauduleuses en masse. Aucune donnée n’est envoyée à un tiers.",
 		Retry:               "La vérification précédente n’a pas abouti ; nouvel essai.",
 		BadRequestTitle:     "Requête invalide",
@@ -75,24 +95,34 @@ var catalog = map[string]*Messages{
 		Denied:              "Cette requête n’est pas acceptée par ce site.",
 		TooManyTitle:        "Trop de demandes depuis votre réseau",
 		TooMany:             "Votre réseau a atteint sa limite de signatures pour le moment. Réessayez dans %d min.",
+		TooManyKept:         "Ce que vous avez saisi n’est pas perdu : revenez au formulaire (avec le bouton ci-dessous, ou le bouton « Précédent » de votre navigateur, deux fois si besoin), puis envoyez-le de nouveau à ce moment-là.",
+		BackToForm:          "Revenir au formulaire",
 		ExpiredTitle:        "Envoi expiré",
 		Expired:             "Votre envoi a attendu trop longtemps et n’a pas été transmis. Revenez en arrière et envoyez le formulaire de nouveau.",
 		CrossSiteTitle:      "Formulaire envoyé depuis un autre site",
 		CrossSite:           "Ce formulaire a été envoyé depuis une page d’un autre site. Pour signer, ouvrez la pétition sur son propre site et remplissez-y le formulaire.",
 		UnreadablePathTitle: "Adresse invalide",
 		UnreadablePath:      "L’adresse demandée contient des caractères que ce site n’accepte pas pour un envoi.",
+		NotFoundTitle:       "Page introuvable",
+		NotFound:            "Cette adresse n’existe pas sur ce site.",
+		NotAllowedTitle:     "Requête non acceptée",
+		NotAllowed:          "Cette adresse n’accepte pas ce type de requête.",
 		Back:                "Revenir à la page d’accueil",
 	},
 	"en": {
 		Title:               "Checking your browser",
-		Intro:               "This site is protected against bots. Your browser is doing a short calculation, with nothing to click: you will continue in a moment.",
+		Intro:               "This site is protected against bots: your browser must first pass a short check.",
+		Auto:                "Your browser is doing a short calculation, with nothing to click: you will continue in a moment.",
 		Progress:            "Verification progress",
 		Starting:            "Starting the check…",
 		Working:             "Checking: %d%",
 		Done:                "Verified. Redirecting…",
 		NoScript:            "This check needs JavaScript. Please enable it, then reload the page.",
-		NoScriptWait:        "Without JavaScript, the check takes %d seconds: please wait, the page will continue by itself.",
+		NoScriptWait:        "Without JavaScript, the check asks you to wait %d seconds: please wait, then select “Continue”.",
 		Continue:            "Continue",
+		WaitMore:            "%d s left to wait: please wait, then select “Continue” again. Your wait goes on; it does not start over.",
+		NoCookies:           "This site needs cookies to check your browser, and your browser refuses them. Allow cookies for this site, then reload the page.",
+		Blocked:             "The check could not start: a file from this site could not be loaded (content blocker or interrupted connection). Allow this site in your content blocker, or check your connection, then reload the page.",
 		Why:                 "This calculation protects the petition against mass fraudulent signatures. No data is sent to any third party.",
 		Retry:               "The previous check did not succeed; trying again.",
 		BadRequestTitle:     "Invalid request",
@@ -103,12 +133,18 @@ var catalog = map[string]*Messages{
 		Denied:              "This site does not accept this request.",
 		TooManyTitle:        "Too many requests from your network",
 		TooMany:             "Your network has reached its limit of signatures for now. Please try again in %d min.",
+		TooManyKept:         "What you typed is not lost: go back to the form (with the button below, or your browser’s Back button, twice if needed), then send it again at that time.",
+		BackToForm:          "Back to the form",
 		ExpiredTitle:        "Submission expired",
 		Expired:             "Your submission waited too long and was not sent. Go back and submit the form again.",
 		CrossSiteTitle:      "Form sent from another site",
 		CrossSite:           "This form was sent from a page of another site. To sign, open the petition on its own site and fill in the form there.",
 		UnreadablePathTitle: "Invalid address",
 		UnreadablePath:      "The requested address contains characters this site does not accept for a submission.",
+		NotFoundTitle:       "Page not found",
+		NotFound:            "This address does not exist on this site.",
+		NotAllowedTitle:     "Request not accepted",
+		NotAllowed:          "This address does not accept this kind of request.",
 		Back:                "Back to the home page",
 	},
 }

@@ -190,12 +190,24 @@ type MessagePage struct {
 	T     *Messages
 	Title string
 	Text  string
+	// More, when set, is a second paragraph.
+	More string
 	// Link, when set, is a same-site path offered to go on.
 	Link string
+	// LinkText is the link's text; T.Back (home) when empty.
+	LinkText string
+	// BackSteps, when positive, offers a button that goes back that many
+	// pages in the browser's history, to the form the signer filled in
+	// (the browser keeps what was typed there). The button needs the
+	// solver script; More says how to go back without it.
+	BackSteps int
 }
 
 // RenderMessage writes a message page.
 func (p *Pages) RenderMessage(w io.Writer, m MessagePage) error {
+	if m.LinkText == "" && m.T != nil {
+		m.LinkText = m.T.Back
+	}
 	return p.message.Execute(w, struct {
 		MessagePage
 		Assets AssetPaths

@@ -2,6 +2,7 @@ package shield
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -72,6 +73,10 @@ func (s *Shield) waited(w http.ResponseWriter, r *http.Request, c *client, now t
 	ret := challenge.SafeReturn(q.Get("return"), s.cfg.Prefix)
 	submission := q.Get("submission")
 	wait, err := s.cfg.Signer.VerifyWait(q.Get("t"), c.binding, s.cfg.ChallengeTTL, now)
+	if errors.Is(err, challenge.ErrTooEarly) {
+		out.Reason = "wait refused: " + err.Error()
+		return s.waitMore(w, r, now, wait, ret, submission, out)
+	}
 	// 303: the browser comes back with a GET; the held submission restores
 	// the method it was sent with.
 	return s.accept(w, r, c, now, out, "wait", solved{wait.ID, wait.Issued, wait.Expires, wait.Difficulty, wait.Credits}, err,
@@ -103,6 +108,25 @@ func (s *Shield) accept(w http.ResponseWriter, r *http.Request, c *client, now t
 	}
 	out.Difficulty = sol.difficulty
 	return s.grant(w, r, c, now, sol.credits, sol.difficulty, ret, submission, status, out)
+}
+
+// waitMore answers a browser that comes back before its wait is over (its
+// signer clicked "Continue" early): the same wait goes on, and the page says
+// how long is left. It is neither a failure nor a new wait.
+func (s *Shield) waitMore(w http.ResponseWriter, r *http.Request, now time.Time, wait challenge.Wait, ret, submission string, out *Outcome) error {
+	left := int((wait.NotBefore.Sub(now) + time.Second - 1) / time.Second)
+	q := url.Values{"t": {wait.Token}, "return": {ret}}
+	if submission != "" {
+		q.Set("submission", submission)
+	}
+	lang, t := challenge.Negotiate(r.Header.Get("Accept-Language"))
+	out.Action = ActionChallenge
+	out.Status = StatusChallenge
+	out.Difficulty = wait.Difficulty
+	return s.page(w, r, StatusChallenge, "challenge", challenge.MessagePage{
+		Lang: lang, T: t, Title: t.Title, Text: fmt.Sprintf(t.WaitMore, max(left, 1)),
+		Link: s.waitPath + "?" + q.Encode(), LinkText: t.Continue,
+	})
 }
 
 // rechallenge answers a refused proof with a fresh challenge for what the

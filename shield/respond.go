@@ -52,8 +52,35 @@ func (s *Shield) refuse(w http.ResponseWriter, r *http.Request, out *Outcome, st
 func (s *Shield) message(w http.ResponseWriter, r *http.Request, status int, action string, text messageText) error {
 	lang, t := challenge.Negotiate(r.Header.Get("Accept-Language"))
 	title, body := text(t)
+	page := challenge.MessagePage{Lang: lang, T: t, Title: title, Text: body, Link: "/"}
+	if status == http.StatusTooManyRequests {
+		if steps := submissionSteps(r); steps > 0 {
+			// A refused submission is not lost: the signer's form, a page
+			// or two back, still holds what they typed.
+			page.More, page.BackSteps, page.Link = t.TooManyKept, steps, ""
+		}
+	}
+	return s.page(w, r, status, action, page)
+}
+
+// submissionSteps returns how many pages back the form of the submission r
+// carries is, or 0 when r is not a submission: 1 for a form posted
+// directly, 2 for a held submission coming back (its form, then the
+// challenge page that held it).
+func submissionSteps(r *http.Request) int {
+	if _, err := r.Cookie(replayCookie); err == nil {
+		return 2
+	}
+	if !safeMethod(r.Method) {
+		return 1
+	}
+	return 0
+}
+
+// page answers with a message page.
+func (s *Shield) page(w http.ResponseWriter, r *http.Request, status int, action string, page challenge.MessagePage) error {
 	var buf bytes.Buffer
-	if err := s.cfg.Pages.RenderMessage(&buf, challenge.MessagePage{Lang: lang, T: t, Title: title, Text: body, Link: "/"}); err != nil {
+	if err := s.cfg.Pages.RenderMessage(&buf, page); err != nil {
 		return internalError("rendering message page", err)
 	}
 	return writePage(w, r, status, action, buf.Bytes())
