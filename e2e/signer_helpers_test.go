@@ -1,0 +1,158 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// startSite runs the demo petition behind the shield, like startPetition,
+// with extra directives in the site block (site) as well as rempart options.
+func startSite(t *testing.T, site string, options ...string) {
+	t.Helper()
+	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: 2998})
+	tester.InitServer(fmt.Sprintf(`
+	{
+		admin localhost:2998
+		http_port 9280
+		https_port 9643
+		grace_period 1ns
+		auto_https off
+		storage file_system %s
+	}
+	http://:9281 {
+		bind 127.0.0.1
+		rempart_demo
+	}
+	http://localhost:9280 {
+		%s
+		rempart {
+			protect POST /sign
+			%s
+		}
+		reverse_proxy 127.0.0.1:9281
+	}`, t.TempDir(), site, strings.Join(options, "\n")), "caddyfile")
+}
+
+// browserWithPrefs starts headless Chromium as browser does, with a profile
+// whose Preferences file is prefs (JSON): cookies blocked, say.
+func browserWithPrefs(t *testing.T, prefs string) context.Context {
+	t.Helper()
+	path := os.Getenv("REMPART_CHROMIUM")
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if path != "" {
+			break
+		}
+		path, _ = exec.LookPath(name)
+	}
+	if path == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no Chromium found in CI: install Debian's chromium package (scripts/test.sh does)")
+		}
+		t.Skip("no Chromium found: install Debian's chromium package, or set REMPART_CHROMIUM")
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "Default"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Default", "Preferences"), []byte(prefs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(dir),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
+// requests counts the requests the page sends whose URL contains one of
+// the given strings.
+type requests struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (r *requests) count(s string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n[s]
+}
+
+// countRequests starts counting, in the browser of ctx, the requests whose
+// URL contains one of subs.
+func countRequests(t *testing.T, ctx context.Context, subs ...string) *requests {
+	t.Helper()
+	r := &requests{n: map[string]int{}}
+	err := chromedp.Listen(ctx, func(ev any) {
+		e, ok := ev.(*network.EventRequestWillBeSent)
+		if !ok {
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, s := range subs {
+			if strings.Contains(e.Request.URL, s) {
+				r.n[s]++
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// waitText waits until the element sel's text contains want, and returns it.
+func waitText(ctx context.Context, sel, want string) (string, error) {
+	var last string
+	for {
+		txt, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+			fmt.Sprintf(`(function(){var e=document.querySelector(%q);return e?e.textContent:''})()`, sel)))
+		if err == nil {
+			last = txt
+			if strings.Contains(txt, want) {
+				return txt, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return last, fmt.Errorf("%q never said %q (last: %q): %w", sel, want, last, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// waitTrue evaluates expr in the page until it is true, across the page's
+// navigations.
+func waitTrue(ctx context.Context, expr string) error {
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("never true: %s (last error %v): %w", expr, err, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
