@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+const workerPattern = "*/.rempart/worker.*"
+
+// failRequests makes the browser fail the requests matching pattern for
+// which fail says so, as a content blocker or a dropped connection does;
+// the others go on. It returns the count of requests failed and let through.
+func failRequests(t *testing.T, ctx context.Context, pattern string, fail func(url string) bool) *requests {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	r := &requests{n: map[string]int{}}
+	err := chromedp.Listen(ctx, func(ev any) {
+		e, ok := ev.(*fetch.EventRequestPaused)
+		if !ok {
+			return
+		}
+		url := e.Request.URL
+		go func() {
+			var err error
+			if fail(url) {
+				_, err = chromedp.Call(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: e.RequestID, ErrorReason: network.ErrorReasonBlockedByClient})
+				r.mu.Lock()
+				r.n["failed"]++
+				r.mu.Unlock()
+			} else {
+				_, err = chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: e.RequestID})
+				r.mu.Lock()
+				r.n["loaded"]++
+				r.mu.Unlock()
+			}
+			if err != nil && ctx.Err() == nil {
+				t.Logf("answering the paused request for %s: %v", url, err)
+			}
+		}()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: pattern}}}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// signsDespite opens the petition with the worker's script failing as fail
+// says, and checks that the signer still signs.
+func signsDespite(t *testing.T, fail func(url string) bool) *requests {
+	startPetition(t)
+	ctx := browser(t)
+	reqs := failRequests(t, ctx, workerPattern, fail)
+	before := count(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(shieldURL+"/"), sign("Worker")); err != nil {
+		t.Fatalf("the signer could not sign: %v", err)
+	}
+	if got := count(t); got != before+1 {
+		t.Fatalf("count went from %d to %d, want +1", before, got)
+	}
+	return reqs
+}
+
+// A worker script that fails to load once (a dropped request) is tried
+// again, and the signer gets through.
+func TestWorkerFailingOnceIsRetried(t *testing.T) {
+	reqs := signsDespite(t, func(url string) bool { return !strings.Contains(url, "retry=") })
+	if reqs.count("failed") == 0 {
+		t.Fatal("no worker load was failed: the test did not test anything")
+	}
+}
+
+// A worker script blocked for good (a content blocker that does not want
+// workers) makes the page solve on its main thread: the signer gets
+// through.
+func TestWorkerBlockedSolvesOnMainThread(t *testing.T) {
+	reqs := signsDespite(t, func(url string) bool { return !strings.Contains(url, "main=") })
+	if reqs.count("failed") < 2 {
+		t.Fatalf("%d worker loads failed, want the first and its retry", reqs.count("failed"))
+	}
+}
+
+// When the solver cannot load at all, the page says so and what to do,
+// instead of "Starting the check..." for ever.
+func TestWorkerScriptUnloadableIsTold(t *testing.T) {
+	startPetition(t)
+	ctx := browser(t)
+	failRequests(t, ctx, workerPattern, func(string) bool { return true })
+	if err := chromedp.Do(ctx, chromedp.Navigate(shieldURL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitMessage(ctx, "data-blocked"); err != nil {
+		t.Fatalf("a page whose solver cannot load did not say so: %v", err)
+	}
+}
