@@ -107,7 +107,16 @@ func (lp *livePolicy) reload(force bool) (changed bool, err error) {
 	} else {
 		info, statErr := os.Stat(lp.path)
 		if statErr != nil {
-			return false, lp.setErr(fmt.Errorf("policy %s: %w", lp.path, statErr))
+			err := fmt.Errorf("policy %s: %w", lp.path, statErr)
+			policyMu.Lock()
+			defer policyMu.Unlock()
+			// A file that stays missing is said once, like a broken one.
+			again := lp.stamp == missingStamp && lp.lastErr != nil && lp.lastErr.Error() == err.Error()
+			lp.stamp, lp.lastErr = missingStamp, err
+			if again && !force {
+				return false, nil
+			}
+			return false, err
 		}
 		stamp = fileStamp{size: info.Size(), modTime: info.ModTime()}
 		policyMu.Lock()
@@ -135,12 +144,8 @@ func (lp *livePolicy) reload(force bool) (changed bool, err error) {
 	return true, nil
 }
 
-func (lp *livePolicy) setErr(err error) error {
-	policyMu.Lock()
-	defer policyMu.Unlock()
-	lp.lastErr = err
-	return err
-}
+// missingStamp is the stamp of a policy file that could not be read.
+var missingStamp = fileStamp{size: -1}
 
 // swap compiles the chain of the Caddyfile's limits, the temporary rules
 // not yet expired and file, and puts it in force. policyMu is held.
