@@ -76,8 +76,15 @@ func TestBrowserWithoutJavaScriptSigns(t *testing.T) {
 	startPetition(t, "noscript_wait 1s")
 	ctx := browser(t)
 	before := count(t)
-	// The challenge page refreshes itself after the wait; no script runs.
-	if err := chromedp.Do(ctx, withoutJavaScript, chromedp.Navigate(shieldURL+"/"), sign("Dominique")); err != nil {
+	// No script runs: the signer selects Continue once the wait is over
+	// (and again, if selected too early).
+	if err := chromedp.Do(ctx, withoutJavaScript, chromedp.Navigate(shieldURL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := continueUntil(ctx); err != nil {
+		t.Fatalf("a browser without JavaScript never got past the wait: %v", err)
+	}
+	if err := chromedp.Do(ctx, sign("Dominique")); err != nil {
 		t.Fatalf("a browser without JavaScript could not sign: %v", err)
 	}
 	if got := count(t); got != before+1 {
