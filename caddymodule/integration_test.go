@@ -329,14 +329,18 @@ func TestNoScriptWait(t *testing.T) {
 	c := tester.Client
 	resp, page := do(t, c, http.MethodPost, shieldURL+"/sign", petitionForm)
 	wantStatus(t, resp, http.StatusForbidden)
-	m := regexp.MustCompile(`<meta http-equiv="refresh" content="1;url=([^"]+)">`).FindStringSubmatch(page)
+	m := regexp.MustCompile(`<noscript>.*<a class="button" href="(/\.rempart/wait\?[^"]+)">`).FindStringSubmatch(page)
 	if m == nil {
-		t.Fatalf("no refresh for browsers without JavaScript in:\n%s", page)
+		t.Fatalf("no way on for browsers without JavaScript in:\n%s", page)
 	}
 	waitURL := shieldURL + html.UnescapeString(m[1])
-	// Coming back before the wait is over gets a fresh challenge.
-	resp, _ = do(t, c, http.MethodGet, waitURL, nil)
+	// Coming back before the wait is over: the same wait goes on.
+	resp, early := do(t, c, http.MethodGet, waitURL, nil)
 	wantStatus(t, resp, http.StatusForbidden)
+	waitQuery, _ := url.Parse(html.UnescapeString(m[1]))
+	if !strings.Contains(early, "t="+waitQuery.Query().Get("t")) {
+		t.Fatalf("coming back early did not keep the same wait:\n%s", early)
+	}
 	time.Sleep(1500 * time.Millisecond)
 	resp, _ = do(t, c, http.MethodGet, waitURL, nil)
 	wantStatus(t, resp, http.StatusSeeOther)
