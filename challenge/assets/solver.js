@@ -27,20 +27,28 @@
   if (status) status.hidden = false;
   if (auto) auto.hidden = false;
 
-  // The proofs this tab posted lately, to see a pass cookie that does not
-  // stick: the browser is challenged again right after each proof.
-  var KEY = 'rempart-proofs', QUICK = 10000;
+  // A pass cookie that does not stick shows as a challenge page reached
+  // straight from the verify endpoint's redirect. The tab counts such pages
+  // in a row (sessionStorage), to stop after one more try.
+  var KEY = 'rempart-proofs';
+  function redirected() {
+    try {
+      var nav = performance.getEntriesByType('navigation')[0];
+      if (nav) return nav.redirectCount > 0;
+      return performance.navigation.redirectCount > 0;
+    } catch (err) {
+      return false;
+    }
+  }
   function recent() {
     try {
-      var r = JSON.parse(sessionStorage.getItem(KEY) || 'null');
-      var age = Date.now() - (r && r.t);
-      if (r && age >= 0 && age < QUICK) return r.n | 0;
-    } catch (err) { /* no storage: cookieEnabled is the only clue */ }
+      return parseInt(sessionStorage.getItem(KEY), 10) || 0;
+    } catch (err) { /* no storage: the cookie test is the only clue */ }
     return 0;
   }
   function remember(n) {
     try {
-      if (n) sessionStorage.setItem(KEY, JSON.stringify({ t: Date.now(), n: n }));
+      if (n) sessionStorage.setItem(KEY, String(n));
       else sessionStorage.removeItem(KEY);
     } catch (err) { /* see recent */ }
   }
@@ -165,7 +173,7 @@
   // again, for ever. Stop at once when the browser refuses them, and after
   // two proofs each answered at once by a new challenge when they are lost
   // on the way.
-  var quick = recent();
+  var quick = redirected() ? recent() : 0;
   if (quick >= 2 || !cookiesWork()) {
     remember(0);
     return fail('data-nocookies');
