@@ -121,26 +121,6 @@ func countRequests(t *testing.T, ctx context.Context, subs ...string) *requests 
 	return r
 }
 
-// waitText waits until the element sel's text contains want, and returns it.
-func waitText(ctx context.Context, sel, want string) (string, error) {
-	var last string
-	for {
-		txt, err := chromedp.Run(ctx, chromedp.Evaluate[string](
-			fmt.Sprintf(`(function(){var e=document.querySelector(%q);return e?e.textContent:''})()`, sel)))
-		if err == nil {
-			last = txt
-			if strings.Contains(txt, want) {
-				return txt, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return last, fmt.Errorf("%q never said %q (last: %q): %w", sel, want, last, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
 // waitTrue evaluates expr in the page until it is true, across the page's
 // navigations.
 func waitTrue(ctx context.Context, expr string) error {
