@@ -69,7 +69,7 @@ func (c *compiler) celCondition(m *conditions, v *yaml.Node, what string) bool {
 	ast, issues := env.Compile(text)
 	if issues.Err() != nil {
 		for _, e := range issues.Errors() {
-			c.add(celErrorLine(v, e.Location.Line()), fmt.Sprintf("%s: %s (column %d of the expression); request has the fields method, path, host, ip, asn, org, class, user_agent and headers",
+			c.add(celErrorLine(v, text, e.Location.Line(), e.Location.Column(), c.source), fmt.Sprintf("%s: %s (column %d of the expression); request has the fields method, path, host, ip, asn, org, class, user_agent and headers",
 				what, strings.TrimSuffix(e.Message, " (in container '')"), e.Location.Column()+1))
 		}
 		return false
@@ -86,17 +86,41 @@ func (c *compiler) celCondition(m *conditions, v *yaml.Node, what string) bool {
 	return true
 }
 
-// celErrorLine returns the line of the policy file where line celLine of
-// the expression in v is. Only a literal block (cel: |) keeps the lines of
-// the expression as they are in the file; the text of a folded block
-// (cel: >) starts on the next line too, and other styles are reported at
-// the line of the value.
-func celErrorLine(v *yaml.Node, celLine int) int {
-	switch {
-	case v.Style&yaml.LiteralStyle != 0:
+// celErrorLine returns the line of the policy file where line celLine,
+// column celColumn (0-based) of the expression text, the value of v, is. A
+// literal block (cel: |) keeps the expression's lines as they are in the
+// file; a folded block, a plain or a quoted scalar folds them into spaces,
+// so the error's offset in text is walked back over the source lines.
+func celErrorLine(v *yaml.Node, text string, celLine, celColumn int, source []string) int {
+	if v.Style&yaml.LiteralStyle != 0 {
 		return v.Line + max(celLine, 1)
+	}
+	offset := 0
+	for i, line := range strings.SplitAfter(text, "\n") {
+		if i == max(celLine, 1)-1 {
+			offset += celColumn
+			break
+		}
+		offset += len(line)
+	}
+	first, skip := v.Line, v.Column-1 // a scalar starts on its key's line
+	switch {
 	case v.Style&yaml.FoldedStyle != 0:
-		return v.Line + 1
+		first, skip = v.Line+1, 0
+	case v.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
+		skip++ // the opening quote
+	}
+	pos := 0
+	for n := first; n <= len(source); n++ {
+		line := source[n-1]
+		if n == first && skip <= len(line) {
+			line = line[skip:]
+		}
+		line = strings.TrimSpace(line)
+		if offset < pos+len(line)+1 {
+			return n
+		}
+		pos += len(line) + 1 // folded into one space (a blank line, one newline)
 	}
 	return v.Line
 }

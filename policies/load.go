@@ -95,7 +95,7 @@ func (o ParseOptions) Parse(data []byte, filename string) (*Policy, error) {
 		return nil, ps.err()
 	}
 	ps.rejectAliases(root)
-	c := &compiler{problems: ps, opts: o, ruleActions: make(map[string]Action)}
+	c := &compiler{problems: ps, opts: o, ruleActions: make(map[string]Action), source: strings.Split(string(data), "\n")}
 	p := c.policy(root)
 	if err := ps.err(); err != nil {
 		return nil, err
@@ -162,6 +162,8 @@ type compiler struct {
 	// compile, to its action as written, so that tests are checked
 	// against the rules without repeating their problems.
 	ruleActions map[string]Action
+	// source is the file's lines, for the lines of errors inside a value.
+	source []string
 }
 
 var policyFields = fieldSet{noun: "field", names: []string{"defaults", "signatures", "rules", "tests"}}
