@@ -177,11 +177,11 @@ func (a *action) deny() error {
 // issued to this client. Whether it has credits left is the caller's
 // question.
 func (a *action) validPass() (challenge.Pass, bool) {
-	ck, err := a.r.Cookie(passCookie)
-	if err != nil {
+	token, ok := cookie(a.r, passCookie)
+	if !ok {
 		return challenge.Pass{}, false
 	}
-	pass, err := a.s.cfg.Signer.VerifyPass(ck.Value, a.c.binding, a.now)
+	pass, err := a.s.cfg.Signer.VerifyPass(token, a.c.binding, a.now)
 	if err != nil {
 		a.out.Reason = "pass refused: " + err.Error()
 		return challenge.Pass{}, false

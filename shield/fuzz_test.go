@@ -57,3 +57,40 @@ func FuzzServe(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCookie checks the shield's cookie reader against net/http's: where
+// net/http reads exactly one cookie of the name, both read the same value;
+// and a value never runs into the next cookie.
+func FuzzCookie(f *testing.F) {
+	for _, seed := range []string{
+		"rempart_pass=abc", "a=1; rempart_pass=\"abc\"; b=2", "rempart_pass", "rempart_pass=; x=y",
+		" rempart_pass = v ;", "rempart_passx=1; rempart_pass=2", "=;;=;", "rempart_pass=a=b",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		fuzzguard.WithinInput(t, fuzzguard.DefaultLimit, []byte(header), func() {
+			r := &http.Request{Header: http.Header{"Cookie": {header}}}
+			got, ok := cookie(r, passCookie)
+			if ok && strings.Contains(got, ";") {
+				t.Fatalf("cookie %q read as %q, into the next one", header, got)
+			}
+			named := 0
+			for _, c := range r.Cookies() {
+				if c.Name == passCookie {
+					named++
+				}
+			}
+			if named != 1 || strings.Count(header, passCookie) != 1 {
+				return
+			}
+			want, _ := r.Cookie(passCookie)
+			if want.Value == "" {
+				return // a bare name is no token either way
+			}
+			if !ok || got != want.Value {
+				t.Fatalf("cookie %q: read %q (%v), net/http reads %q", header, got, ok, want.Value)
+			}
+		})
+	})
+}

@@ -147,11 +147,11 @@ func (s *Shield) rechallenge(w http.ResponseWriter, r *http.Request, c *client, 
 	active := s.cfg.Policy.Active(now)
 	probe := r.Clone(r.Context())
 	probe.Method, probe.URL = method, u
-	req, _, answered, err := s.classify(w, probe, c, active, now, &Outcome{})
-	if answered {
+	var req policies.Request
+	if _, answered, err := s.classify(w, probe, c, active, now, &Outcome{}, &req); answered {
 		return err
 	}
-	dec := active.Chain.Decide(req)
+	dec := active.Chain.Decide(&req)
 	a := action{s: s, w: w, r: probe, c: c, active: active, dec: &dec, now: now, out: out}
 	if ok, err := a.admit(policies.CountChallenges); !ok {
 		return err

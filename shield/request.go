@@ -28,10 +28,10 @@ type held struct {
 // (answered) when it must be refused before any decision: a replay of a
 // submission that is gone, an unsafe request whose path cannot be read
 // unambiguously, a signature sent from another site's form.
-func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, active *Active, now time.Time, out *Outcome) (req *policies.Request, h *held, answered bool, err error) {
+func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, active *Active, now time.Time, out *Outcome, req *policies.Request) (h *held, answered bool, err error) {
 	h, answered, err = s.heldSubmission(w, r, c, now, out)
 	if answered {
-		return nil, nil, true, err
+		return nil, true, err
 	}
 	method, escapedPath, path := r.Method, r.URL.EscapedPath(), r.URL.Path
 	if h != nil {
@@ -45,13 +45,14 @@ func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, act
 	if cerr != nil {
 		if !safeMethod(method) || signsSafeMethods(active.Chain) {
 			out.Reason = cerr.Error()
-			return nil, nil, true, s.refuse(w, r, out, http.StatusBadRequest, unreadablePath)
+			return nil, true, s.refuse(w, r, out, http.StatusBadRequest, unreadablePath)
 		}
-		return &policies.Request{Method: method, Path: path, Host: r.Host, IP: c.IP, ASN: c.ASN, Org: c.Org, Class: c.Class,
-			UserAgent: r.UserAgent(), Header: r.Header}, h, false, nil
+		*req = policies.Request{Method: method, Path: path, Host: r.Host, IP: c.IP, ASN: c.ASN, Org: c.Org, Class: c.Class,
+			UserAgent: r.UserAgent(), Header: r.Header}
+		return h, false, nil
 	}
 	signature := active.Chain.IsSignature(canon) || overrideIsSignature(r, active, escapedPath)
-	req = &policies.Request{Method: method, Path: path, Host: r.Host, IP: c.IP, ASN: c.ASN, Org: c.Org, Class: c.Class,
+	*req = policies.Request{Method: method, Path: path, Host: r.Host, IP: c.IP, ASN: c.ASN, Org: c.Org, Class: c.Class,
 		UserAgent: r.UserAgent(), Header: r.Header, Signature: signature}
 	if signature {
 		req.Method, req.Path = canon.Method, canon.Path
@@ -62,10 +63,10 @@ func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, act
 		// comes from its challenge page, on the site.
 		if h == nil && !safeMethod(r.Method) && crossSite(r) {
 			out.Reason = "signature sent from another site"
-			return nil, nil, true, s.refuse(w, r, out, http.StatusForbidden, crossSiteText)
+			return nil, true, s.refuse(w, r, out, http.StatusForbidden, crossSiteText)
 		}
 	}
-	return req, h, false, nil
+	return h, false, nil
 }
 
 // signsSafeMethods reports whether a signature endpoint of the chain takes
@@ -136,13 +137,13 @@ func crossSite(r *http.Request) bool {
 // re-post of the proof form, not the signer's submission, and no credit is
 // spent on it.
 func (s *Shield) heldSubmission(w http.ResponseWriter, r *http.Request, c *client, now time.Time, out *Outcome) (*held, bool, error) {
-	ck, err := r.Cookie(replayCookie)
-	if err != nil {
+	id, ok := cookie(r, replayCookie)
+	if !ok {
 		return nil, false, nil
 	}
-	sub, ok := s.cfg.State.Stash.Peek(ck.Value, c.binding, now)
+	sub, ok := s.cfg.State.Stash.Peek(id, c.binding, now)
 	if ok && sub.Path == r.URL.RequestURI() {
-		return &held{id: ck.Value, sub: sub}, false, nil
+		return &held{id: id, sub: sub}, false, nil
 	}
 	clearCookie(w, r, replayCookie, r.URL.Path)
 	if safeMethod(r.Method) {

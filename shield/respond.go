@@ -68,7 +68,7 @@ func (s *Shield) message(w http.ResponseWriter, r *http.Request, status int, act
 // directly, 2 for a held submission coming back (its form, then the
 // challenge page that held it).
 func submissionSteps(r *http.Request) int {
-	if _, err := r.Cookie(replayCookie); err == nil {
+	if _, ok := cookie(r, replayCookie); ok {
 		return 2
 	}
 	if !safeMethod(r.Method) {
@@ -126,6 +126,27 @@ func setCookie(w http.ResponseWriter, r *http.Request, name, value, path string,
 		Name: name, Value: value, Path: path, MaxAge: maxAge,
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
 	})
+}
+
+// cookie returns the value of the request's first cookie called name. It
+// reads only as far as that cookie: net/http's Request.Cookie parses and
+// allocates every cookie of the request, on every request. Values are not
+// checked here; the shield's tokens and ids are checked by what reads them.
+func cookie(r *http.Request, name string) (string, bool) {
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if ok && strings.TrimSpace(k) == name {
+				if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+					v = v[1 : len(v)-1]
+				}
+				return v, true
+			}
+		}
+	}
+	return "", false
 }
 
 func clearCookie(w http.ResponseWriter, r *http.Request, name, path string) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -48,7 +49,8 @@ type Config struct {
 	// Logger receives one debug line per outcome, and info lines in
 	// observe mode; nil discards them.
 	Logger *zap.Logger
-	// Observer, when set, is called with every request's Outcome.
+	// Observer, when set, is called with every request's Outcome, which
+	// is valid only during the call: copy what must be kept.
 	Observer func(*Outcome)
 	// Now is the shield's clock; nil means time.Now.
 	Now func() time.Time
@@ -114,13 +116,28 @@ func internalError(what string, err error) error {
 // Serve decides the request from the client id and acts: it answers the
 // request itself, or calls next.
 func (s *Shield) Serve(w http.ResponseWriter, r *http.Request, id Identity, next Next) error {
-	now := s.cfg.Now()
-	c := s.client(r, id)
-	out := Outcome{Method: r.Method, Path: r.URL.Path, Client: id, Network: c.binding.Network}
-	err := s.serve(w, r, &c, next, now, &out)
-	s.observe(&out)
+	x := exchanges.Get().(*exchange)
+	x.c = s.client(r, id)
+	x.out = Outcome{Method: r.Method, Path: r.URL.Path, Client: id, Network: x.c.binding.Network}
+	err := s.serve(w, r, x, next, s.cfg.Now())
+	s.observe(&x.out)
+	*x = exchange{} // keep nothing of this request in the pool
+	exchanges.Put(x)
 	return err
 }
+
+// exchange is one request's working state: who sent it, what the policy
+// saw and decided, and the outcome. It is pooled, so that a request costs
+// none of it in allocations.
+type exchange struct {
+	c   client
+	out Outcome
+	req policies.Request
+	dec policies.Decision
+	act action
+}
+
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 
 func (s *Shield) client(r *http.Request, id Identity) client {
 	return client{Identity: id, binding: challenge.NewBinding(id.IP, s.cfg.IPv4Prefix, s.cfg.IPv6Prefix, r.UserAgent(), r.Host)}
@@ -139,7 +156,8 @@ func (s *Shield) observe(out *Outcome) {
 	}
 }
 
-func (s *Shield) serve(w http.ResponseWriter, r *http.Request, c *client, next Next, now time.Time, out *Outcome) error {
+func (s *Shield) serve(w http.ResponseWriter, r *http.Request, x *exchange, next Next, now time.Time) error {
+	c, out := &x.c, &x.out
 	// As Caddy's client_ip matcher: before the TLS handshake completes
 	// (0-RTT early data) the client address is not verified, so nothing
 	// the shield decides by it can be trusted yet. 425 makes the client
@@ -152,15 +170,15 @@ func (s *Shield) serve(w http.ResponseWriter, r *http.Request, c *client, next N
 		return s.serveOwn(w, r, c, now, out)
 	}
 	active := s.cfg.Policy.Active(now)
-	req, held, answered, err := s.classify(w, r, c, active, now, out)
+	held, answered, err := s.classify(w, r, c, active, now, out, &x.req)
 	if answered {
 		return err
 	}
-	dec := active.Chain.Decide(req)
-	out.Rule, out.Line, out.Signature = dec.Rule, dec.Line, req.Signature
-	act := action{s: s, w: w, r: r, c: c, active: active, dec: &dec, held: held, now: now, out: out}
+	x.dec = active.Chain.Decide(&x.req)
+	out.Rule, out.Line, out.Signature = x.dec.Rule, x.dec.Line, x.req.Signature
+	x.act = action{s: s, w: w, r: r, c: c, active: active, dec: &x.dec, held: held, now: now, out: out}
 	if s.cfg.Observe {
-		return act.observe(next)
+		return x.act.observe(next)
 	}
-	return act.run(next)
+	return x.act.run(next)
 }
