@@ -13,6 +13,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 //go:embed assets
@@ -45,6 +46,8 @@ type Pages struct {
 	paths     AssetPaths
 	challenge *template.Template
 	message   *template.Template
+	// variants holds the pre-rendered challenge pages, by pageVariant.
+	variants sync.Map
 }
 
 // NewPages loads the embedded page and assets, naming each asset by its
@@ -168,20 +171,42 @@ type NoScriptWait struct {
 	Seconds int
 }
 
-// RenderChallenge writes the challenge page.
+// RenderChallenge writes the challenge page: from the page pre-rendered
+// for its language and options (see prerender.go), with only the
+// per-request values filled in, or by running the template when no such
+// page can be made.
 func (p *Pages) RenderChallenge(w io.Writer, c ChallengePage) error {
+	if pre := p.prerendered(c); pre != nil {
+		return pre.write(w, &c)
+	}
+	return p.executeChallenge(w, c)
+}
+
+// challengeData is what the challenge template sees. Its per-request
+// fields are strings, so that pre-rendering can put sentinels in them.
+type challengeData struct {
+	ChallengePage
+	Assets       AssetPaths
+	Seed         string
+	Token        string
+	Difficulty   string
+	NoScriptText string
+}
+
+// executeChallenge runs the challenge template.
+func (p *Pages) executeChallenge(w io.Writer, c ChallengePage) error {
 	var noScript string
 	if c.NoScript != nil {
-		noScript = strings.Replace(c.T.NoScriptWait, "%d", strconv.Itoa(c.NoScript.Seconds), 1)
+		noScript = noScriptText(c.T, c.NoScript.Seconds)
 	}
-	return p.challenge.Execute(w, struct {
-		ChallengePage
-		Assets       AssetPaths
-		Seed         string
-		Token        string
-		Difficulty   int
-		NoScriptText string
-	}{c, p.paths, c.Challenge.SeedHex(), c.Challenge.Token, c.Challenge.Difficulty, noScript})
+	return p.challenge.Execute(w, challengeData{
+		ChallengePage: c, Assets: p.paths, Seed: c.Challenge.SeedHex(), Token: c.Challenge.Token,
+		Difficulty: strconv.Itoa(c.Challenge.Difficulty), NoScriptText: noScript,
+	})
+}
+
+func noScriptText(t *Messages, seconds int) string {
+	return strings.Replace(t.NoScriptWait, "%d", strconv.Itoa(seconds), 1)
 }
 
 // MessagePage is a short page that explains a refusal.
