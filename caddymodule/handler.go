@@ -54,8 +54,9 @@ type Handler struct {
 	// Secret keys the HMAC that signs challenges and passes. It accepts
 	// placeholders such as {env.REMPART_SECRET}, and must be at least 16
 	// bytes once they are replaced. When it is empty, a random secret is
-	// generated once and kept in Caddy's storage, so that passes survive a
-	// restart; instances sharing storage then share the secret too.
+	// generated once and kept in Caddy's storage, which instances sharing
+	// storage share. Tokens are also signed with the epoch of the site's
+	// records, so none outlives a restart of Caddy (see Site).
 	Secret string `json:"secret,omitempty"`
 
 	// Difficulty is the number of leading zero bits of SHA-256 a proof of
