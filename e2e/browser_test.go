@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -31,27 +30,7 @@ const (
 // petition, and the shield in front of it, with extra rempart options.
 func startPetition(t *testing.T, options ...string) {
 	t.Helper()
-	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: 2998})
-	tester.InitServer(fmt.Sprintf(`
-	{
-		admin localhost:2998
-		http_port 9280
-		https_port 9643
-		grace_period 1ns
-		auto_https off
-		storage file_system %s
-	}
-	http://:9281 {
-		bind 127.0.0.1
-		rempart_demo
-	}
-	http://localhost:9280 {
-		rempart {
-			protect POST /sign
-			%s
-		}
-		reverse_proxy 127.0.0.1:9281
-	}`, t.TempDir(), strings.Join(options, "\n")), "caddyfile")
+	startSite(t, "", options...)
 }
 
 // count asks the demo petition, directly, how many signatures it has.
