@@ -85,8 +85,11 @@ func (a *action) spend(pass challenge.Pass, next Next) error {
 	if !st.Passes.Use(pass.ID, pass.Credits, pass.Issued, pass.Expires, a.now) {
 		if sub != nil {
 			if err := st.Stash.Restore(a.held.id, *sub, a.c.binding, a.c.stashOwner()); err != nil {
+				// Never hold the re-posted proof form in its place: ask for
+				// the form again.
 				a.s.log.Warn("could not hold a submission again after a concurrent spend", zapError(err))
-				a.held = nil
+				a.out.Reason = "held submission could not be kept"
+				return a.s.refuse(a.w, a.r, a.out, http.StatusGone, expired)
 			}
 		}
 		a.out.Reason = "pass has no credit left"
