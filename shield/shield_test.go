@@ -3,7 +3,9 @@ package shield
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -369,5 +371,31 @@ func TestOneOutcomePerRequest(t *testing.T) {
 	}
 	if h.outcomes[3].Status != http.StatusNotFound || h.outcomes[4].Status != http.StatusMethodNotAllowed {
 		t.Errorf("own-prefix refusals: %d, %d, want 404, 405", h.outcomes[3].Status, h.outcomes[4].Status)
+	}
+}
+
+// One credit, one signature, however many requests spend it at once.
+func TestConcurrentSpendsOfOneCredit(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	b := h.browser("198.51.100.7", 64496, "")
+	b.pass("/")
+	const tries = 32
+	requests := make([]*http.Request, tries)
+	for i := range requests {
+		requests[i] = b.request(http.MethodPost, "/sign", signBody)
+	}
+	var wg sync.WaitGroup
+	for _, r := range requests {
+		wg.Go(func() {
+			if err := h.shield.Serve(httptest.NewRecorder(), r, b.id, h.backend); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	accepted := h.forwardedCount()
+	t.Logf("one 1-credit pass spent by %d requests at once: tried %d / accepted %d / expected 1", tries, tries, accepted)
+	if accepted != 1 {
+		t.Fatalf("%d signatures for one credit", accepted)
 	}
 }
