@@ -286,10 +286,7 @@ func handleExplain(w http.ResponseWriter, r *http.Request) error {
 		}
 		active := lp.active(time.Now())
 		asked := req
-		if canon, err := policies.Canonicalize(req.Method, req.Path); err == nil && active.Chain.IsSignature(canon) {
-			asked.Signature, asked.Method, asked.Path = true, canon.Method, canon.Path
-			fmt.Fprintf(&b, "request:  a signature: %s %s\n", canon.Method, canon.Path)
-		}
+		asked.MarkSignature(active.Chain)
 		b.WriteString(active.Chain.Explain(&asked))
 		d := active.Chain.Decide(&asked)
 		states, err := active.Budgets.Peek(r.Context(), d.Budgets, budget.Client{IP: req.IP, Prefix: network, ASN: id.ASN, Class: id.Class})

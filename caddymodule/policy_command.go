@@ -333,9 +333,7 @@ func (f *explainFlags) run(cmd *cobra.Command) error {
 		UserAgent: header.Get("User-Agent"),
 		Header:    header,
 	}
-	if c, err := policies.Canonicalize(req.Method, req.Path); err == nil && p.IsSignature(c) {
-		req.Method, req.Path, req.Signature = c.Method, c.Path, true
-	}
+	req.MarkSignature(p)
 	fmt.Fprint(w, p.Explain(&req))
 	return nil
 }

@@ -44,6 +44,23 @@ type Request struct {
 	Signature bool
 }
 
+// Signatures knows the signature endpoints: a Policy or a Chain.
+type Signatures interface {
+	IsSignature(Canonical) bool
+}
+
+// MarkSignature decides req as the shield does: when its canonical method
+// and path are a signature endpoint of sigs, it puts them in req and sets
+// Signature. It reports whether req is a signature.
+func (req *Request) MarkSignature(sigs Signatures) bool {
+	c, err := Canonicalize(req.Method, req.Path)
+	if err != nil || !sigs.IsSignature(c) {
+		return false
+	}
+	req.Method, req.Path, req.Signature = c.Method, c.Path, true
+	return true
+}
+
 // Decision is what a policy decided for a request, and why.
 type Decision struct {
 	// Action is what to do: allow, deny or challenge; never limit, as a

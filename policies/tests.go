@@ -53,9 +53,7 @@ func RunTests(p *Policy) []TestResult {
 	for i := range p.tests {
 		t := &p.tests[i]
 		req := t.request
-		if c, err := Canonicalize(req.Method, req.Path); err == nil && p.IsSignature(c) {
-			req.Method, req.Path, req.Signature = c.Method, c.Path, true
-		}
+		req.MarkSignature(p)
 		d := p.Decide(&req)
 		results[i] = TestResult{Name: t.name, Line: t.line, Decision: d, Failure: t.check(d)}
 	}
