@@ -48,9 +48,16 @@ func count(t *testing.T) int {
 	return c.Count
 }
 
-// browser starts Debian's headless Chromium. It skips the test when no
-// Chromium is installed, except in CI, where that is a failure.
+// browser starts Debian's headless Chromium with a new profile. It skips
+// the test when no Chromium is installed, except in CI, where that is a
+// failure.
 func browser(t *testing.T) context.Context {
+	t.Helper()
+	return chromium(t, t.TempDir())
+}
+
+// chromium starts headless Chromium on the profile in userDataDir.
+func chromium(t *testing.T, userDataDir string) context.Context {
 	t.Helper()
 	path := os.Getenv("REMPART_CHROMIUM")
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -69,7 +76,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(userDataDir),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),

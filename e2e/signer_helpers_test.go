@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -48,19 +47,6 @@ func startSite(t *testing.T, site string, options ...string) {
 // whose Preferences file is prefs (JSON): cookies blocked, say.
 func browserWithPrefs(t *testing.T, prefs string) context.Context {
 	t.Helper()
-	path := os.Getenv("REMPART_CHROMIUM")
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path != "" {
-			break
-		}
-		path, _ = exec.LookPath(name)
-	}
-	if path == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no Chromium found in CI: install Debian's chromium package (scripts/test.sh does)")
-		}
-		t.Skip("no Chromium found: install Debian's chromium package, or set REMPART_CHROMIUM")
-	}
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "Default"), 0o755); err != nil {
 		t.Fatal(err)
@@ -68,20 +54,7 @@ func browserWithPrefs(t *testing.T, prefs string) context.Context {
 	if err := os.WriteFile(filepath.Join(dir, "Default", "Preferences"), []byte(prefs), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(dir),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return ctx
+	return chromium(t, dir)
 }
 
 // requests counts the requests the page sends whose URL contains one of
