@@ -22,7 +22,12 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("rempart", parseCaddyfile)
-	httpcaddyfile.RegisterDirectiveOrder("rempart", httpcaddyfile.Before, "reverse_proxy")
+	// Before every directive that answers or routes (invoke, handle,
+	// handle_path, route, respond, reverse_proxy, file_server...): those
+	// end the chain, so a shield ordered after one of them would never see
+	// the requests it routes. After rewrite, uri and method, so the shield
+	// sees the request the petition will.
+	httpcaddyfile.RegisterDirectiveOrder("rempart", httpcaddyfile.Before, "invoke")
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
