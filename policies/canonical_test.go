@@ -265,7 +265,12 @@ func TestAliasesAreSignatures(t *testing.T) {
 		{"POST", "/petitions/climat/sign.json", true},
 		{"POST", "/petitions/climat/sign.json/", true},
 		{"GET", "/sign", false},
-		{"PUT", "/sign", false},
+		{"HEAD", "/sign", false},
+		{"OPTIONS", "/sign", false},
+		{"PUT", "/sign", true}, // a petition that does not check the method takes it as POST /sign
+		{"DELETE", "/sign", true},
+		{"PATCH", "/SIGN/", true},
+		{"PROPFIND", "/sign", true},
 		{"POST", "/signature", false},
 		{"POST", "/sign2", false},
 		{"POST", "/signs", false},
@@ -310,6 +315,12 @@ func TestEndpointMatchesCanonical(t *testing.T) {
 		{Endpoint{"POST", "sign"}, Canonical{"POST", "sign"}, false}, // invalid: matches nothing
 		{Endpoint{"POST", "/s[i]gn"}, Canonical{"POST", "/sign"}, true},
 		{Endpoint{"POST", "/Ş*"}, Canonical{"POST", "/şx"}, true},
+		{Endpoint{"POST", "/sign"}, Canonical{"PUT", "/sign"}, true},
+		{Endpoint{"POST", "/sign"}, Canonical{"X-SIGN", "/sign"}, true},
+		{Endpoint{"POST", "/sign"}, Canonical{"GET", "/sign"}, false},
+		{Endpoint{"DELETE", "/sign"}, Canonical{"POST", "/sign"}, true},
+		{Endpoint{"GET", "/vote"}, Canonical{"HEAD", "/vote"}, false},
+		{Endpoint{"GET", "/vote"}, Canonical{"POST", "/vote"}, false},
 	}
 	for _, tt := range tests {
 		if got := tt.e.MatchesCanonical(tt.c); got != tt.want {
@@ -320,6 +331,51 @@ func TestEndpointMatchesCanonical(t *testing.T) {
 	c := Canonical{Method: "POST", Path: "/petitions/climat/sign.json"}
 	if allocs := testing.AllocsPerRun(100, func() { e.MatchesCanonical(c) }); allocs != 0 {
 		t.Errorf("MatchesCanonical allocates %v times", allocs)
+	}
+}
+
+// A signature sent with another method that writes is decided in the form
+// of the endpoint it reaches, so rules written for POST /sign price it; an
+// endpoint that names the request's own method wins.
+func TestSignatureFormTakesTheEndpointsMethod(t *testing.T) {
+	p := mustParse(t, "signatures:\n  - POST /sign\n  - PUT /sign\n  - \"* /any\"\n  - GET /vote\nrules: []\n")
+	server, err := ParseOptions{Signatures: Endpoints{{"POST", "/petition"}}}.Parse([]byte("rules: []\n"), "server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := Chain{server, p}
+	tests := []struct {
+		method, path string
+		want         string // the form, or "" when not a signature
+	}{
+		{"POST", "/sign", "POST /sign"},
+		{"PUT", "/sign", "PUT /sign"},
+		{"DELETE", "/SIGN/", "POST /sign"},
+		{"PATCH", "/%73ign", "POST /sign"},
+		{"DELETE", "/any", "DELETE /any"},
+		{"GET", "/any", "GET /any"},
+		{"GET", "/vote", "GET /vote"},
+		{"POST", "/vote", ""},
+		{"GET", "/sign", ""},
+		{"PUT", "/petition", "POST /petition"},
+	}
+	for _, tt := range tests {
+		c, err := Canonicalize(tt.method, tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		form, ok := chain.Signature(c)
+		got := ""
+		if ok {
+			got = form.String()
+		}
+		if got != tt.want {
+			t.Errorf("%s %s: form %q, want %q", tt.method, tt.path, got, tt.want)
+		}
+		req := Request{Method: tt.method, Path: tt.path}
+		if req.MarkSignature(chain) != (tt.want != "") || tt.want != "" && req.Method+" "+req.Path != tt.want {
+			t.Errorf("%s %s: MarkSignature gives %s %s signature=%v, want %q", tt.method, tt.path, req.Method, req.Path, req.Signature, tt.want)
+		}
 	}
 }
 

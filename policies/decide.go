@@ -46,18 +46,23 @@ type Request struct {
 
 // Signatures knows the signature endpoints: a Policy or a Chain.
 type Signatures interface {
-	IsSignature(Canonical) bool
+	Signature(Canonical) (Canonical, bool)
 }
 
 // MarkSignature decides req as the shield does: when its canonical method
-// and path are a signature endpoint of sigs, it puts them in req and sets
-// Signature. It reports whether req is a signature.
+// and path are a signature endpoint of sigs, it puts the form the rules see
+// (see Policy.Signature) in req and sets Signature. It reports whether req
+// is a signature.
 func (req *Request) MarkSignature(sigs Signatures) bool {
 	c, err := Canonicalize(req.Method, req.Path)
-	if err != nil || !sigs.IsSignature(c) {
+	if err != nil {
 		return false
 	}
-	req.Method, req.Path, req.Signature = c.Method, c.Path, true
+	form, ok := sigs.Signature(c)
+	if !ok {
+		return false
+	}
+	req.Method, req.Path, req.Signature = form.Method, form.Path, true
 	return true
 }
 

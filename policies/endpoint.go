@@ -96,7 +96,10 @@ func isCanonicalGlob(p string) bool {
 }
 
 // MatchesCanonical reports whether the request c, in canonical form (see
-// Canonicalize), is e. The method matches in upper case ("*" matches any);
+// Canonicalize), is e. The method matches in upper case ("*" matches any),
+// and a method that writes matches every method that writes (all but GET,
+// HEAD, OPTIONS and TRACE): a petition that does not check the method takes
+// PUT /sign or DELETE /sign as its POST /sign;
 // the path matches e's pattern in canonical form, as path.Match does, or
 // one of its aliases does (see canonicalMatch):
 //
@@ -118,10 +121,28 @@ func (e Endpoint) MatchesCanonical(c Canonical) bool {
 
 // matchesCanonical is MatchesCanonical for an endpoint in canonical form.
 func (e Endpoint) matchesCanonical(c Canonical) bool {
-	if e.Method != "*" && e.Method != c.Method {
+	return e.matchesMethod(c.Method, true) && e.matchesPath(c.Path)
+}
+
+// matchesMethod reports whether e names method: "*", method itself or,
+// when loose, any method that writes when method writes.
+func (e Endpoint) matchesMethod(method string, loose bool) bool {
+	return e.Method == "*" || e.Method == method || loose && Writes(e.Method) && Writes(method)
+}
+
+func (e Endpoint) matchesPath(p string) bool {
+	return canonicalMatch(p, func(p string) bool { return globMatches(e.Path, p) })
+}
+
+// Writes reports whether a request with this method, in upper case, may
+// change something on the server: every method but GET, HEAD, OPTIONS and
+// TRACE.
+func Writes(method string) bool {
+	switch method {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
 		return false
 	}
-	return canonicalMatch(c.Path, func(p string) bool { return globMatches(e.Path, p) })
+	return true
 }
 
 // canonicalMatch reports whether matches holds for the canonical path p
@@ -181,12 +202,29 @@ func (es Endpoints) MatchesCanonical(c Canonical) bool {
 // Canonicalize), is one of the policy's signature endpoints: those of its
 // signatures section and those of ParseOptions.Signatures.
 func (p *Policy) IsSignature(c Canonical) bool {
-	for i := range p.signatures {
-		if p.signatures[i].matchesCanonical(c) {
-			return true
+	_, ok := p.Signature(c)
+	return ok
+}
+
+// Signature reports whether the request c, in canonical form, is one of
+// the policy's signature endpoints, and returns the form in which the rules
+// see it: c with the method of the endpoint it is (its own when the
+// endpoint says "*"). PUT /sign is thus decided as POST /sign, which it is
+// to a petition that does not check the method, by the same rules at the
+// same price. An endpoint that names c's own method comes first.
+func (p *Policy) Signature(c Canonical) (Canonical, bool) {
+	for _, loose := range [...]bool{false, true} {
+		for i := range p.signatures {
+			e := &p.signatures[i]
+			if e.matchesMethod(c.Method, loose) && e.matchesPath(c.Path) {
+				if e.Method != "*" {
+					c.Method = e.Method
+				}
+				return c, true
+			}
 		}
 	}
-	return false
+	return Canonical{}, false
 }
 
 // Signatures returns a copy of the policy's signature endpoints, in
@@ -199,10 +237,23 @@ func (p *Policy) Signatures() Endpoints { return slices.Clone(p.signatures) }
 // (the Caddyfile's protect list, compiled into its limits policy through
 // ParseOptions.Signatures), or a policy file's.
 func (ch Chain) IsSignature(c Canonical) bool {
+	_, ok := ch.Signature(c)
+	return ok
+}
+
+// Signature is Policy.Signature over the chain: the first policy that
+// names c's own method decides its form, else the first that names c.
+func (ch Chain) Signature(c Canonical) (Canonical, bool) {
+	var loose Canonical
+	found := false
 	for _, p := range ch {
-		if p.IsSignature(c) {
-			return true
+		form, ok := p.Signature(c)
+		if ok && form.Method == c.Method {
+			return form, true
+		}
+		if ok && !found {
+			loose, found = form, true
 		}
 	}
-	return false
+	return loose, found
 }

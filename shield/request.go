@@ -51,12 +51,15 @@ func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, act
 			UserAgent: r.UserAgent(), Header: r.Header}
 		return h, false, nil
 	}
-	signature := active.Chain.IsSignature(canon) || overrideIsSignature(r, active, escapedPath)
+	form, signature := active.Chain.Signature(canon)
+	if !signature {
+		form, signature = overriddenSignature(r, active, escapedPath)
+	}
 	*req = policies.Request{Method: method, Path: path, Host: r.Host, IP: c.IP, ASN: c.ASN, Org: c.Org, Class: c.Class,
 		UserAgent: r.UserAgent(), Header: r.Header, Signature: signature}
 	if signature {
-		req.Method, req.Path = canon.Method, canon.Path
-		out.Method, out.Path = canon.Method, canon.Path
+		req.Method, req.Path = form.Method, form.Path
+		out.Method, out.Path = form.Method, form.Path
 		// A browser's form on another site must not be able to make its
 		// visitors sign: their submission is never held and re-posted as
 		// the site's own. The shield's own re-post of a held submission
@@ -83,23 +86,28 @@ func signsSafeMethods(chain policies.Chain) bool {
 	return false
 }
 
-// overrideIsSignature reports whether the method the request claims in a
-// method-override header makes it a signature.
-func overrideIsSignature(r *http.Request, active *Active, escapedPath string) bool {
+// overriddenSignature reports whether the method the request claims in a
+// method-override header makes it a signature, and returns the form in
+// which the rules see it: that of the method it claims, so that
+// GET /sign claiming POST pays what POST /sign pays.
+func overriddenSignature(r *http.Request, active *Active, escapedPath string) (policies.Canonical, bool) {
 	for _, name := range methodOverrideHeaders {
-		v, ok := r.Header[name]
-		if !ok || len(v) == 0 {
-			continue
-		}
-		for _, m := range v {
+		for _, m := range r.Header[name] {
 			canon, err := policies.Canonicalize(strings.TrimSpace(m), escapedPath)
-			if err != nil || active.Chain.IsSignature(canon) {
-				// A claimed method that cannot be read is treated as the worst.
-				return true
+			if err != nil {
+				// A claimed method that cannot be read is taken for the
+				// worst: the one that signs.
+				canon, err = policies.Canonicalize(http.MethodPost, escapedPath)
+				if err != nil {
+					continue
+				}
+			}
+			if form, ok := active.Chain.Signature(canon); ok {
+				return form, true
 			}
 		}
 	}
-	return false
+	return policies.Canonical{}, false
 }
 
 // safeMethod reports whether a request with this method only reads.

@@ -399,3 +399,60 @@ func TestConcurrentSpendsOfOneCredit(t *testing.T) {
 		t.Fatalf("%d signatures for one credit", accepted)
 	}
 }
+
+// Rules price POST /sign for a hosting network; the attacker sends the
+// signature with another method that writes, or claims POST in an
+// override header, to be decided by a cheaper rule. Each must be priced as
+// POST /sign, and a pass bought on a cheap page must not buy it.
+func TestOtherMethodsPayWhatTheSignaturePays(t *testing.T) {
+	const policy = `
+rules:
+  - name: hosting-signatures
+    action: challenge
+    difficulty: 14
+    match: {method: POST, path: /sign, class: hosting}
+  - name: pages
+    action: challenge
+    difficulty: 4
+`
+	h := newHarness(t, setup{protect: []string{"POST /sign"}, policy: policy})
+	moves := []struct {
+		method, target, override string
+	}{
+		{"PUT", "/sign", ""},
+		{"DELETE", "/sign", ""},
+		{"PATCH", "/SIGN/", ""},
+		{"PROPFIND", "/%73ign", ""},
+		{"GET", "/sign", "POST"},
+		{"PUT", "/sign", "post"},
+		{"GET", "/sign", "\x01"}, // an override that cannot be read counts as the one that signs
+	}
+	priced := 0
+	for i, m := range moves {
+		b := h.browser(fmt.Sprintf("203.0.113.%d", i+1), 16509, "hosting")
+		r := b.request(m.method, m.target, signBody)
+		if m.override != "" {
+			r.Header.Set("X-HTTP-Method-Override", m.override)
+		}
+		w := b.send(r)
+		if w.Code != http.StatusForbidden {
+			t.Errorf("%s %s (override %q): %d, want a challenge", m.method, m.target, m.override, w.Code)
+			continue
+		}
+		if bits := challengeBits(t, w); bits != 14 {
+			t.Errorf("%s %s (override %q): challenged at %d bits, want the signature's 14", m.method, m.target, m.override, bits)
+			continue
+		}
+		priced++
+	}
+	t.Logf("other methods for a signature: tried %d / priced as POST /sign %d / expected %d", len(moves), priced, len(moves))
+
+	// A pass bought on a 4-bit page does not pay for PUT /sign.
+	b := h.browser("203.0.113.99", 16509, "hosting")
+	b.pass("/about")
+	before := h.forwardedCount()
+	w := b.do("PUT", "/sign", signBody)
+	if w.Code == http.StatusOK || h.forwardedCount() != before {
+		t.Errorf("a 4-bit pass bought PUT /sign: %d", w.Code)
+	}
+}

@@ -207,6 +207,9 @@ var aliasRequests = []aliasRequest{
 	{method: "POST", target: "/%73ign"},
 	{method: "POST", target: "/%252Fsign"},
 	{method: "GET", target: "/sign", header: []rawHeader{{"X-Method-Override", "POST"}}},
+	{method: "PUT", target: "/sign"},
+	{method: "DELETE", target: "/sign"},
+	{method: "PATCH", target: "/Sign/"},
 }
 
 // mover plays the moves.
