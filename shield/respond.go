@@ -2,10 +2,12 @@ package shield
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -40,6 +42,44 @@ func unreadablePath(t *challenge.Messages) (string, string) {
 }
 func unreadable(t *challenge.Messages) (string, string) { return t.BadRequestTitle, t.BadRequest }
 func notFound(t *challenge.Messages) (string, string)   { return t.NotFoundTitle, t.NotFound }
+
+// tooManyTexts keeps the text of a 429 for each language and wait in
+// minutes: formatting it is most of what a refusal costs once its page is
+// kept (see challenge.Pages.Message).
+var tooManyTexts struct {
+	sync.RWMutex
+	m map[tooManyKey]string
+}
+
+type tooManyKey struct {
+	t       *challenge.Messages
+	minutes int
+}
+
+// maxTooManyTexts bounds tooManyTexts: a day's wait in minutes in a few
+// languages.
+const maxTooManyTexts = 8192
+
+// tooManyText is t.TooMany for a wait of minutes.
+func tooManyText(t *challenge.Messages, minutes int) string {
+	k := tooManyKey{t, minutes}
+	tooManyTexts.RLock()
+	text, ok := tooManyTexts.m[k]
+	tooManyTexts.RUnlock()
+	if ok {
+		return text
+	}
+	text = fmt.Sprintf(t.TooMany, minutes)
+	tooManyTexts.Lock()
+	defer tooManyTexts.Unlock()
+	if tooManyTexts.m == nil {
+		tooManyTexts.m = make(map[tooManyKey]string)
+	}
+	if len(tooManyTexts.m) < maxTooManyTexts {
+		tooManyTexts.m[k] = text
+	}
+	return text
+}
 
 // refuse answers with a message page and records the refusal.
 func (s *Shield) refuse(w http.ResponseWriter, r *http.Request, out *Outcome, status int, text messageText) error {
