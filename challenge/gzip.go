@@ -42,11 +42,22 @@ func deflatePart(part []byte) ([]byte, error) {
 // maxStored is the most a stored block holds.
 const maxStored = 1<<16 - 1
 
+// storedHeader is the size of a stored block's header on a byte
+// boundary: its type byte, then its length and the length's complement.
+const storedHeader = 5
+
+// putStoredHeader writes the header of a non-final stored block of n
+// bytes.
+func putStoredHeader(dst []byte, n int) {
+	dst[0], dst[1], dst[2], dst[3], dst[4] = 0, byte(n), byte(n>>8), ^byte(n), ^byte(n>>8)
+}
+
 // appendStored appends b as non-final stored blocks.
 func appendStored(dst, b []byte) []byte {
 	for len(b) > 0 {
 		n := min(len(b), maxStored)
-		dst = append(dst, 0, byte(n), byte(n>>8), ^byte(n), ^byte(n>>8))
+		dst = append(dst, make([]byte, storedHeader)...)
+		putStoredHeader(dst[len(dst)-storedHeader:], n)
 		dst = append(dst, b[:n]...)
 		b = b[n:]
 	}

@@ -169,15 +169,21 @@ func (pre *prerenderedPage) appendPlain(dst []byte, c *ChallengePage) []byte {
 func (pre *prerenderedPage) appendGzip(dst []byte, c *ChallengePage) []byte {
 	dst = append(dst, gzipHeader[:]...)
 	var sum uint32
-	var slotBuf [256]byte
 	size := pre.size
 	for i, s := range pre.slots {
 		dst = append(dst, pre.deflated[i]...)
 		sum = crc32.Update(sum, crc32.IEEETable, pre.parts[i])
-		value := appendSlot(slotBuf[:0], s, c)
+		// The value goes in place, after room for its block's header.
+		at := len(dst)
+		dst = appendSlot(append(dst, 0, 0, 0, 0, 0), s, c)
+		value := dst[at+storedHeader:]
 		sum = crc32.Update(sum, crc32.IEEETable, value)
 		size += len(value)
-		dst = appendStored(dst, value)
+		if len(value) <= maxStored {
+			putStoredHeader(dst[at:], len(value))
+		} else {
+			dst = appendStored(dst[:at], bytes.Clone(value))
+		}
 	}
 	last := len(pre.parts) - 1
 	dst = append(dst, pre.deflated[last]...)
