@@ -379,7 +379,7 @@ func runLoad(ctx context.Context, env *environment, wrkPath string, res *results
 		lb.profileDir = cfg.outDir
 	}
 
-	cfg.logf("load figures: %d rounds of %s runs, shield and bare reverse_proxy interleaved", cfg.wrkRounds, cfg.wrkDuration)
+	cfg.logf("load figures: %d rounds of %s runs, shield and bare Caddy (reverse_proxy, respond 429) interleaved", cfg.wrkRounds, cfg.wrkDuration)
 	shield, _, err := env.prepareShield(ctx, "load", false, cfg.ports.Demo)
 	if err != nil {
 		return err
