@@ -123,7 +123,7 @@ func (p *Pages) ServeAsset(w http.ResponseWriter, r *http.Request, name string) 
 		return true
 	}
 	body := a.body
-	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if AcceptsGzip(r.Header.Get("Accept-Encoding")) {
 		h.Set("Content-Encoding", "gzip")
 		body = a.gzipped
 	}
@@ -136,9 +136,7 @@ func (p *Pages) ServeAsset(w http.ResponseWriter, r *http.Request, name string) 
 }
 
 // AcceptsGzip reports whether an Accept-Encoding header accepts gzip.
-func AcceptsGzip(acceptEncoding string) bool { return acceptsGzip(acceptEncoding) }
-
-func acceptsGzip(acceptEncoding string) bool {
+func AcceptsGzip(acceptEncoding string) bool {
 	for rest := acceptEncoding; rest != ""; {
 		var item string
 		item, rest, _ = strings.Cut(rest, ",")
