@@ -7,7 +7,7 @@
 
 GO ?= go
 
-.PHONY: flood flood-short deps
+.PHONY: flood flood-short bench-load deps
 
 # The full replay: 60 s of attack, the attacker's moves of issue 9, then
 # wrk's figures and a million distinct clients (about five minutes in all).
@@ -17,6 +17,17 @@ flood: deps
 # A few seconds of each part.
 flood-short: deps
 	$(GO) run ./cmd/rempart-flood -short -out flood-report-short
+
+# The load figures of issue 12 alone, no scenario: the shield against bare
+# Caddy in the same process (a bare reverse_proxy for pass-through, a bare
+# respond 429 for refusals and challenge pages), wrk -t1 -c32, 5 rounds of
+# 10 s interleaved shield / bare, the median of the rounds' ratios; then a
+# million distinct clients' peak memory (about 7 minutes). Report in
+# bench-report/report.md. FLOOD_FLAGS adds flags, e.g. -port-base 9700.
+bench-load:
+	./scripts/install-deps.sh wrk
+	$(GO) run ./cmd/rempart-flood -load-only -wrk-rounds 5 -wrk-duration 10s \
+		-wrk-threads 1 -wrk-connections 32 -out bench-report $(FLOOD_FLAGS)
 
 deps:
 	./scripts/install-deps.sh wrk chromium

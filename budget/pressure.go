@@ -93,9 +93,10 @@ func NewPressure(cfg PressureConfig) (*Pressure, error) {
 // Observe records one event from the network key at now and returns the
 // extra bits of difficulty the network has earned, this event included.
 func (p *Pressure) Observe(key string, now time.Time) (extraBits int) {
-	sh := p.networks.shard(key)
+	k := p.networks.key(key)
+	sh := p.networks.shard(k)
 	sh.mu.Lock()
-	r, added := sh.getOrAdd(key)
+	r, added := sh.getOrAdd(k)
 	if added {
 		r.at = now.UnixNano()
 	}
@@ -116,10 +117,11 @@ func (p *Pressure) Extra(key string, now time.Time) int {
 // minute; zero for a network not tracked. Reads, here and in Extra, do not
 // keep a network tracked: only its events do.
 func (p *Pressure) Rate(key string, now time.Time) float64 {
-	sh := p.networks.shard(key)
+	k := p.networks.key(key)
+	sh := p.networks.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if r, ok := sh.peek(key); ok {
+	if r, ok := sh.peek(k); ok {
 		return p.decayed(r, now)
 	}
 	return 0

@@ -24,7 +24,7 @@ func TestLRUShardMatchesModel(t *testing.T) {
 			at := slices.Index(model, key)
 			switch op := rng.IntN(4); op {
 			case 0: // getOrAdd, then write
-				v, added := sh.getOrAdd(key)
+				v, added := sh.getOrAdd(s.key(key))
 				if added != (at < 0) {
 					t.Fatalf("cap %d step %d: getOrAdd(%s) added %v, model holds it: %v", capacity, step, key, added, at >= 0)
 				}
@@ -44,7 +44,7 @@ func TestLRUShardMatchesModel(t *testing.T) {
 				model = slices.Insert(model, 0, key)
 				values[key] = step + 1
 			case 1: // get
-				v, ok := sh.get(key)
+				v, ok := sh.get(s.key(key))
 				if ok != (at >= 0) || ok && *v != values[key] {
 					t.Fatalf("cap %d step %d: get(%s) = %v", capacity, step, key, ok)
 				}
@@ -52,12 +52,12 @@ func TestLRUShardMatchesModel(t *testing.T) {
 					model = slices.Insert(slices.Delete(model, at, at+1), 0, key)
 				}
 			case 2: // peek
-				v, ok := sh.peek(key)
+				v, ok := sh.peek(s.key(key))
 				if ok != (at >= 0) || ok && *v != values[key] {
 					t.Fatalf("cap %d step %d: peek(%s) = %v", capacity, step, key, ok)
 				}
 			case 3: // remove
-				sh.remove(key)
+				sh.remove(s.key(key))
 				if at >= 0 {
 					model = slices.Delete(model, at, at+1)
 					delete(values, key)
@@ -69,7 +69,7 @@ func TestLRUShardMatchesModel(t *testing.T) {
 			// Walk the list from the head: it must be the model's order.
 			i := 0
 			for at := sh.head; at != none; at = sh.slots[at].next {
-				if i >= len(model) || sh.slots[at].key != model[i] {
+				if i >= len(model) || sh.slots[at].key != s.key(model[i]) {
 					t.Fatalf("cap %d step %d: list differs from model %v at %d", capacity, step, model, i)
 				}
 				i++

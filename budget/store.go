@@ -160,10 +160,12 @@ func (t *Tables) TakeAll(_ context.Context, charges []Charge, now time.Time) (Ta
 		return TakeResult{Allowed: true, Exhausted: -1}, nil
 	}
 	var shardBuf [maxStackCharges]*lruShard[window]
+	var keyBuf [maxStackCharges]lruKey
 	var lockBuf [maxStackCharges]shardLock
-	shards, locks := shardBuf[:0], lockBuf[:0]
+	shards, keys, locks := shardBuf[:0], keyBuf[:0], lockBuf[:0]
 	if len(charges) > maxStackCharges {
 		shards = make([]*lruShard[window], 0, len(charges))
+		keys = make([]lruKey, 0, len(charges))
 		locks = make([]shardLock, 0, len(charges))
 	}
 	for i := range charges {
@@ -175,30 +177,33 @@ func (t *Tables) TakeAll(_ context.Context, charges []Charge, now time.Time) (Ta
 			return TakeResult{}, fmt.Errorf("budget charge %d (%q): rate period must be positive, got %v", i, c.Key, c.Rate.Period)
 		}
 		table := t.tables[c.Kind]
-		idx := table.shardIndex(c.Key)
+		k := table.key(c.Key)
+		idx := table.shardIndex(k)
 		sh := &table.shards[idx]
 		shards = append(shards, sh)
+		keys = append(keys, k)
 		locks = addLock(locks, shardLock{order: uint64(c.Kind)<<32 | uint64(idx), mu: &sh.mu})
 	}
 	for _, l := range locks {
 		l.mu.Lock()
 	}
-	res := take(charges, shards, now.UnixNano())
+	res := take(charges, keys, shards, now.UnixNano())
 	for i := len(locks) - 1; i >= 0; i-- {
 		locks[i].mu.Unlock()
 	}
 	return res, nil
 }
 
-// take is TakeAll with the shards of the charges locked.
-func take(charges []Charge, shards []*lruShard[window], now int64) TakeResult {
+// take is TakeAll with the shards of the charges locked; keys are the
+// charges' digests.
+func take(charges []Charge, keys []lruKey, shards []*lruShard[window], now int64) TakeResult {
 	res := TakeResult{Allowed: true, Exhausted: -1}
 	var resetAt int64
 	for i := range charges {
 		c := &charges[i]
 		var count int64
 		expiresAt := now + int64(c.Rate.Period)
-		if w, ok := shards[i].get(c.Key); ok && !w.expired(now) {
+		if w, ok := shards[i].get(keys[i]); ok && !w.expired(now) {
 			count, expiresAt = w.count, w.expiresAt
 		}
 		count += int64(earlierCharges(charges, i))
@@ -215,7 +220,7 @@ func take(charges []Charge, shards []*lruShard[window], now int64) TakeResult {
 	}
 	for i := range charges {
 		c := &charges[i]
-		w, _ := shards[i].getOrAdd(c.Key)
+		w, _ := shards[i].getOrAdd(keys[i])
 		if w.expired(now) {
 			w.count = 0
 			w.expiresAt = now + int64(c.Rate.Period)
@@ -268,11 +273,13 @@ func (t *Tables) Peek(_ context.Context, key string, kind KeyKind, rate limiter.
 	now := t.clock()
 	var count int64
 	expiresAt := now.Add(rate.Period).UnixNano()
-	sh := t.tables[kind].shard(key)
+	table := t.tables[kind]
+	k := table.key(key)
+	sh := table.shard(k)
 	sh.mu.Lock()
-	if w, ok := sh.peek(key); ok {
+	if w, ok := sh.peek(k); ok {
 		if w.expired(now.UnixNano()) {
-			sh.remove(key)
+			sh.remove(k)
 		} else {
 			count, expiresAt = w.count, w.expiresAt
 		}

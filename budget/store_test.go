@@ -455,7 +455,7 @@ func TestTablesMillionKeys(t *testing.T) {
 		take(k)
 		// Checking the touched shard after each insert is cheap and enough:
 		// no other shard changed.
-		sh := store.tables[KeyIP].shard(k)
+		sh := store.tables[KeyIP].shard(store.tables[KeyIP].key(k))
 		sh.mu.Lock()
 		n, capacity := sh.len(), sh.capacity
 		sh.mu.Unlock()

@@ -331,8 +331,8 @@ func (h *Handler) Cleanup() error {
 // acts.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	err := h.shield.Serve(w, r, h.app.identify(r), next.ServeHTTP)
-	var se *shield.StatusError
-	if errors.As(err, &se) {
+	// errors.AsType, unlike errors.As, allocates nothing on the way.
+	if se, ok := errors.AsType[*shield.StatusError](err); ok {
 		return caddyhttp.Error(se.Status, se.Err)
 	}
 	return err

@@ -48,6 +48,8 @@ type Pages struct {
 	message   *template.Template
 	// variants holds the pre-rendered challenge pages, by pageVariant.
 	variants sync.Map
+	// messages holds the rendered message pages (see message.go).
+	messages messageCache
 }
 
 // NewPages loads the embedded page and assets, naming each asset by its
@@ -121,7 +123,7 @@ func (p *Pages) ServeAsset(w http.ResponseWriter, r *http.Request, name string) 
 		return true
 	}
 	body := a.body
-	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if AcceptsGzip(r.Header.Get("Accept-Encoding")) {
 		h.Set("Content-Encoding", "gzip")
 		body = a.gzipped
 	}
@@ -133,7 +135,8 @@ func (p *Pages) ServeAsset(w http.ResponseWriter, r *http.Request, name string) 
 	return true
 }
 
-func acceptsGzip(acceptEncoding string) bool {
+// AcceptsGzip reports whether an Accept-Encoding header accepts gzip.
+func AcceptsGzip(acceptEncoding string) bool {
 	for rest := acceptEncoding; rest != ""; {
 		var item string
 		item, rest, _ = strings.Cut(rest, ",")
@@ -180,6 +183,25 @@ func (p *Pages) RenderChallenge(w io.Writer, c ChallengePage) error {
 		return pre.write(w, &c)
 	}
 	return p.executeChallenge(w, c)
+}
+
+// AppendChallenge appends the challenge page for c to dst, as
+// RenderChallenge writes it, gzip-compressed when gzip is set and the page
+// is pre-rendered (the fixed parts compressed once, see gzip.go);
+// compressed says whether it is.
+func (p *Pages) AppendChallenge(dst []byte, c *ChallengePage, gzip bool) (page []byte, compressed bool, err error) {
+	pre := p.prerendered(*c)
+	if pre == nil {
+		buf := bytes.NewBuffer(dst)
+		if err := p.executeChallenge(buf, *c); err != nil {
+			return dst, false, err
+		}
+		return buf.Bytes(), false, nil
+	}
+	if gzip {
+		return pre.appendGzip(dst, c), true, nil
+	}
+	return pre.appendPlain(dst, c), false, nil
 }
 
 // challengeData is what the challenge template sees. Its per-request

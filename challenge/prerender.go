@@ -2,6 +2,7 @@ package challenge
 
 import (
 	"bytes"
+	"hash/crc32"
 	"io"
 	"strconv"
 )
@@ -47,10 +48,14 @@ type pageVariant struct {
 }
 
 // prerenderedPage is a challenge page cut around its slots: parts[i]
-// comes before slots[i], and the last part ends the page.
+// comes before slots[i], and the last part ends the page. deflated[i] is
+// parts[i] compressed on its own and flushed (see gzip.go), so that a
+// compressed page costs copies and a CRC, never a compressor.
 type prerenderedPage struct {
-	parts [][]byte
-	slots []slot
+	parts    [][]byte
+	deflated [][]byte
+	slots    []slot
+	size     int // the bytes of every part together
 }
 
 // prerendered returns the pre-rendered variant of c's page, rendering it
@@ -123,43 +128,95 @@ func (p *Pages) prerender(v pageVariant) *prerenderedPage {
 	if seen != want {
 		return nil
 	}
+	for _, part := range pre.parts {
+		d, err := deflatePart(part)
+		if err != nil {
+			return nil
+		}
+		pre.deflated = append(pre.deflated, d)
+		pre.size += len(part)
+	}
 	return pre
 }
 
 // write writes the page for c.
 func (pre *prerenderedPage) write(w io.Writer, c *ChallengePage) error {
-	var buf []byte
-	var seed [2 * macSize]byte
+	_, err := w.Write(pre.appendPlain(make([]byte, 0, pre.size+maxSlotsSize(c)), c))
+	return err
+}
+
+// maxSlotsSize is room for c's per-request values, escaped: enough that
+// appending the page to a buffer of pre.size plus this seldom grows it.
+func maxSlotsSize(c *ChallengePage) int {
+	n := 2*macSize + 8 + len(c.Challenge.Token) + len(c.VerifyPath) + len(c.Return) + len(c.Submission) + len(c.Problem)
+	if c.NoScript != nil {
+		n += len(c.NoScript.URL) + len(c.T.NoScriptWait) + 8
+	}
+	return n + n/4
+}
+
+// appendPlain appends the page for c to dst.
+func (pre *prerenderedPage) appendPlain(dst []byte, c *ChallengePage) []byte {
 	for i, s := range pre.slots {
-		buf = append(buf, pre.parts[i]...)
-		switch s {
-		case slotSeed:
-			const hexDigits = "0123456789abcdef"
-			for j, b := range c.Challenge.Seed {
-				seed[2*j], seed[2*j+1] = hexDigits[b>>4], hexDigits[b&15]
-			}
-			buf = append(buf, seed[:]...)
-		case slotDifficulty:
-			buf = strconv.AppendInt(buf, int64(c.Challenge.Difficulty), 10)
-		case slotToken:
-			buf = appendEscaped(buf, c.Challenge.Token)
-		case slotVerifyPath:
-			buf = appendEscaped(buf, c.VerifyPath)
-		case slotReturn:
-			buf = appendEscaped(buf, c.Return)
-		case slotSubmission:
-			buf = appendEscaped(buf, c.Submission)
-		case slotProblem:
-			buf = appendEscaped(buf, c.Problem)
-		case slotNoScriptURL:
-			buf = appendEscaped(buf, c.NoScript.URL)
-		case slotNoScriptText:
-			buf = appendEscaped(buf, noScriptText(c.T, c.NoScript.Seconds))
+		dst = append(dst, pre.parts[i]...)
+		dst = appendSlot(dst, s, c)
+	}
+	return append(dst, pre.parts[len(pre.parts)-1]...)
+}
+
+// appendGzip appends the page for c to dst as a gzip stream: each part
+// compressed beforehand, each per-request value in a stored block.
+func (pre *prerenderedPage) appendGzip(dst []byte, c *ChallengePage) []byte {
+	dst = append(dst, gzipHeader[:]...)
+	var sum uint32
+	size := pre.size
+	for i, s := range pre.slots {
+		dst = append(dst, pre.deflated[i]...)
+		sum = crc32.Update(sum, crc32.IEEETable, pre.parts[i])
+		// The value goes in place, after room for its block's header.
+		at := len(dst)
+		dst = appendSlot(append(dst, 0, 0, 0, 0, 0), s, c)
+		value := dst[at+storedHeader:]
+		sum = crc32.Update(sum, crc32.IEEETable, value)
+		size += len(value)
+		if len(value) <= maxStored {
+			putStoredHeader(dst[at:], len(value))
+		} else {
+			dst = appendStored(dst[:at], bytes.Clone(value))
 		}
 	}
-	buf = append(buf, pre.parts[len(pre.parts)-1]...)
-	_, err := w.Write(buf)
-	return err
+	last := len(pre.parts) - 1
+	dst = append(dst, pre.deflated[last]...)
+	sum = crc32.Update(sum, crc32.IEEETable, pre.parts[last])
+	return appendGzipEnd(dst, sum, size)
+}
+
+// appendSlot appends slot s's value for c, escaped.
+func appendSlot(buf []byte, s slot, c *ChallengePage) []byte {
+	switch s {
+	case slotSeed:
+		const hexDigits = "0123456789abcdef"
+		for _, b := range c.Challenge.Seed {
+			buf = append(buf, hexDigits[b>>4], hexDigits[b&15])
+		}
+	case slotDifficulty:
+		buf = strconv.AppendInt(buf, int64(c.Challenge.Difficulty), 10)
+	case slotToken:
+		buf = appendEscaped(buf, c.Challenge.Token)
+	case slotVerifyPath:
+		buf = appendEscaped(buf, c.VerifyPath)
+	case slotReturn:
+		buf = appendEscaped(buf, c.Return)
+	case slotSubmission:
+		buf = appendEscaped(buf, c.Submission)
+	case slotProblem:
+		buf = appendEscaped(buf, c.Problem)
+	case slotNoScriptURL:
+		buf = appendEscaped(buf, c.NoScript.URL)
+	case slotNoScriptText:
+		buf = appendEscaped(buf, noScriptText(c.T, c.NoScript.Seconds))
+	}
+	return buf
 }
 
 // appendEscaped appends s escaped as html/template escapes a value in a

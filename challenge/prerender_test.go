@@ -2,7 +2,10 @@ package challenge
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +26,34 @@ func renderBoth(t *testing.T, p *Pages, c ChallengePage) (fast, slow []byte) {
 	if err := p.executeChallenge(&s, c); err != nil {
 		t.Fatal(err)
 	}
+	// The appended page, plain and compressed, is the same page.
+	plain, gzipped, err := p.AppendChallenge([]byte("kept"), &c, false)
+	if err != nil || gzipped || !bytes.Equal(plain, append([]byte("kept"), f.Bytes()...)) {
+		t.Fatalf("AppendChallenge, plain: err %v, compressed %v, page differs:\n%s", err, gzipped, plain)
+	}
+	compressed, gzipped, err := p.AppendChallenge(nil, &c, true)
+	if err != nil || !gzipped {
+		t.Fatalf("AppendChallenge, gzip: err %v, compressed %v", err, gzipped)
+	}
+	if inflated := gunzip(t, compressed); !bytes.Equal(inflated, f.Bytes()) {
+		t.Fatalf("gzip page inflates to something else:\n%s\n---\n%s", inflated, f.Bytes())
+	}
 	return f.Bytes(), s.Bytes()
+}
+
+// gunzip decompresses a whole gzip stream, checking its CRC and size.
+func gunzip(t testing.TB, b []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr.Multistream(false)
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("gunzip: %v", err)
+	}
+	return out
 }
 
 func testChallengePage(t testing.TB, lang, ret, submission, problem string, noScript bool) ChallengePage {
@@ -49,7 +79,7 @@ func TestPrerenderedChallengePageIsTheTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, lang := range languages {
-		for _, ret := range []string{"/", "/petition?x=1&y=<b>\"'+", "/\x00é\xff"} {
+		for _, ret := range []string{"/", "/petition?x=1&y=<b>\"'+", "/\x00é\xff", "/" + strings.Repeat("&", 20000)} {
 			for _, sub := range []string{"", "AbC-_123", `"><script>alert(1)</script>`} {
 				for _, problem := range []string{"", catalog[lang].Retry, "a < b & c"} {
 					for _, noScript := range []bool{false, true} {
@@ -97,6 +127,21 @@ func BenchmarkRenderChallenge(b *testing.B) {
 			buf.Reset()
 			_ = p.RenderChallenge(&buf, c)
 		}
+	})
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		dst := make([]byte, 0, 8192)
+		for b.Loop() {
+			dst, _, _ = p.AppendChallenge(dst[:0], &c, false)
+		}
+	})
+	b.Run("append-gzip", func(b *testing.B) {
+		b.ReportAllocs()
+		dst := make([]byte, 0, 8192)
+		for b.Loop() {
+			dst, _, _ = p.AppendChallenge(dst[:0], &c, true)
+		}
+		b.ReportMetric(float64(len(dst)), "bytes/page")
 	})
 	b.Run("template", func(b *testing.B) {
 		b.ReportAllocs()

@@ -1,6 +1,10 @@
 package challenge
 
 import (
+	"encoding/binary"
+	"math/rand/v2"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -165,4 +169,98 @@ func TestSpentConcurrentSingleUse(t *testing.T) {
 		}
 	}
 	t.Logf("%d rounds of %d goroutines: exactly one spend each", rounds, goroutines)
+}
+
+// TestSpentAgainstModel spends random ids, many sharing their index slot,
+// on records of a few sizes, and checks every answer against a plain model
+// of the record: a first-in first-out list of ids with their uses and the
+// floor.
+func TestSpentAgainstModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, size := range []int{1, 2, 3, 7, 64, 100} {
+		s, err := NewSpent(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type entry struct {
+			id              [IDSize]byte
+			issued, expires int64
+			uses            int
+		}
+		var model []entry // oldest first
+		floor := int64(minTime)
+		var evictions uint64
+		var ids [][IDSize]byte
+		for step := range 20000 {
+			now := testNow.Add(time.Duration(step) * time.Second)
+			var id [IDSize]byte
+			if len(ids) > 0 && rng.IntN(3) == 0 {
+				id = ids[rng.IntN(len(ids))]
+			} else {
+				// Few distinct low bytes: the index's probe runs collide.
+				binary.LittleEndian.PutUint64(id[:8], uint64(rng.IntN(8)))
+				binary.LittleEndian.PutUint64(id[8:], rng.Uint64())
+				ids = append(ids, id)
+			}
+			issued := now.Add(-time.Duration(rng.IntN(600)) * time.Second)
+			expires := issued.Add(time.Duration(1+rng.IntN(1200)) * time.Second)
+			limit := 1 + rng.IntN(3)
+			want := false
+			at := slices.IndexFunc(model, func(e entry) bool { return e.id == id })
+			switch {
+			case !now.Before(expires):
+			case at >= 0:
+				if model[at].uses < limit {
+					model[at].uses++
+					want = true
+				}
+			case issued.Unix() > floor:
+				want = true
+				if len(model) == size {
+					if old := model[0]; old.expires > now.Unix() {
+						evictions++
+						floor = max(floor, old.issued)
+					}
+					model = model[1:]
+				}
+				model = append(model, entry{id: id, issued: issued.Unix(), expires: expires.Unix(), uses: 1})
+			}
+			if got := s.Use(id, limit, issued, expires, now); got != want {
+				t.Fatalf("size %d step %d: Use = %v, model says %v", size, step, got, want)
+			}
+			if s.Len() != len(model) || s.Evictions() != evictions {
+				t.Fatalf("size %d step %d: Len %d, Evictions %d; model %d, %d", size, step, s.Len(), s.Evictions(), len(model), evictions)
+			}
+			if step%97 == 0 {
+				for _, e := range model {
+					if s.Exhausted(e.id, e.uses) != true || s.Exhausted(e.id, e.uses+1) {
+						t.Fatalf("size %d step %d: Exhausted disagrees with the model for %x (%d uses)", size, step, e.id, e.uses)
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkSpentMillion spends a million distinct ids in a record of a
+// million and reports the heap it holds: the memory of single-use records
+// per million ids.
+func BenchmarkSpentMillion(b *testing.B) {
+	const ids = 1_000_000
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		s, _ := NewSpent(ids)
+		var id [IDSize]byte
+		for i := range ids {
+			binary.LittleEndian.PutUint64(id[:8], uint64(i)*0x9e3779b97f4a7c15)
+			binary.LittleEndian.PutUint64(id[8:], uint64(i))
+			s.Use(id, 1, testNow, testNow.Add(time.Hour), testNow)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB/million")
+		runtime.KeepAlive(s)
+	}
 }

@@ -1,11 +1,11 @@
 package shield
 
 import (
-	"bytes"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/rempart/rempart/challenge"
@@ -90,15 +90,28 @@ func (s *Shield) renderChallenge(w http.ResponseWriter, r *http.Request, c *clie
 		noScript = &challenge.NoScriptWait{URL: s.waitPath + "?" + q.Encode(), Seconds: int(wait.Wait.Seconds())}
 	}
 	lang, t := challenge.Negotiate(r.Header.Get("Accept-Language"))
-	var buf bytes.Buffer
-	err = s.cfg.Pages.RenderChallenge(&buf, challenge.ChallengePage{
+	buf := pageBuffers.Get().(*[]byte)
+	defer pageBuffers.Put(buf)
+	page, gzipped, err := s.cfg.Pages.AppendChallenge((*buf)[:0], &challenge.ChallengePage{
 		Lang: lang, T: t, Challenge: ch, VerifyPath: s.verifyPath,
 		Return: ret, Submission: submission, Problem: problem, NoScript: noScript,
-	})
+	}, challenge.AcceptsGzip(r.Header.Get("Accept-Encoding")))
 	if err != nil {
-		return internalError("rendering challenge page", fmt.Errorf("%w", err))
+		return internalError("rendering challenge page", err)
+	}
+	if cap(page) <= maxPooledPage {
+		*buf = page
 	}
 	out.Difficulty = ch.Difficulty
 	out.Status = StatusChallenge
-	return writePage(w, r, StatusChallenge, "challenge", buf.Bytes())
+	writePage(w, r, StatusChallenge, "challenge", page, strconv.Itoa(len(page)), gzipped)
+	return nil
 }
+
+// pageBuffers holds the buffers challenge pages are written into: one
+// page is sent per challenge, and a flood is made of challenges.
+var pageBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxPooledPage bounds the buffers kept in pageBuffers, so that one page
+// with a long return path does not pin a large buffer.
+const maxPooledPage = 16 << 10

@@ -2,10 +2,12 @@ package shield
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -40,6 +42,44 @@ func unreadablePath(t *challenge.Messages) (string, string) {
 }
 func unreadable(t *challenge.Messages) (string, string) { return t.BadRequestTitle, t.BadRequest }
 func notFound(t *challenge.Messages) (string, string)   { return t.NotFoundTitle, t.NotFound }
+
+// tooManyTexts keeps the text of a 429 for each language and wait in
+// minutes: formatting it is most of what a refusal costs once its page is
+// kept (see challenge.Pages.Message).
+var tooManyTexts struct {
+	sync.RWMutex
+	m map[tooManyKey]string
+}
+
+type tooManyKey struct {
+	t       *challenge.Messages
+	minutes int
+}
+
+// maxTooManyTexts bounds tooManyTexts: a day's wait in minutes in a few
+// languages.
+const maxTooManyTexts = 8192
+
+// tooManyText is t.TooMany for a wait of minutes.
+func tooManyText(t *challenge.Messages, minutes int) string {
+	k := tooManyKey{t, minutes}
+	tooManyTexts.RLock()
+	text, ok := tooManyTexts.m[k]
+	tooManyTexts.RUnlock()
+	if ok {
+		return text
+	}
+	text = fmt.Sprintf(t.TooMany, minutes)
+	tooManyTexts.Lock()
+	defer tooManyTexts.Unlock()
+	if tooManyTexts.m == nil {
+		tooManyTexts.m = make(map[tooManyKey]string)
+	}
+	if len(tooManyTexts.m) < maxTooManyTexts {
+		tooManyTexts.m[k] = text
+	}
+	return text
+}
 
 // refuse answers with a message page and records the refusal.
 func (s *Shield) refuse(w http.ResponseWriter, r *http.Request, out *Outcome, status int, text messageText) error {
@@ -77,32 +117,58 @@ func submissionSteps(r *http.Request) int {
 	return 0
 }
 
-// page answers with a message page.
+// page answers with a message page, rendered once and kept (see
+// challenge.Pages.Message).
 func (s *Shield) page(w http.ResponseWriter, r *http.Request, status int, action string, page challenge.MessagePage) error {
-	var buf bytes.Buffer
-	if err := s.cfg.Pages.RenderMessage(&buf, page); err != nil {
+	rendered, err := s.cfg.Pages.Message(page)
+	if err != nil {
 		return internalError("rendering message page", err)
 	}
-	return writePage(w, r, status, action, buf.Bytes())
+	if rendered.Gzip != nil && challenge.AcceptsGzip(r.Header.Get("Accept-Encoding")) {
+		writePage(w, r, status, action, rendered.Gzip, rendered.GzipLen, true)
+		return nil
+	}
+	writePage(w, r, status, action, rendered.Plain, rendered.PlainLen, false)
+	return nil
 }
 
-// writePage sends one of the shield's own pages. Rempart-Action tells
-// scripts and logs what the shield did without parsing HTML.
-func writePage(w http.ResponseWriter, r *http.Request, status int, action string, page []byte) error {
+// pageHeaders is how many header values writePage sets.
+const pageHeaders = 9
+
+// writePage sends one of the shield's own pages, gzip-compressed or not;
+// length is len(page) in decimal. Rempart-Action tells scripts and logs
+// what the shield did without parsing HTML. The header values share one
+// allocation: the fixed ones are never shared between responses, as a
+// later handler may edit a response's values in place.
+func writePage(w http.ResponseWriter, r *http.Request, status int, action string, page []byte, length string, gzipped bool) {
 	hdr := w.Header()
-	hdr.Set("Content-Type", "text/html; charset=utf-8")
-	hdr.Set("Content-Length", strconv.Itoa(len(page)))
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("Content-Security-Policy", challenge.ContentSecurityPolicy)
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Referrer-Policy", "same-origin")
-	hdr.Set("Rempart-Action", action)
+	values := make([]string, pageHeaders)
+	set := func(i int, key, value string) {
+		values[i] = value
+		hdr[key] = values[i : i+1 : i+1]
+	}
+	set(0, "Content-Type", "text/html; charset=utf-8")
+	set(1, "Content-Length", length)
+	set(2, "Cache-Control", "no-store")
+	set(3, "Content-Security-Policy", challenge.ContentSecurityPolicy)
+	set(4, "X-Content-Type-Options", "nosniff")
+	set(5, "Referrer-Policy", "same-origin")
+	set(6, "Rempart-Action", action)
+	if vary := hdr["Vary"]; len(vary) > 0 {
+		hdr["Vary"] = append(vary, "Accept-Encoding")
+	} else {
+		set(7, "Vary", "Accept-Encoding")
+	}
+	if gzipped {
+		set(8, "Content-Encoding", "gzip")
+	} else {
+		delete(hdr, "Content-Encoding")
+	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		// A client that went away needs no error page.
 		_, _ = w.Write(page)
 	}
-	return nil
 }
 
 // setPass issues a pass to the client as a cookie.

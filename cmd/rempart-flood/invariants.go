@@ -14,6 +14,9 @@ func fraudBudget() int { return len(hostingNetworks) * hostingBudgetPerHour }
 func (r *results) violations() []string {
 	var v []string
 	sc := r.scenario
+	if sc == nil {
+		return nil // a -load-only run: figures only
+	}
 	st := sc.Stats
 	refused := 0
 	var first string

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,15 +16,21 @@ import (
 )
 
 // comparison is one load figure: the same requests to the shield and to
-// the bare reverse_proxy, interleaved (A B A B ...) so that both see the
-// same machine.
+// bare Caddy (a reverse_proxy to the same petition, or a bare respond
+// 429), interleaved (A B A B ...) so that both see the same machine.
 type comparison struct {
 	Name string
+	// File names the figure's CPU profile (File.pprof).
+	File string
 	// What the shield answers, and what the figure should reach.
 	Answer   string
 	MinRatio float64 // 0: no target
-	Shield   []wrkResult
-	Bare     []wrkResult
+	// Reference names what the shield is compared with, and referenceURL
+	// is where it listens.
+	Reference    string
+	referenceURL string
+	Shield       []wrkResult
+	Bare         []wrkResult
 	// ShieldCommand and BareCommand are the command lines, with secrets
 	// replaced by the shell variables the report explains.
 	ShieldCommand, BareCommand string
@@ -40,8 +49,22 @@ func meanRPS(rs []wrkResult) float64 {
 	return sum / float64(len(rs))
 }
 
-// Ratio is the shield's mean throughput over the bare proxy's.
+// Ratio is the figure: the median of the rounds' ratios, so that one
+// round disturbed by the rest of the machine does not move it.
 func (c *comparison) Ratio() float64 {
+	rs := c.RoundRatios()
+	if len(rs) == 0 {
+		return 0
+	}
+	slices.Sort(rs)
+	if n := len(rs); n%2 == 0 {
+		return (rs[n/2-1] + rs[n/2]) / 2
+	}
+	return rs[len(rs)/2]
+}
+
+// RatioOfMeans is the shield's mean throughput over bare Caddy's.
+func (c *comparison) RatioOfMeans() float64 {
 	if b := meanRPS(c.Bare); b > 0 {
 		return meanRPS(c.Shield) / b
 	}
@@ -73,6 +96,10 @@ type loadBench struct {
 	scriptDir string
 	shieldPID int
 	figs      *loadFigures // where run times and other processes' CPU add up
+	// profileDir, when set, receives a CPU profile of the shield process
+	// during its first run of each figure (from Caddy's admin API,
+	// /debug/pprof/profile), named after the figure.
+	profileDir string
 }
 
 // refusedIP is the over-budget network of the refusal figure: a hosting
@@ -105,7 +132,8 @@ func (lb *loadBench) run(ctx context.Context) (*loadFigures, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pass for wrk: %w", err)
 	}
-	figs.PassThrough = comparison{Name: "pass-through (valid pass, GET /)", Answer: "200, the petition", MinRatio: 0.9}
+	figs.PassThrough = comparison{Name: "pass-through (valid pass, GET /)", File: "pass", Answer: "200, the petition", MinRatio: 0.95,
+		Reference: "bare `reverse_proxy`", referenceURL: lb.ports.bareURL()}
 	if err := lb.compare(ctx, &figs.PassThrough, figure{
 		wrkOptions: []string{"-H", "Cookie: " + pass},
 		probe:      expectStatus(lb, "", pass, http.StatusOK),
@@ -124,7 +152,8 @@ func (lb *loadBench) run(ctx context.Context) (*loadFigures, error) {
 		return nil, fmt.Errorf("another network's pass for wrk: %w", err)
 	}
 	refused := newVisitor(lb.transport, lb.ports.shieldURL(), refusedIP, "")
-	figs.Refusal = comparison{Name: "refusal (network over budget, another network's pass)", Answer: "429", MinRatio: 1.5}
+	figs.Refusal = comparison{Name: "refusal (network over budget, another network's pass)", File: "refusal", Answer: "429", MinRatio: 0.90,
+		Reference: "bare `respond 429`", referenceURL: lb.ports.refuseURL()}
 	if err := lb.compare(ctx, &figs.Refusal, figure{
 		wrkOptions: []string{"-H", "X-Forwarded-For: " + refusedIP, "-H", "Cookie: " + stolen},
 		// The budget's window may have ended since: spend it again.
@@ -145,7 +174,8 @@ func (lb *loadBench) run(ctx context.Context) (*loadFigures, error) {
 		offset += distinctNetworks / (2 * lb.rounds) // disjoint ranges
 		return []string{strconv.Itoa(first), strconv.Itoa(lb.wrk.threads)}
 	}
-	figs.Challenge = comparison{Name: "challenge pages (no pass, a new /24 each request)", Answer: "403, the challenge page"}
+	figs.Challenge = comparison{Name: "challenge pages (no pass, a new /24 each request)", File: "challenge", Answer: "403, the challenge page", MinRatio: 0.60,
+		Reference: "bare `respond 429`", referenceURL: lb.ports.refuseURL()}
 	if err := lb.compare(ctx, &figs.Challenge, figure{
 		wrkOptions: []string{"-s", script},
 		scriptArgs: scriptArgs,
@@ -210,9 +240,18 @@ func (lb *loadBench) compare(ctx context.Context, c *comparison, f figure) error
 		if err := f.probe(ctx); err != nil {
 			c.Problems = append(c.Problems, fmt.Sprintf("round %d, before: %v", round, err))
 		}
+		var profiled <-chan error
+		if lb.profileDir != "" && round == 1 {
+			profiled = lb.profile(ctx, filepath.Join(lb.profileDir, c.File+".pprof"))
+		}
 		r, cmd, err := run(lb.ports.shieldURL() + "/")
 		if err != nil {
 			return err
+		}
+		if profiled != nil {
+			if err := <-profiled; err != nil {
+				c.Problems = append(c.Problems, "CPU profile: "+err.Error())
+			}
 		}
 		c.Shield, c.ShieldCommand = append(c.Shield, r), cmd
 		if f.refuses && r.Non2xx != r.Requests {
@@ -223,12 +262,14 @@ func (lb *loadBench) compare(ctx context.Context, c *comparison, f figure) error
 		if err := f.probe(ctx); err != nil {
 			c.Problems = append(c.Problems, fmt.Sprintf("round %d, after: %v", round, err))
 		}
-		if r, cmd, err = run(lb.ports.bareURL() + "/"); err != nil {
+		if r, cmd, err = run(c.referenceURL + "/"); err != nil {
 			return err
 		}
 		c.Bare, c.BareCommand = append(c.Bare, r), cmd
-		if r.Non2xx > 0 {
-			c.Problems = append(c.Problems, fmt.Sprintf("round %d: the bare proxy answered %d requests outside 2xx/3xx", round, r.Non2xx))
+		if f.refuses && r.Non2xx != r.Requests {
+			c.Problems = append(c.Problems, fmt.Sprintf("round %d: %s answered %d requests in 2xx/3xx", round, c.Reference, r.Requests-r.Non2xx))
+		} else if !f.refuses && r.Non2xx > 0 {
+			c.Problems = append(c.Problems, fmt.Sprintf("round %d: %s answered %d requests outside 2xx/3xx", round, c.Reference, r.Non2xx))
 		}
 	}
 	return nil
@@ -307,4 +348,36 @@ func exhaustChallenges(ctx context.Context, v *visitor, cookie string) error {
 		}
 	}
 	return fmt.Errorf("still no 429 after %d challenges from %s", maxExhaustRequests, v.ip)
+}
+
+// profile fetches a CPU profile of the shield from Caddy's admin API over
+// the next wrk run (a second shorter, so that it ends within the run) and
+// writes it to path.
+func (lb *loadBench) profile(ctx context.Context, path string) <-chan error {
+	done := make(chan error, 1)
+	seconds := max(int(lb.wrk.duration/time.Second)-1, 1)
+	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", lb.ports.Admin, seconds)
+	go func() {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			done <- fmt.Errorf("%s: %s", url, resp.Status)
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(path, body, 0o644)
+		}
+		done <- err
+	}()
+	return done
 }

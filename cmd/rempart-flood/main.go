@@ -10,10 +10,11 @@
 // X-Forwarded-For), each reported as tried, accepted and expected. It
 // writes a report in markdown and a chart of signatures over time, and,
 // when wrk is installed, the shield's load figures measured against a bare
-// reverse_proxy in the same Caddy.
+// reverse_proxy and a bare respond 429 in the same Caddy.
 //
 //	go run ./cmd/rempart-flood                 # 60 s scenario, then the load figures
 //	go run ./cmd/rempart-flood -short          # a few seconds of each
+//	go run ./cmd/rempart-flood -load-only      # only the load figures and the memory run (make bench-load)
 //
 // The shield runs as a subprocess (cmd/rempart, built unless -shield names
 // a binary), so that its CPU time and peak memory can be read from /proc.
@@ -58,6 +59,12 @@ type config struct {
 	// requireBrowser makes a missing Chromium an error (the smoke test in
 	// CI, where scripts/test.sh installs it).
 	requireBrowser bool
+	// loadOnly skips the scenario and the attacker's moves: only the load
+	// figures and the memory run.
+	loadOnly bool
+	// profile writes a CPU profile of the shield for each load figure
+	// into the report's directory.
+	profile bool
 
 	wrk            bool
 	wrkDuration    time.Duration
@@ -184,10 +191,12 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.wrkConnections, "wrk-connections", def.wrkConnections, "wrk -c")
 	fs.IntVar(&c.millionClients, "million", def.millionClients, "distinct clients in the memory run (0: skip it)")
 	noMoves := fs.Bool("no-moves", false, "skip the attacker's moves of issue 9")
+	fs.BoolVar(&c.profile, "profile", false, "write a CPU profile of the shield during each load figure's first run (pass.pprof, refusal.pprof, challenge.pprof in -out)")
+	fs.BoolVar(&c.loadOnly, "load-only", false, "skip the scenario and the moves: only the load figures (shield and bare Caddy interleaved) and the memory run")
 	fs.IntVar(&c.moveClients, "move-clients", def.moveClients, "clients in each of the attacker's moves")
 	fs.IntVar(&c.stashSigners, "stash-signers", def.stashSigners, "signers whose submissions are held during the stash flood")
 	fs.IntVar(&c.forwardedTries, "forwarded-tries", def.forwardedTries, "signatures of each client that spoofs X-Forwarded-For")
-	portBase := fs.Int("port-base", 9500, "first of the ports the run listens on (base to base+4, and base+99)")
+	portBase := fs.Int("port-base", 9500, "first of the ports the run listens on (base to base+5, and base+99)")
 	adminPort := fs.Int("admin-port", 2995, "Caddy's admin port")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -293,15 +302,24 @@ func run(ctx context.Context, cfg config) (*results, error) {
 		return nil, errors.New("no Chromium found: install Debian's chromium package, or set REMPART_CHROMIUM")
 	}
 
+	if cfg.loadOnly {
+		wrkPath, err := exec.LookPath("wrk")
+		if err != nil {
+			return nil, errors.New("-load-only: wrk is not installed (Debian: apt-get install wrk)")
+		}
+		if err := runLoad(ctx, env, wrkPath, res); err != nil {
+			return nil, err
+		}
+		return res, res.readCaddyfile(work, "load", env.secret)
+	}
+
 	cfg.logf("scenario: %d attacking servers, %d signers and %d Chromium signers for %s", cfg.attackers, cfg.signers(), cfg.browsers, cfg.duration)
 	if res.scenario, err = runScenario(ctx, env); err != nil {
 		return nil, err
 	}
-	caddyfile, err := os.ReadFile(filepath.Join(work, "scenario", "Caddyfile"))
-	if err != nil {
-		return nil, fmt.Errorf("caddyfile: %w", err)
+	if err := res.readCaddyfile(work, "scenario", env.secret); err != nil {
+		return nil, err
 	}
-	res.caddyfile = strings.ReplaceAll(string(caddyfile), env.secret, "{env.REMPART_SECRET}")
 
 	if cfg.moves {
 		cfg.logf("the attacker's moves of issue 9, against a fresh shield")
@@ -324,6 +342,17 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	return res, nil
 }
 
+// readCaddyfile keeps the Caddyfile of the named part of the run, its
+// secret replaced.
+func (res *results) readCaddyfile(work, name, secret string) error {
+	caddyfile, err := os.ReadFile(filepath.Join(work, name, "Caddyfile"))
+	if err != nil {
+		return fmt.Errorf("caddyfile: %w", err)
+	}
+	res.caddyfile = strings.ReplaceAll(string(caddyfile), secret, "{env.REMPART_SECRET}")
+	return nil
+}
+
 // runLoad measures the load figures in one fresh shield, and the memory
 // under a million distinct clients in another, so that its peak is that
 // run's alone.
@@ -343,8 +372,14 @@ func runLoad(ctx context.Context, env *environment, wrkPath string, res *results
 		solver:    env.solver,
 		scriptDir: luaDir,
 	}
+	if cfg.profile {
+		if err := os.MkdirAll(cfg.outDir, 0o755); err != nil {
+			return fmt.Errorf("profiles: %w", err)
+		}
+		lb.profileDir = cfg.outDir
+	}
 
-	cfg.logf("load figures: %d rounds of %s runs, shield and bare reverse_proxy interleaved", cfg.wrkRounds, cfg.wrkDuration)
+	cfg.logf("load figures: %d rounds of %s runs, shield and bare Caddy (reverse_proxy, respond 429) interleaved", cfg.wrkRounds, cfg.wrkDuration)
 	shield, _, err := env.prepareShield(ctx, "load", false, cfg.ports.Demo)
 	if err != nil {
 		return err

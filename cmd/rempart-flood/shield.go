@@ -44,20 +44,21 @@ type ports struct {
 	// the petition behind a bare reverse_proxy, Admin Caddy's admin API.
 	// Counting is the runner's own petition, which the shield guards in the
 	// attacker's moves (see moves.go); it is served by the runner, not by
-	// Caddy.
-	Demo, Shield, Bare, Counting, Admin int
+	// Caddy. Refuse is a bare "respond 429", what the shield's own answers
+	// (refusals, challenge pages) are compared with.
+	Demo, Shield, Bare, Counting, Refuse, Admin int
 }
 
-// portsFrom lays the ports out from base: base, base+1, ... base+4, and
+// portsFrom lays the ports out from base: base, base+1, ... base+5, and
 // base+99 for HTTPS.
 func portsFrom(base, admin int) ports {
-	return ports{HTTP: base, Demo: base + 1, Shield: base + 2, Bare: base + 3, Counting: base + 4, HTTPS: base + 99, Admin: admin}
+	return ports{HTTP: base, Demo: base + 1, Shield: base + 2, Bare: base + 3, Counting: base + 4, Refuse: base + 5, HTTPS: base + 99, Admin: admin}
 }
 
 // checkFree makes sure nothing listens on the run's ports already (a
 // shield left over from another run would answer in this one's place).
 func (p ports) checkFree() error {
-	for _, port := range []int{p.HTTP, p.Demo, p.Shield, p.Bare, p.Admin} {
+	for _, port := range []int{p.HTTP, p.Demo, p.Shield, p.Bare, p.Refuse, p.Admin} {
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			return fmt.Errorf("port %d is taken (another run?): %w", port, err)
@@ -69,6 +70,7 @@ func (p ports) checkFree() error {
 
 func (p ports) shieldURL() string { return "http://127.0.0.1:" + strconv.Itoa(p.Shield) }
 func (p ports) bareURL() string   { return "http://127.0.0.1:" + strconv.Itoa(p.Bare) }
+func (p ports) refuseURL() string { return "http://127.0.0.1:" + strconv.Itoa(p.Refuse) }
 func (p ports) demoURL() string   { return "http://127.0.0.1:" + strconv.Itoa(p.Demo) }
 
 // shieldConfig fills the Caddyfile template.
@@ -159,6 +161,12 @@ http://127.0.0.1:{{.Ports.Bare}} {
 	bind 127.0.0.1
 	reverse_proxy 127.0.0.1:{{.Ports.Demo}}
 }
+
+# A bare refusal, what the shield's own answers are compared with.
+http://127.0.0.1:{{.Ports.Refuse}} {
+	bind 127.0.0.1
+	respond 429
+}
 `))
 
 // writeCaddyfile writes the replay's Caddyfile to path.
@@ -230,7 +238,7 @@ func (s *shieldProcess) waitReady(ctx context.Context, p ports) error {
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second}
-	for _, url := range []string{p.demoURL() + "/api/count", p.shieldURL() + "/", p.bareURL() + "/api/count"} {
+	for _, url := range []string{p.demoURL() + "/api/count", p.shieldURL() + "/", p.bareURL() + "/api/count", p.refuseURL() + "/"} {
 		for {
 			if resp, err := client.Get(url); err == nil {
 				resp.Body.Close()
