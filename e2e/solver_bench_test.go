@@ -3,8 +3,9 @@ package e2e
 // The speed of the browser solver, measured in Debian's headless Chromium.
 //
 // TestBrowserSolver runs with the other tests, in a few seconds: it checks
-// the solver's answers against challenge.LeadingZeroBits and logs short
-// measurements. The full measurement, the one BENCHMARKS.md quotes, is
+// the answers of both solvers, the JavaScript one (worker.js) and the
+// WebAssembly SIMD one (sha256x4.wasm), against challenge.LeadingZeroBits
+// and logs short measurements of both in the same browser. The full measurement, the one BENCHMARKS.md quotes, is
 //
 //	go test ./e2e/ -run '^$' -bench BrowserSolver -benchtime 1x -v
 //
@@ -39,6 +40,7 @@ import (
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/rempart/rempart/caddymodule"
@@ -66,11 +68,15 @@ type solverBenchResult struct {
 	browser   string
 	workers   int // navigator.hardwareConcurrency
 	worker    string
-	solver1   float64
+	solver1   float64 // JavaScript solver
 	solverN   float64
+	simd1     float64 // WebAssembly SIMD solver
+	simdN     float64
 	baseline1 float64
 	baselineN float64
 	solves    []time.Duration // sorted
+	// wasmFetches counts the page's requests for the SIMD solver.
+	wasmFetches int
 }
 
 func TestBrowserSolver(t *testing.T) {
@@ -88,6 +94,9 @@ func BenchmarkBrowserSolver(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(r.solver1/1e6, "solver-1w-MH/s")
 	b.ReportMetric(r.solverN/1e6, "solver-Nw-MH/s")
+	b.ReportMetric(r.simd1/1e6, "simd-1w-MH/s")
+	b.ReportMetric(r.simdN/1e6, "simd-Nw-MH/s")
+	b.ReportMetric(r.simd1/r.solver1, "simd-speedup-1w")
 	b.ReportMetric(r.baseline1/1e6, "webcrypto-1w-MH/s")
 	b.ReportMetric(r.baselineN/1e6, "webcrypto-Nw-MH/s")
 	b.ReportMetric(r.solver1/r.baseline1, "speedup-1w")
@@ -110,11 +119,13 @@ func (r *solverBenchResult) table() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%s, hardwareConcurrency %d, worker %s\n\n", r.browser, r.workers, r.worker)
 	fmt.Fprintf(&sb, "| measure | 1 worker | %d workers |\n|---|---|---|\n", r.workers)
-	fmt.Fprintf(&sb, "| rempart solver, MH/s | %s | %s |\n", mhs(r.solver1), mhs(r.solverN))
+	fmt.Fprintf(&sb, "| WebAssembly SIMD solver (sha256x4.wasm), MH/s | %s | %s |\n", mhs(r.simd1), mhs(r.simdN))
+	fmt.Fprintf(&sb, "| JavaScript solver (worker.js), MH/s | %s | %s |\n", mhs(r.solver1), mhs(r.solverN))
 	fmt.Fprintf(&sb, "| crypto.subtle.digest per attempt, MH/s | %s | %s |\n", mhs(r.baseline1), mhs(r.baselineN))
-	fmt.Fprintf(&sb, "| speedup | %.1fx | %.1fx |\n\n", r.solver1/r.baseline1, r.solverN/r.baselineN)
-	fmt.Fprintf(&sb, "Challenge page at %d bits, %d fresh challenges, page served to proof posted: median %s ms, p90 %s ms, min %s ms, max %s ms\n",
-		caddymodule.DefaultDifficulty, len(r.solves), ms(r.percentile(50)), ms(r.percentile(90)), ms(r.solves[0]), ms(r.solves[len(r.solves)-1]))
+	fmt.Fprintf(&sb, "| SIMD / JavaScript | %.2fx | %.2fx |\n", r.simd1/r.solver1, r.simdN/r.solverN)
+	fmt.Fprintf(&sb, "| JavaScript / WebCrypto | %.1fx | %.1fx |\n\n", r.solver1/r.baseline1, r.solverN/r.baselineN)
+	fmt.Fprintf(&sb, "Challenge page at %d bits, %d fresh challenges, page served to proof posted: median %s ms, p90 %s ms, min %s ms, max %s ms (SIMD solver loaded %d times)\n",
+		caddymodule.DefaultDifficulty, len(r.solves), ms(r.percentile(50)), ms(r.percentile(90)), ms(r.solves[0]), ms(r.solves[len(r.solves)-1]), r.wasmFetches)
 	return sb.String()
 }
 
@@ -163,9 +174,10 @@ type solverBenchServer struct {
 	signer *challenge.Signer
 	client challenge.Binding
 
-	mu     sync.Mutex
-	issued map[string]issuedChallenge // by token
-	proofs chan postedProof
+	mu          sync.Mutex
+	issued      map[string]issuedChallenge // by token
+	wasmFetches int
+	proofs      chan postedProof
 }
 
 type issuedChallenge struct {
@@ -216,7 +228,7 @@ func newSolverBenchServer(tb testing.TB) *solverBenchServer {
 		issued: make(map[string]issuedChallenge),
 		proofs: make(chan postedProof, 1),
 	}
-	workerName := path.Base(pages.Paths().Worker)
+	workerName, simdName := path.Base(pages.Paths().Worker), path.Base(pages.Paths().SIMD)
 	mux := http.NewServeMux()
 	static := func(contentType string, body []byte) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -227,6 +239,11 @@ func newSolverBenchServer(tb testing.TB) *solverBenchServer {
 	}
 	mux.HandleFunc("GET "+benchPrefix+"{name}", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
+		if name == simdName {
+			s.mu.Lock()
+			s.wasmFetches++
+			s.mu.Unlock()
+		}
 		if override != nil && name == workerName {
 			static("text/javascript; charset=utf-8", override)(w, r)
 			return
@@ -395,30 +412,39 @@ func runSolverBench(tb testing.TB, cfg solverBenchConfig) *solverBenchResult {
 	// Correctness first: the search must answer exactly as Go does.
 	cases := searchCases(tb, cfg.maxBits)
 	var js strings.Builder
-	js.WriteString("benchSearch([")
+	js.WriteString("[")
 	for i, c := range cases {
 		if i > 0 {
 			js.WriteString(",")
 		}
 		fmt.Fprintf(&js, "[%q,%d,%d,%d,%d]", hex.EncodeToString(c.seed[:]), c.bits, c.hi, c.lo, c.count)
 	}
-	js.WriteString("])")
-	answers, err := chromedp.Run(ctx, chromedp.Evaluate[[]*string](js.String()))
-	if err != nil {
-		tb.Fatalf("rempartSearch: %v", err)
-	}
-	if len(answers) != len(cases) {
-		tb.Fatalf("rempartSearch: %d answers for %d cases", len(answers), len(cases))
-	}
-	for i, c := range cases {
-		got, found := "", answers[i] != nil
-		if found {
-			got = *answers[i]
+	js.WriteString("]")
+	simdURL := srv.pages.Paths().SIMD
+	for _, solver := range []struct{ name, call string }{
+		{"rempartSearch", "benchSearch(" + js.String() + ")"},
+		{"SIMD search", fmt.Sprintf("benchSearchSIMD(%q, %s)", simdURL, js.String())},
+	} {
+		answers, err := chromedp.Run(ctx, chromedp.Evaluate[[]*string](solver.call, chromedp.EvalAwaitPromise))
+		if err != nil {
+			tb.Fatalf("%s: %v", solver.name, err)
 		}
-		if found != c.wantFound || got != c.want {
-			tb.Errorf("rempartSearch(%x, %d, %d, %d, %d) = %q (found %v), want %q (found %v)",
-				c.seed, c.bits, c.hi, c.lo, c.count, got, found, c.want, c.wantFound)
+		if len(answers) != len(cases) {
+			tb.Fatalf("%s: %d answers for %d cases", solver.name, len(answers), len(cases))
 		}
+		proofs := 0
+		for i, c := range cases {
+			got, found := "", answers[i] != nil
+			if found {
+				got = *answers[i]
+				proofs++
+			}
+			if found != c.wantFound || got != c.want {
+				tb.Errorf("%s(%x, %d, %d, %d, %d) = %q (found %v), want %q (found %v)",
+					solver.name, c.seed, c.bits, c.hi, c.lo, c.count, got, found, c.want, c.wantFound)
+			}
+		}
+		tb.Logf("%s: %d cases, %d with a proof, checked against challenge.LeadingZeroBits", solver.name, len(cases), proofs)
 	}
 	// The baseline must compute the same puzzle, or its rate means nothing.
 	{
@@ -438,30 +464,46 @@ func runSolverBench(tb testing.TB, cfg solverBenchConfig) *solverBenchResult {
 	}
 
 	// Hash rates, solver and baseline alternated.
-	rate := func(url string, n int) float64 {
+	// wasm, when set, is offered to the workers; solver is the one each of
+	// them must say it runs ("" for the baseline, which says nothing).
+	rate := func(url string, n int, wasm, solver string) float64 {
 		tb.Helper()
 		type window struct {
-			Hashes float64
-			Ms     float64
+			Hashes  float64
+			Ms      float64
+			Solvers string
 		}
 		w, err := chromedp.Run(ctx, chromedp.Evaluate[window](
-			fmt.Sprintf(`benchRate(%q, %d, %d, %d)`, url, n, cfg.warm.Milliseconds(), cfg.window.Milliseconds()), chromedp.EvalAwaitPromise))
+			fmt.Sprintf(`benchRate(%q, %d, %d, %d, %q)`, url, n, cfg.warm.Milliseconds(), cfg.window.Milliseconds(), wasm), chromedp.EvalAwaitPromise))
 		if err != nil {
 			tb.Fatalf("measuring %s in %d workers: %v", url, n, err)
 		}
 		if w.Hashes <= 0 || w.Ms <= 0 {
 			tb.Fatalf("measuring %s in %d workers: %v hashes in %v ms", url, n, w.Hashes, w.Ms)
 		}
+		if want := strings.TrimSuffix(strings.Repeat(solver+",", n), ","); solver != "" && w.Solvers != want {
+			tb.Fatalf("measuring %s in %d workers, wasm %q: the workers ran %q, want %q", url, n, wasm, w.Solvers, want)
+		}
 		return w.Hashes / w.Ms * 1000
 	}
 	solverURL := srv.pages.Paths().Worker
-	r.solver1 = rate(solverURL, 1)
-	r.baseline1 = rate("/webcrypto_worker.js", 1)
-	r.solverN = rate(solverURL, r.workers)
-	r.baselineN = rate("/webcrypto_worker.js", r.workers)
+	r.simd1 = rate(solverURL, 1, simdURL, "wasm")
+	r.solver1 = rate(solverURL, 1, "", "js")
+	r.baseline1 = rate("/webcrypto_worker.js", 1, "", "")
+	r.simdN = rate(solverURL, r.workers, simdURL, "wasm")
+	r.solverN = rate(solverURL, r.workers, "", "js")
+	r.baselineN = rate("/webcrypto_worker.js", r.workers, "", "")
 
-	// The real page, as a signer gets it: solver.js and its workers.
+	// The real page, as a signer gets it: solver.js and its workers, which
+	// must load the SIMD solver (its requests counted from here on, the
+	// browser's cache emptied before each page).
+	srv.mu.Lock()
+	srv.wasmFetches = 0
+	srv.mu.Unlock()
 	for i := range cfg.solves {
+		if _, err := chromedp.Call(ctx, network.ClearBrowserCache, cdp.Empty{}); err != nil {
+			tb.Fatal(err)
+		}
 		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.href = '/challenge?n=%d'`, i))); err != nil {
 			tb.Fatalf("opening challenge %d: %v", i, err)
 		}
@@ -476,6 +518,12 @@ func runSolverBench(tb testing.TB, cfg solverBenchConfig) *solverBenchResult {
 		waitVerified(tb, ctx)
 	}
 	slices.Sort(r.solves)
+	srv.mu.Lock()
+	r.wasmFetches = srv.wasmFetches
+	srv.mu.Unlock()
+	if r.wasmFetches == 0 {
+		tb.Errorf("the challenge page solved %d challenges without loading the SIMD solver", cfg.solves)
+	}
 	return r
 }
 
