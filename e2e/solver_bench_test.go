@@ -56,11 +56,16 @@ type solverBenchConfig struct {
 	solves int
 	// maxBits bounds the correctness cases: every difficulty from 1 to maxBits.
 	maxBits int
+	// ladder lists difficulties at which the real page solves ladderSolves
+	// challenges with each solver, the SIMD one and the JavaScript one.
+	ladder       []int
+	ladderSolves int
 }
 
 var (
 	quickSolverBench = solverBenchConfig{warm: 300 * time.Millisecond, window: time.Second, solves: 5, maxBits: 16}
-	fullSolverBench  = solverBenchConfig{warm: time.Second, window: 4 * time.Second, solves: 31, maxBits: 24}
+	fullSolverBench  = solverBenchConfig{warm: time.Second, window: 4 * time.Second, solves: 31, maxBits: 24,
+		ladder: []int{18, 20, 22, 24}, ladderSolves: 9}
 )
 
 // solverBenchResult is what one run measured. Rates are in hashes per second.
@@ -75,6 +80,9 @@ type solverBenchResult struct {
 	baseline1 float64
 	baselineN float64
 	solves    []time.Duration // sorted
+	// ladder holds the sorted solve times by solver ("wasm" or "js") and
+	// difficulty.
+	ladder map[string]map[int][]time.Duration
 	// wasmFetches counts the page's requests for the SIMD solver.
 	wasmFetches int
 }
@@ -126,6 +134,27 @@ func (r *solverBenchResult) table() string {
 	fmt.Fprintf(&sb, "| JavaScript / WebCrypto | %.1fx | %.1fx |\n\n", r.solver1/r.baseline1, r.solverN/r.baselineN)
 	fmt.Fprintf(&sb, "Challenge page at %d bits, %d fresh challenges, page served to proof posted: median %s ms, p90 %s ms, min %s ms, max %s ms (SIMD solver loaded %d times)\n",
 		caddymodule.DefaultDifficulty, len(r.solves), ms(r.percentile(50)), ms(r.percentile(90)), ms(r.solves[0]), ms(r.solves[len(r.solves)-1]), r.wasmFetches)
+	if len(r.ladder["wasm"]) > 0 {
+		fmt.Fprintf(&sb, "\nThe real page at each difficulty, page served to proof posted, median (min-max) of the solves; expected search time 2^bits / rate\n\n")
+		fmt.Fprintf(&sb, "| bits | SIMD solver, ms | JavaScript solver, ms | expected, SIMD at %.2f MH/s | expected, JavaScript at %.2f MH/s | expected, reference %.1f MH/s (max_solve) |\n|---|---|---|---|---|---|\n",
+			r.simdN/1e6, r.solverN/1e6, float64(challenge.ReferenceHashRate)/1e6)
+		var bits []int
+		for b := range r.ladder["wasm"] {
+			bits = append(bits, b)
+		}
+		slices.Sort(bits)
+		cell := func(d []time.Duration) string {
+			if len(d) == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%s (%s-%s)", ms(d[len(d)/2]), ms(d[0]), ms(d[len(d)-1]))
+		}
+		for _, b := range bits {
+			fmt.Fprintf(&sb, "| %d | %s | %s | %s ms | %s ms | %s ms |\n", b, cell(r.ladder["wasm"][b]), cell(r.ladder["js"][b]),
+				ms(challenge.ExpectedSolveTime(b, r.simdN)), ms(challenge.ExpectedSolveTime(b, r.solverN)),
+				ms(challenge.ExpectedSolveTime(b, challenge.ReferenceHashRate)))
+		}
+	}
 	return sb.String()
 }
 
@@ -262,8 +291,15 @@ func newSolverBenchServer(tb testing.TB) *solverBenchServer {
 	return s
 }
 
+// serveChallenge serves the real challenge page, at ?bits= (default: the
+// handler's), without the SIMD solver's URL when ?solver=js (so that the
+// workers run the JavaScript solver, as in a browser without WebAssembly).
 func (s *solverBenchServer) serveChallenge(w http.ResponseWriter, r *http.Request) {
-	c, err := s.signer.IssueChallenge(s.client, caddymodule.DefaultDifficulty, caddymodule.DefaultCredits, time.Now(), 5*time.Minute)
+	bits := caddymodule.DefaultDifficulty
+	if b, err := strconv.Atoi(r.URL.Query().Get("bits")); err == nil {
+		bits = b
+	}
+	c, err := s.signer.IssueChallenge(s.client, bits, caddymodule.DefaultCredits, time.Now(), 5*time.Minute)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -278,10 +314,19 @@ func (s *solverBenchServer) serveChallenge(w http.ResponseWriter, r *http.Reques
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", challenge.ContentSecurityPolicy)
 	w.Header().Set("Cache-Control", "no-store")
+	page := sb.String()
+	if r.URL.Query().Get("solver") == "js" {
+		attr := ` data-wasm="` + s.pages.Paths().SIMD + `"`
+		if !strings.Contains(page, attr) {
+			http.Error(w, "the page has no "+attr, http.StatusInternalServerError)
+			return
+		}
+		page = strings.Replace(page, attr, "", 1)
+	}
 	s.mu.Lock()
 	s.issued[c.Token] = issuedChallenge{c: c, served: time.Now()}
 	s.mu.Unlock()
-	io.WriteString(w, sb.String())
+	io.WriteString(w, page)
 }
 
 func (s *solverBenchServer) serveVerify(w http.ResponseWriter, r *http.Request) {
@@ -500,22 +545,26 @@ func runSolverBench(tb testing.TB, cfg solverBenchConfig) *solverBenchResult {
 	srv.mu.Lock()
 	srv.wasmFetches = 0
 	srv.mu.Unlock()
-	for i := range cfg.solves {
+	solve := func(query string) time.Duration {
+		tb.Helper()
 		if _, err := chromedp.Call(ctx, network.ClearBrowserCache, cdp.Empty{}); err != nil {
 			tb.Fatal(err)
 		}
-		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.href = '/challenge?n=%d'`, i))); err != nil {
-			tb.Fatalf("opening challenge %d: %v", i, err)
+		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`location.href = '/challenge?`+query+`'`)); err != nil {
+			tb.Fatalf("opening challenge %s: %v", query, err)
 		}
 		var p postedProof
 		select {
 		case p = <-srv.proofs:
 		case <-time.After(time.Minute):
-			tb.Fatalf("challenge %d: no proof posted within a minute", i)
+			tb.Fatalf("challenge %s: no proof posted within a minute", query)
 		}
 		checkNonce(tb, p.c.Seed, p.nonce, p.c.Difficulty)
-		r.solves = append(r.solves, p.elapsed)
 		waitVerified(tb, ctx)
+		return p.elapsed
+	}
+	for i := range cfg.solves {
+		r.solves = append(r.solves, solve(fmt.Sprintf("n=%d", i)))
 	}
 	slices.Sort(r.solves)
 	srv.mu.Lock()
@@ -523,6 +572,18 @@ func runSolverBench(tb testing.TB, cfg solverBenchConfig) *solverBenchResult {
 	srv.mu.Unlock()
 	if r.wasmFetches == 0 {
 		tb.Errorf("the challenge page solved %d challenges without loading the SIMD solver", cfg.solves)
+	}
+	// The ladder of difficulties, both solvers alternated.
+	r.ladder = map[string]map[int][]time.Duration{"wasm": {}, "js": {}}
+	for _, bits := range cfg.ladder {
+		for i := range cfg.ladderSolves {
+			for _, solver := range []string{"wasm", "js"} {
+				d := solve(fmt.Sprintf("bits=%d&solver=%s&n=%d", bits, solver, i))
+				r.ladder[solver][bits] = append(r.ladder[solver][bits], d)
+			}
+		}
+		slices.Sort(r.ladder["wasm"][bits])
+		slices.Sort(r.ladder["js"][bits])
 	}
 	return r
 }
