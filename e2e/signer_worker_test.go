@@ -67,6 +67,25 @@ func signsDespite(t *testing.T, fail func(url string) bool) *requests {
 	return reqs
 }
 
+// A WebAssembly solver that cannot load (a content blocker, a dropped
+// request; the same path as a browser without WebAssembly SIMD) leaves the
+// workers on the JavaScript solver: the signer gets through.
+func TestSIMDSolverBlockedFallsBackToJavaScript(t *testing.T) {
+	startPetition(t)
+	ctx := browser(t)
+	reqs := failRequests(t, ctx, "*/.rempart/sha256x4.*", func(string) bool { return true })
+	before := count(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(shieldURL+"/"), sign("NoSIMD")); err != nil {
+		t.Fatalf("the signer could not sign: %v", err)
+	}
+	if got := count(t); got != before+1 {
+		t.Fatalf("count went from %d to %d, want +1", before, got)
+	}
+	if reqs.count("failed") == 0 {
+		t.Fatal("no request for the WebAssembly solver was failed: the test did not test anything")
+	}
+}
+
 // A worker script that fails to load once (a dropped request) is tried
 // again, and the signer gets through.
 func TestWorkerFailingOnceIsRetried(t *testing.T) {
