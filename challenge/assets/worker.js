@@ -333,14 +333,23 @@
       }
     };
     self.onmessage = function (msg) {
-      var job = msg.data;
+      var job = msg.data, started = false;
       if (!job.wasm || typeof WebAssembly !== 'object' || typeof fetch !== 'function') {
         return solve(job, search, 'js');
       }
+      // The first of: the module ready, its failure, or 3 s without an
+      // answer (a request that hangs must not hold the signer up).
+      var start = function (find, solver) {
+        if (started) return;
+        started = true;
+        clearTimeout(timer);
+        solve(job, find, solver);
+      };
+      var timer = setTimeout(function () { start(search, 'js'); }, 3000);
       self.rempartSIMD(job.wasm).then(function (find) {
-        solve(job, find, 'wasm');
+        start(find, 'wasm');
       }, function () {
-        solve(job, search, 'js');
+        start(search, 'js');
       });
     };
   }
