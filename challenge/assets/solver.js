@@ -1,9 +1,9 @@
 /* rempart challenge page: solve the proof of work in Web Workers (with the
    WebAssembly SIMD solver where the browser runs it, the JavaScript one
    otherwise; where there are no workers or their script does not load, in
-   slices on the main thread), then post the proof. Never loops and never hangs in silence: a
-   browser that refuses cookies, or a solver that cannot load, is told what
-   to do. Also drives the "back to the form" button of message pages. */
+   slices on the main thread), then post the proof. Never loops and never
+   hangs in silence: a browser that refuses cookies, or a solver that cannot
+   load, is told what to do. Also drives the "back to the form" button of message pages. */
 (function () {
   'use strict';
   var back = document.getElementById('rempart-back');
@@ -21,8 +21,8 @@
   var status = document.getElementById('rempart-status');
   var auto = document.getElementById('rempart-auto');
   var expected = Math.pow(2, bits);
-  var hashes = 0, done = false, workers = [], lastShown = '', round = 0, watchdog = 0;
-  var started = 0;
+  var hashes = 0, done = false, workers = [], lastShown = -1, round = 0, watchdog = 0;
+  var started = 0, estimated = false;
   // Shown only when the script runs: without JavaScript the page says what
   // to do instead.
   if (bar) bar.hidden = false;
@@ -90,13 +90,17 @@
     // The chance of having found a nonce after `hashes` attempts (the
     // expected work is 2^bits); capped so the bar never claims completion
     // before the proof is accepted. The text says what the bar shows, then
-    // the expected time.
+    // the expected time; it changes with the bar only (and once when the
+    // estimate is first known), so that screen readers are not flooded.
     var pct = Math.min(95, Math.floor(100 * (1 - Math.exp(-fraction))));
     var secs = estimate();
+    if (pct === lastShown && (estimated || !secs)) return;
+    lastShown = pct;
     var text = form.getAttribute('data-working').replace('%d', String(pct));
-    if (secs) text += ' ' + form.getAttribute('data-estimate').replace('%s', secs);
-    if (text === lastShown) return;
-    lastShown = text;
+    if (secs) {
+      estimated = true;
+      text += ' ' + form.getAttribute('data-estimate').replace('%s', secs);
+    }
     if (bar) bar.value = pct;
     if (status) status.textContent = text;
   }
