@@ -15,6 +15,13 @@ package e2e
 //	git show 154ae13:challenge/assets/worker.js > /tmp/old-worker.js
 //	REMPART_BENCH_WORKER=/tmp/old-worker.js go test ./e2e/ -run '^$' -bench BrowserSolver -benchtime 1x -v
 //
+// Set REMPART_BENCH_CPU_THROTTLE to a slowdown factor (4 is DevTools'
+// "mid-tier mobile") to measure under Chromium's CPU throttling. It slows
+// the page's main thread (page load, solver start) but, in Chromium 156,
+// not visibly the workers' hash rates: no stand-in for a phone's cores.
+//
+//	REMPART_BENCH_CPU_THROTTLE=4 go test ./e2e/ -run TestBrowserSolver -v
+//
 // Timings are reported, never asserted: a slow or busy machine must not fail
 // the build.
 
@@ -40,6 +47,7 @@ import (
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -450,6 +458,16 @@ func runSolverBench(tb testing.TB, cfg solverBenchConfig) *solverBenchResult {
 		tb.Fatal(err)
 	}
 	r.browser = version.Product + " (V8 " + version.JsVersion + ")"
+	if v := os.Getenv("REMPART_BENCH_CPU_THROTTLE"); v != "" {
+		rate, err := strconv.ParseFloat(v, 64)
+		if err != nil || rate < 1 {
+			tb.Fatalf("REMPART_BENCH_CPU_THROTTLE=%q: want a slowdown factor of at least 1", v)
+		}
+		if _, err := chromedp.Call(ctx, emulation.SetCPUThrottlingRate, emulation.SetCPUThrottlingRateParams{Rate: rate}); err != nil {
+			tb.Fatal(err)
+		}
+		r.browser += fmt.Sprintf(", CPU throttled %gx", rate)
+	}
 	if r.workers, err = chromedp.Run(ctx, chromedp.Evaluate[int](`navigator.hardwareConcurrency || 1`)); err != nil {
 		tb.Fatal(err)
 	}
