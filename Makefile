@@ -7,7 +7,7 @@
 
 GO ?= go
 
-.PHONY: flood flood-short bench-load deps
+.PHONY: flood flood-short bench-load deps solver solver-bench solver-deps
 
 # The full replay: 60 s of attack, the attacker's moves of issue 9, then
 # wrk's figures and a million distinct clients (about five minutes in all).
@@ -31,3 +31,19 @@ bench-load:
 
 deps:
 	./scripts/install-deps.sh wrk chromium
+
+# The browser solvers, rebuilt from their source (the Go tests check that
+# the committed files are what these commands make).
+solver: solver-deps
+	wat2wasm scripts/solver/sha256x4.wat -o challenge/assets/sha256x4.wasm
+	node scripts/solver/gen_worker.js > challenge/assets/worker.js
+
+# Both solvers measured in one headless Chromium run: hash rates (SIMD,
+# JavaScript, WebCrypto baseline), the real page at 18-24 bits with each,
+# and the page weight (BENCHMARKS.md, "Browser solver").
+solver-bench: solver-deps
+	$(GO) test ./challenge/ -run TestChallengePageWeight -v
+	$(GO) test ./e2e/ -run '^$$' -bench BrowserSolver -benchtime 1x -v
+
+solver-deps:
+	./scripts/install-deps.sh chromium node=nodejs wat2wasm=wabt

@@ -83,6 +83,7 @@ func caddyfileClasses(h httpcaddyfile.Helper) []string {
 //	    pass_ttl      <duration>
 //	    challenge_ttl <duration>
 //	    noscript_wait <duration>
+//	    max_solve     <duration>|off
 //	    ipv4_prefix   <bits>
 //	    ipv6_prefix   <bits>
 //	    max_body      <size>
@@ -163,6 +164,20 @@ func (h *Handler) unmarshalCaddyfile(d *caddyfile.Dispenser, classes []string) e
 			}
 		case "noscript_wait":
 			if err := durationArg(d, &h.NoScriptWait); err != nil {
+				return err
+			}
+		case "max_solve":
+			if d.NextArg() {
+				if d.Val() == "off" {
+					h.MaxSolve = -1
+					if d.NextArg() {
+						return d.ArgErr()
+					}
+					break
+				}
+				d.Prev() // back on max_solve, for durationArg
+			}
+			if err := durationArg(d, &h.MaxSolve); err != nil {
 				return err
 			}
 		case "max_body":
@@ -277,6 +292,7 @@ var durationRanges = map[string]durationRange{
 	"pass_ttl":      {time.Minute, 0},
 	"challenge_ttl": {10 * time.Second, 0},
 	"noscript_wait": {time.Second, challenge.MaxWait},
+	"max_solve":     {100 * time.Millisecond, time.Hour},
 	"policy_reload": {100 * time.Millisecond, 0},
 }
 

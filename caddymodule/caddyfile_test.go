@@ -23,6 +23,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	}{
 		{name: "bare", input: `rempart`, want: Handler{}},
 		{name: "empty block", input: "rempart {\n}", want: Handler{}},
+		{name: "max_solve off", input: "rempart {\n max_solve off\n}", want: Handler{MaxSolve: -1}},
 		{
 			name: "every option",
 			input: `rempart {
@@ -37,6 +38,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				ipv6_prefix 64
 				max_body 16KiB
 				noscript_wait 10s
+				max_solve 3s
 				site petition
 				spent_size 65536
 				ipv6_ip_prefix 56
@@ -63,6 +65,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				IPv6Prefix:   64,
 				MaxBody:      16 << 10,
 				NoScriptWait: caddy.Duration(10 * time.Second),
+				MaxSolve:     caddy.Duration(3 * time.Second),
 				Site:         "petition",
 				SpentSize:    65536,
 				IPv6IPPrefix: 56,
@@ -178,6 +181,7 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		"rempart {\n protect POST /sign\n limit signatures per asn 10/hour class hosting\n}",
 		"rempart {\n flood {\n threshold 60/min\n max_extra_bits 6\n }\n}",
 		"rempart {\n max_body 64KiB\n noscript_wait 5s\n}",
+		"rempart {\n max_solve off\n max_solve 2s\n}",
 		"rempart {\n limit\n}",
 	} {
 		f.Add(seed)

@@ -44,6 +44,7 @@ const (
 	DefaultStashEntries = 4096
 	DefaultStashBytes   = 32 << 20
 	DefaultIPv6IPPrefix = 64
+	DefaultMaxSolve     = caddy.Duration(5 * time.Second)
 )
 
 // Handler shields the routes after it: a client must solve a proof-of-work
@@ -105,6 +106,15 @@ type Handler struct {
 	// Flood makes the difficulty of a network that floods rise, and fall
 	// back when it calms. On by default.
 	Flood *Flood `json:"flood,omitempty"`
+
+	// MaxSolve is how long, on average, a 2-core phone-class browser may
+	// have to work on one challenge: however much the policy's rules and
+	// the flood raise the difficulty, it stops at the most bits expected
+	// to be solved within MaxSolve at challenge.ReferenceHashRate (2^bits
+	// attempts at 2 MH/s: 23 bits for the default 5s), and never below
+	// Difficulty. A negative value lifts the cap (max_solve off in the
+	// Caddyfile). Default: 5s.
+	MaxSolve caddy.Duration `json:"max_solve,omitempty"`
 
 	// Policy is a YAML policy file (docs/policy.md) whose rules decide,
 	// in order, to allow, deny, challenge or limit each request. It is
@@ -200,7 +210,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.shield, err = shield.New(shield.Config{
 		Prefix: PublicPrefix, Signer: signer, Pages: pages, State: h.state.State,
-		Policy: h.policy, Pressure: pressure,
+		Policy: h.policy, Pressure: pressure, DifficultyCap: h.difficultyCap(),
 		PassTTL: time.Duration(h.PassTTL), ChallengeTTL: time.Duration(h.ChallengeTTL), NoScriptWait: time.Duration(h.NoScriptWait),
 		IPv4Prefix: h.IPv4Prefix, IPv6Prefix: h.IPv6Prefix, MaxBody: h.MaxBody,
 		Observe: h.Mode == modeObserve, Logger: h.logger,
@@ -211,6 +221,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger.Info("rempart shield ready",
 		zap.String("site", h.Site), zap.String("mode", h.Mode),
 		zap.Int("difficulty", h.Difficulty),
+		zap.Int("difficulty_cap", h.difficultyCap()),
 		zap.Stringers("protect", endpointStringers(h.Protect)),
 		zap.Int("credits", h.Credits))
 	return nil
@@ -222,6 +233,15 @@ func endpointStringers(es policies.Endpoints) []fmt.Stringer {
 		out[i] = e
 	}
 	return out
+}
+
+// difficultyCap is the shield's DifficultyCap for MaxSolve: 0 (none) when
+// the cap is lifted.
+func (h *Handler) difficultyCap() int {
+	if h.MaxSolve < 0 {
+		return 0
+	}
+	return max(challenge.SolvableDifficulty(time.Duration(h.MaxSolve)), h.Difficulty)
 }
 
 func (h *Handler) setDefaults() {
@@ -264,6 +284,9 @@ func (h *Handler) setDefaults() {
 	if h.IPv6IPPrefix == 0 {
 		h.IPv6IPPrefix = DefaultIPv6IPPrefix
 	}
+	if h.MaxSolve == 0 {
+		h.MaxSolve = DefaultMaxSolve
+	}
 }
 
 // Validate checks the handler's configuration, against the same ranges
@@ -289,6 +312,11 @@ func (h *Handler) Validate() error {
 	} {
 		if err := durationRanges[o.option].check(o.option, time.Duration(o.value)); err != nil {
 			return err
+		}
+	}
+	if h.MaxSolve > 0 { // negative: no cap
+		if err := durationRanges["max_solve"].check("max_solve", time.Duration(h.MaxSolve)); err != nil {
+			return fmt.Errorf("%w, or off", err)
 		}
 	}
 	if h.NoScriptWait != 0 { // 0: off

@@ -89,6 +89,9 @@ func TestOutOfRangeAtTheLine(t *testing.T) {
 		{"challenge_ttl 5s", "challenge_ttl 5s: want at least 10s"},
 		{"noscript_wait 300s", "noscript_wait 5m: want 1s to 255s"},
 		{"policy_reload 10ms", "policy_reload 10ms: want at least 100ms"},
+		{"max_solve 2h", "max_solve 2h: want 100ms to 1h"},
+		{"max_solve", "wrong argument count"},
+		{"max_solve off 5s", "wrong argument count"},
 		{"flood { # line 3\n\t\tmax_extra_bits 25\n\t}", "max_extra_bits 25: want 1 to 24 bits"},
 	}
 	for _, tt := range tests {

@@ -15,8 +15,13 @@ type Messages struct {
 	Auto     string
 	Progress string
 	Starting string
-	// Working is shown while solving; %d is replaced by the percentage.
-	Working  string
+	// Working is shown while solving; %d is replaced by the percentage the
+	// bar shows: the chance of having found the proof by now (proof of work
+	// has no linear progress).
+	Working string
+	// Estimate follows Working once the hash rate is measured; %s is the
+	// expected solving time in seconds on this device.
+	Estimate string
 	Done     string
 	NoScript string
 	// NoScriptWait is shown without JavaScript when waiting is allowed; %d
@@ -77,7 +82,8 @@ var catalog = map[string]*Messages{
 		Auto:                "Votre navigateur effectue un court calcul, sans rien à cliquer : vous poursuivrez dans un instant.",
 		Progress:            "Avancement de la vérification",
 		Starting:            "Démarrage de la vérification…",
-		Working:             "Vérification en cours : %d %",
+		Working:             "Vérification en cours : %d % de chances d’avoir fini.",
+		Estimate:            "En moyenne %s s sur cet appareil.",
 		Done:                "Vérifié. Redirection…",
 		NoScript:            "Cette vérification a besoin de JavaScript. Activez-le, puis rechargez la page.",
 		NoScriptWait:        "Sans JavaScript, la vérification demande d’attendre %d secondes : patientez, puis cliquez sur « Continuer ».",
@@ -115,7 +121,8 @@ var catalog = map[string]*Messages{
 		Auto:                "Your browser is doing a short calculation, with nothing to click: you will continue in a moment.",
 		Progress:            "Verification progress",
 		Starting:            "Starting the check…",
-		Working:             "Checking: %d%",
+		Working:             "Checking: %d% chance of being done by now.",
+		Estimate:            "About %s s on average on this device.",
 		Done:                "Verified. Redirecting…",
 		NoScript:            "This check needs JavaScript. Please enable it, then reload the page.",
 		NoScriptWait:        "Without JavaScript, the check asks you to wait %d seconds: please wait, then select “Continue”.",

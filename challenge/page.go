@@ -21,7 +21,10 @@ var assetFS embed.FS
 
 // ContentSecurityPolicy is sent with every page the shield serves: no
 // inline script or style, everything from the shield's own origin.
-const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; worker-src 'self'; style-src 'self'; " +
+// 'wasm-unsafe-eval' lets the solver compile its WebAssembly module (and
+// nothing else: eval stays forbidden); browsers that do not know it fall
+// back to the JavaScript solver.
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; " +
 	"img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // AssetPaths are the public, content-hashed URLs of the page's assets.
@@ -29,6 +32,8 @@ type AssetPaths struct {
 	Style  string
 	Solver string
 	Worker string
+	// SIMD is the WebAssembly SIMD solver the worker loads when it can.
+	SIMD string
 }
 
 type asset struct {
@@ -56,7 +61,8 @@ type Pages struct {
 // content hash so that it can be cached for a year.
 func NewPages(prefix string) (*Pages, error) {
 	p := &Pages{prefix: prefix, assets: make(map[string]*asset)}
-	named := map[string]*string{"style.css": &p.paths.Style, "solver.js": &p.paths.Solver, "worker.js": &p.paths.Worker}
+	named := map[string]*string{"style.css": &p.paths.Style, "solver.js": &p.paths.Solver, "worker.js": &p.paths.Worker,
+		"sha256x4.wasm": &p.paths.SIMD}
 	for file, public := range named {
 		body, err := assetFS.ReadFile("assets/" + file)
 		if err != nil {
@@ -83,8 +89,9 @@ func NewPages(prefix string) (*Pages, error) {
 }
 
 var contentTypes = map[string]string{
-	".css": "text/css; charset=utf-8",
-	".js":  "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".wasm": "application/wasm",
 }
 
 func gzipBytes(b []byte) ([]byte, error) {

@@ -174,7 +174,9 @@ func TestAxeEveryShieldPage(t *testing.T) {
 		mobile        bool
 	}{{"320px", 320, 640, true}, {"desktop", 1280, 800, false}} {
 		t.Run(screen.name, func(t *testing.T) {
-			startPetition(t, "site axe-"+screen.name, "protect POST /busy-sign", "max_body 1KiB", "noscript_wait 60s", "policy "+policy)
+			// max_solve off: the 30-bit /slow page must stay solving while
+			// axe-core runs, not be capped to seconds.
+			startPetition(t, "site axe-"+screen.name, "protect POST /busy-sign", "max_body 1KiB", "noscript_wait 60s", "max_solve off", "policy "+policy)
 			ctx := browser(t)
 			if err := chromedp.Do(ctx, viewport(screen.width, screen.height, screen.mobile)); err != nil {
 				t.Fatal(err)

@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
@@ -65,6 +67,64 @@ func signsDespite(t *testing.T, fail func(url string) bool) *requests {
 		t.Fatalf("count went from %d to %d, want +1", before, got)
 	}
 	return reqs
+}
+
+// A WebAssembly solver that cannot load (a content blocker, a dropped
+// request; the same path as a browser without WebAssembly SIMD) leaves the
+// workers on the JavaScript solver: the signer gets through.
+func TestSIMDSolverBlockedFallsBackToJavaScript(t *testing.T) {
+	startPetition(t)
+	ctx := browser(t)
+	reqs := failRequests(t, ctx, "*/.rempart/sha256x4.*", func(string) bool { return true })
+	before := count(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(shieldURL+"/"), sign("NoSIMD")); err != nil {
+		t.Fatalf("the signer could not sign: %v", err)
+	}
+	if got := count(t); got != before+1 {
+		t.Fatalf("count went from %d to %d, want +1", before, got)
+	}
+	if reqs.count("failed") == 0 {
+		t.Fatal("no request for the WebAssembly solver was failed: the test did not test anything")
+	}
+}
+
+// A WebAssembly solver whose request never answers does not hold the
+// signer up: after 3 s the workers run the JavaScript solver.
+func TestSIMDSolverHangingFallsBackToJavaScript(t *testing.T) {
+	startPetition(t)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	held := 0
+	err := chromedp.Listen(ctx, func(ev any) {
+		if _, ok := ev.(*fetch.EventRequestPaused); ok {
+			mu.Lock()
+			held++ // and never answered
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/.rempart/sha256x4.*"}}}); err != nil {
+		t.Fatal(err)
+	}
+	before := count(t)
+	start := time.Now()
+	if err := chromedp.Do(ctx, chromedp.Navigate(shieldURL+"/"), sign("Hanging")); err != nil {
+		t.Fatalf("the signer could not sign: %v", err)
+	}
+	if got := count(t); got != before+1 {
+		t.Fatalf("count went from %d to %d, want +1", before, got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("signed in %s with %d requests for the WebAssembly solver left unanswered", time.Since(start).Round(time.Millisecond), held)
+	if held == 0 {
+		t.Fatal("no request for the WebAssembly solver was held: the test did not test anything")
+	}
 }
 
 // A worker script that fails to load once (a dropped request) is tried

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs rempart's whole test suite on a Debian machine with Go installed:
 # installs what the tests need (Chromium, Redis, Node.js and npm for the
-# Express petition of e2e/frameworks) when it is missing, starts a
+# Express petition of e2e/frameworks, wabt's wat2wasm to check that the
+# WebAssembly solver is its source's) when it is missing, starts a
 # throwaway Redis, then checks formatting, vet, staticcheck and every test,
 # including the real-browser and real-Redis ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/install-deps.sh chromium redis-server node=nodejs npm
+./scripts/install-deps.sh chromium redis-server node=nodejs npm wat2wasm=wabt
 
 # A Redis of the suite's own, on a spare port, gone when the suite ends.
 redis_dir=$(mktemp -d)

@@ -41,12 +41,12 @@ func (a *action) run(next Next) error {
 	}
 	pass, hasPass := a.validPass()
 	if !a.dec.Signature {
-		if hasPass && pass.Difficulty >= a.dec.Difficulty {
+		if hasPass && pass.Difficulty >= a.capped(a.dec.Difficulty) {
 			a.out.Action = ActionPass
 			return next(a.w, a.r)
 		}
 		if hasPass {
-			a.out.Reason = fmt.Sprintf("pass bought with %d bits, page needs %d", pass.Difficulty, a.dec.Difficulty)
+			a.out.Reason = fmt.Sprintf("pass bought with %d bits, page needs %d", pass.Difficulty, a.capped(a.dec.Difficulty))
 		}
 		return a.challenge()
 	}
@@ -143,7 +143,7 @@ func (a *action) observe(next Next) error {
 	default:
 		pass, ok := a.validPass()
 		switch {
-		case !a.dec.Signature && ok && pass.Difficulty >= a.dec.Difficulty:
+		case !a.dec.Signature && ok && pass.Difficulty >= a.capped(a.dec.Difficulty):
 			a.out.Action = ActionPass
 		case a.dec.Signature && ok && pass.Credits > 0 && pass.Difficulty >= a.required() &&
 			!a.s.cfg.State.Passes.Exhausted(pass.ID, pass.Credits):
@@ -193,13 +193,13 @@ func (a *action) validPass() (challenge.Pass, bool) {
 }
 
 // required is the work a signature needs now: what the policy asks, plus
-// what its network's flood adds.
+// what its network's flood adds, within the cap.
 func (a *action) required() int {
 	bits := a.dec.Difficulty
 	if p := a.s.cfg.Pressure; p != nil {
 		bits += p.Extra(a.c.network(), a.now)
 	}
-	return min(max(bits, challenge.MinDifficulty), challenge.MaxDifficulty)
+	return a.capped(bits)
 }
 
 // issueDifficulty is the difficulty of a challenge issued now, which
@@ -209,7 +209,18 @@ func (a *action) issueDifficulty() int {
 	if p := a.s.cfg.Pressure; p != nil {
 		bits += p.Observe(a.c.network(), a.now)
 	}
-	return min(max(bits, challenge.MinDifficulty), challenge.MaxDifficulty)
+	return a.capped(bits)
+}
+
+// capped bounds a difficulty by the challenge's range and the shield's
+// DifficultyCap: however much the policy and the flood raise it, a signer
+// is never asked for more than the cap's expected wait.
+func (a *action) capped(bits int) int {
+	top := challenge.MaxDifficulty
+	if c := a.s.cfg.DifficultyCap; c > 0 {
+		top = min(top, c)
+	}
+	return min(max(bits, challenge.MinDifficulty), top)
 }
 
 // admit counts one event against the decision's budgets, all or none.

@@ -38,6 +38,10 @@ type setup struct {
 	state      *State
 	secret     string
 	stash      challenge.StashConfig
+	// pressure raises a flooding network's difficulty; difficultyCap
+	// bounds it (Config.DifficultyCap).
+	pressure      *budget.Pressure
+	difficultyCap int
 }
 
 // harness runs a Shield in-process, with a clock it moves and a backend
@@ -115,8 +119,9 @@ func newHarness(t testing.TB, cfg setup) *harness {
 		Prefix: "/.rempart/", Signer: signer, Pages: pages, State: state,
 		Policy:  staticPolicy{&Active{Chain: chain, Budgets: budgets}},
 		PassTTL: time.Hour, ChallengeTTL: 5 * time.Minute, IPv4Prefix: 24, IPv6Prefix: 48, MaxBody: 64 << 10,
-		Observe: cfg.observe,
-		Now:     func() time.Time { return h.now },
+		Observe:  cfg.observe,
+		Pressure: cfg.pressure, DifficultyCap: cfg.difficultyCap,
+		Now: func() time.Time { return h.now },
 		Observer: func(o *Outcome) {
 			h.mu.Lock()
 			h.outcomes = append(h.outcomes, *o)

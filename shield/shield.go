@@ -32,6 +32,11 @@ type Config struct {
 	Policy Policy
 	// Pressure, when set, raises the difficulty of networks that flood.
 	Pressure *budget.Pressure
+	// DifficultyCap, when positive, is the most bits a challenge asks,
+	// whatever the policy's rules and the flood's extra bits add (see
+	// challenge.SolvableDifficulty): rising difficulty stops where a slow
+	// browser's wait would become too long. 0: challenge.MaxDifficulty.
+	DifficultyCap int
 	// PassTTL is how long a pass lives.
 	PassTTL time.Duration
 	// ChallengeTTL is how long a challenge can be solved and a submission

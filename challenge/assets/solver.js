@@ -1,8 +1,9 @@
-/* rempart challenge page: solve the proof of work in Web Workers (or, where
-   there are none or their script does not load, in slices on the main
-   thread), then post the proof. Never loops and never hangs in silence: a
-   browser that refuses cookies, or a solver that cannot load, is told what
-   to do. Also drives the "back to the form" button of message pages. */
+/* rempart challenge page: solve the proof of work in Web Workers (with the
+   WebAssembly SIMD solver where the browser runs it, the JavaScript one
+   otherwise; where there are no workers or their script does not load, in
+   slices on the main thread), then post the proof. Never loops and never
+   hangs in silence: a browser that refuses cookies, or a solver that cannot
+   load, is told what to do. Also drives the "back to the form" button of message pages. */
 (function () {
   'use strict';
   var back = document.getElementById('rempart-back');
@@ -21,6 +22,7 @@
   var auto = document.getElementById('rempart-auto');
   var expected = Math.pow(2, bits);
   var hashes = 0, done = false, workers = [], lastShown = -1, round = 0, watchdog = 0;
+  var started = 0, estimated = false;
   // Shown only when the script runs: without JavaScript the page says what
   // to do instead.
   if (bar) bar.hidden = false;
@@ -71,15 +73,36 @@
     }
   }
 
+  // estimate is the expected solving time in seconds on this device, from
+  // the hash rate measured so far (after half a second, to be meaningful),
+  // or '' before. Proof of work is memoryless: the expected time left is
+  // the same at every moment, so this is also the honest time to come.
+  function estimate() {
+    if (!started) started = Date.now();
+    var ms = Date.now() - started;
+    if (ms < 500 || hashes <= 0) return '';
+    var s = expected / (hashes / ms) / 1000;
+    var text = s < 10 ? s.toFixed(1) : String(Math.round(s));
+    return document.documentElement.lang === 'fr' ? text.replace('.', ',') : text;
+  }
+
   function show(fraction) {
     // The chance of having found a nonce after `hashes` attempts (the
     // expected work is 2^bits); capped so the bar never claims completion
-    // before the proof is accepted. The text says what the bar shows.
+    // before the proof is accepted. The text says what the bar shows, then
+    // the expected time; it changes with the bar only (and once when the
+    // estimate is first known), so that screen readers are not flooded.
     var pct = Math.min(95, Math.floor(100 * (1 - Math.exp(-fraction))));
-    if (pct === lastShown) return;
+    var secs = estimate();
+    if (pct === lastShown && (estimated || !secs)) return;
     lastShown = pct;
+    var text = form.getAttribute('data-working').replace('%d', String(pct));
+    if (secs) {
+      estimated = true;
+      text += ' ' + form.getAttribute('data-estimate').replace('%s', secs);
+    }
     if (bar) bar.value = pct;
-    if (status) status.textContent = form.getAttribute('data-working').replace('%d', String(pct));
+    if (status) status.textContent = text;
   }
 
   function finish(nonce) {
@@ -118,12 +141,16 @@
       w.onmessage = function (e) {
         if (done || mine !== round) return;
         heard = true;
+        if (e.data.solver) {
+          form.setAttribute('data-solver-used', e.data.solver);
+          estimate();
+        }
         hashes += e.data.hashes;
         if (e.data.nonce) finish(e.data.nonce);
         else show(hashes / expected);
       };
       w.onerror = failed;
-      w.postMessage({ seed: seed, bits: bits, hi: i, step: n });
+      w.postMessage({ seed: seed, bits: bits, hi: i, step: n, wasm: form.getAttribute('data-wasm') });
       workers.push(w);
     }
     // A request that never answers is a failure too.
@@ -138,6 +165,7 @@
     s.onload = function () {
       clearTimeout(watchdog);
       if (typeof self.rempartSearch !== 'function') return fail('data-blocked');
+      form.setAttribute('data-solver-used', 'main');
       var lo = 0, hi = 0, slice = 1 << 14;
       (function next() {
         if (done) return;

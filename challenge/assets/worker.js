@@ -282,13 +282,44 @@
 
   self.rempartSearch = search;
 
-  // As a worker: search from hi:0 on, then hi+step:0, ..., reporting progress.
+  // simdSearch wraps the WebAssembly SIMD solver (sha256x4.wasm, four
+  // nonces at once) as a search with the same arguments and answers.
+  function simdSearch(instance) {
+    var run = instance.exports.search;
+    return function (seed, bits, hi, lo, count) {
+      var mask0 = bits >= 32 ? -1 : ~(-1 >>> bits) | 0;
+      var mask1 = bits <= 32 ? 0 : bits >= 64 ? -1 : ~(-1 >>> (bits - 32)) | 0;
+      var w = [], i;
+      for (i = 0; i < 8; i++) w[i] = parseInt(seed.substr(i * 8, 8), 16) | 0;
+      var n = run(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], hi | 0, lo | 0, count | 0, mask0, mask1);
+      return n < 0 ? null : hex8(hi) + hex8(lo + n);
+    };
+  }
+
+  // rempartSIMD resolves to the SIMD search for the module at url, or
+  // rejects where WebAssembly, its SIMD or the module cannot be had (an old
+  // browser, a CSP without 'wasm-unsafe-eval', a blocked request).
+  self.rempartSIMD = function (url) {
+    return fetch(url).then(function (res) {
+      if (!res.ok) throw new Error(url + ': HTTP ' + res.status);
+      return res.arrayBuffer();
+    }).then(function (bytes) {
+      return WebAssembly.instantiate(bytes);
+    }).then(function (r) {
+      return simdSearch(r.instance);
+    });
+  };
+
+  // As a worker: search from hi:0 on, then hi+step:0, ..., reporting
+  // progress, with the SIMD solver when job.wasm names it and it loads, with
+  // search otherwise. The first message says which solver runs.
   if (typeof importScripts === 'function') {
     var STEP = 1 << 16;
-    self.onmessage = function (msg) {
-      var job = msg.data, hi = job.hi, lo = 0, found;
+    var solve = function (job, find, solver) {
+      var hi = job.hi, lo = 0, found;
+      self.postMessage({ hashes: 0, solver: solver });
       for (;;) {
-        found = search(job.seed, job.bits, hi, lo, STEP);
+        found = find(job.seed, job.bits, hi, lo, STEP);
         if (found) {
           self.postMessage({ nonce: found, hashes: STEP });
           return;
@@ -300,6 +331,26 @@
           hi += job.step;
         }
       }
+    };
+    self.onmessage = function (msg) {
+      var job = msg.data, started = false;
+      if (!job.wasm || typeof WebAssembly !== 'object' || typeof fetch !== 'function') {
+        return solve(job, search, 'js');
+      }
+      // The first of: the module ready, its failure, or 3 s without an
+      // answer (a request that hangs must not hold the signer up).
+      var start = function (find, solver) {
+        if (started) return;
+        started = true;
+        clearTimeout(timer);
+        solve(job, find, solver);
+      };
+      var timer = setTimeout(function () { start(search, 'js'); }, 3000);
+      self.rempartSIMD(job.wasm).then(function (find) {
+        start(find, 'wasm');
+      }, function () {
+        start(search, 'js');
+      });
     };
   }
 })(self);

@@ -13,16 +13,19 @@
 
   // Runs n workers of the given script on a puzzle they will not solve
   // (64 bits), discards the first warmMs, then counts the hashes they report
-  // for ms. Resolves to {hashes, ms}.
-  window.benchRate = function (url, n, warmMs, ms) {
+  // for ms. wasm, when set, is the URL of the SIMD solver the workers are
+  // offered. Resolves to {hashes, ms, solvers}, solvers being the solver
+  // each worker said it runs ('js' or 'wasm'), joined by commas.
+  window.benchRate = function (url, n, warmMs, ms, wasm) {
     return new Promise(function (resolve, reject) {
-      var workers = [], total = 0, seed = randomHex(32), i, w;
+      var workers = [], total = 0, seed = randomHex(32), i, w, solvers = [];
       function stop() {
         for (var j = 0; j < workers.length; j++) workers[j].terminate();
       }
       for (i = 0; i < n; i++) {
         w = new Worker(url);
         w.onmessage = function (e) {
+          if (e.data.solver) solvers.push(e.data.solver);
           total += e.data.hashes;
           if (e.data.nonce) {
             stop();
@@ -33,7 +36,7 @@
           stop();
           reject(new Error('worker ' + url + ': ' + e.message));
         };
-        w.postMessage({ seed: seed, bits: 64, hi: i, step: n });
+        w.postMessage({ seed: seed, bits: 64, hi: i, step: n, wasm: wasm || '' });
         workers.push(w);
       }
       setTimeout(function () {
@@ -41,7 +44,7 @@
         setTimeout(function () {
           var dt = performance.now() - t0, c = total - c0;
           stop();
-          resolve({ hashes: c, ms: dt });
+          resolve({ hashes: c, ms: dt, solvers: solvers.join(',') });
         }, ms);
       }, warmMs);
     });
@@ -63,6 +66,19 @@
         reject(new Error('worker ' + url + ': ' + e.message));
       };
       w.postMessage({ seed: seed, bits: bits, hi: hi, step: 1 });
+    });
+  };
+
+  // Like benchSearch, with the WebAssembly SIMD solver at url. Resolves to
+  // its answers.
+  window.benchSearchSIMD = function (url, cases) {
+    return self.rempartSIMD(url).then(function (search) {
+      var out = [], i, c;
+      for (i = 0; i < cases.length; i++) {
+        c = cases[i];
+        out.push(search(c[0], c[1], c[2], c[3], c[4]));
+      }
+      return out;
     });
   };
 

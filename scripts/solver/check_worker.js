@@ -1,7 +1,8 @@
-// Checks a solver (challenge/assets/worker.js by default) against Node's
-// crypto, and measures its hash rate in Node, where no Chromium is at hand:
+// Checks the solvers (challenge/assets/worker.js and its WebAssembly SIMD
+// solver challenge/assets/sha256x4.wasm by default) against Node's crypto,
+// and measures their hash rates in Node, where no Chromium is at hand:
 //
-//	node scripts/solver/check_worker.js [worker.js] [rounds]
+//	node scripts/solver/check_worker.js [worker.js] [rounds] [sha256x4.wasm]
 //
 // For every difficulty from 1 to 24 bits, on random seeds and nonce ranges,
 // rempartSearch must return exactly the first nonce that Node's SHA-256 finds
@@ -15,7 +16,8 @@ var file = process.argv[2] || path.join(__dirname, '..', '..', 'challenge', 'ass
 var rounds = +(process.argv[3] || 2);
 var self = {};
 new Function('self', fs.readFileSync(file, 'utf8'))(self);
-var search = self.rempartSearch;
+var wasmFile = process.argv[4] || path.join(__dirname, '..', '..', 'challenge', 'assets', 'sha256x4.wasm');
+var search;
 
 function leadingZeroBits(message) {
   var d = crypto.createHash('sha256').update(message).digest(), n = 0;
@@ -39,38 +41,55 @@ function firstProof(seed, bits, hi, lo, count) {
   return null;
 }
 
-var cases = 0, proofs = 0, failures = 0;
-function check(seed, bits, hi, lo, count) {
-  var got = search(seed, bits, hi, lo, count), want = firstProof(seed, bits, hi, lo, count);
-  cases++;
-  if (want) proofs++;
-  if (got !== want) {
-    failures++;
-    console.log('FAIL rempartSearch(' + [seed, bits, hi, lo, count].join(', ') + ') = ' + got + ', want ' + want);
+var failures = 0;
+function checkSolver(name) {
+  var cases = 0, proofs = 0, failed = failures;
+  function check(seed, bits, hi, lo, count) {
+    var got = search(seed, bits, hi, lo, count), want = firstProof(seed, bits, hi, lo, count);
+    cases++;
+    if (want) proofs++;
+    if (got !== want) {
+      failures++;
+      console.log('FAIL rempartSearch(' + [seed, bits, hi, lo, count].join(', ') + ') = ' + got + ', want ' + want);
+    }
   }
+
+  for (var r = 0; r < rounds; r++) {
+    for (var bits = 1; bits <= 24; bits++) {
+      if (bits > 16 && r % 2) continue;
+      var count = 3 * Math.pow(2, bits);
+      check(crypto.randomBytes(32).toString('hex'), bits,
+        r % 3 ? crypto.randomBytes(4).readUInt32BE(0) : 0,
+        crypto.randomBytes(4).readUInt32BE(0) % (0x100000000 - count), count);
+    }
+  }
+  // SHA-256(seed || 000000013c201629) starts with 33 zero bits.
+  var deep = '761f1cbfb7885438aae85671d9173b4afa23d4124dd2e9e3733703f8a03064d1';
+  [20, 32, 33, 34, 40, 64].forEach(function (b) { check(deep, b, 1, 0x3c201629 - 5000, 10000); });
+  console.log(name + ': ' + cases + ' cases (' + proofs + ' with a proof), ' + (failures - failed) + ' failures');
+
+  // Hash rate on one core: the best of 10 windows of 2^20 attempts, after a warm-up.
+  var seed = crypto.randomBytes(32).toString('hex'), best = 0;
+  search(seed, 64, 7, 0, 1 << 18);
+  for (var i = 0; i < 10; i++) {
+    var t = process.hrtime.bigint();
+    search(seed, 64, 7, (i + 1) << 20, 1 << 20);
+    best = Math.max(best, (1 << 20) / (Number(process.hrtime.bigint() - t) / 1e9));
+  }
+  console.log(name + ', Node ' + process.version + ': ' + (best / 1e6).toFixed(2) + ' MH/s (best of 10 windows)');
 }
 
-for (var r = 0; r < rounds; r++) {
-  for (var bits = 1; bits <= 24; bits++) {
-    if (bits > 16 && r % 2) continue;
-    var count = 3 * Math.pow(2, bits);
-    check(crypto.randomBytes(32).toString('hex'), bits,
-      r % 3 ? crypto.randomBytes(4).readUInt32BE(0) : 0,
-      crypto.randomBytes(4).readUInt32BE(0) % (0x100000000 - count), count);
-  }
-}
-// SHA-256(seed || 000000013c201629) starts with 33 zero bits.
-var deep = '761f1cbfb7885438aae85671d9173b4afa23d4124dd2e9e3733703f8a03064d1';
-[20, 32, 33, 34, 40, 64].forEach(function (b) { check(deep, b, 1, 0x3c201629 - 5000, 10000); });
-console.log(cases + ' cases (' + proofs + ' with a proof), ' + failures + ' failures');
-
-// Hash rate on one core: the best of 10 windows of 2^20 attempts, after a warm-up.
-var seed = crypto.randomBytes(32).toString('hex'), best = 0;
-search(seed, 64, 7, 0, 1 << 18);
-for (var i = 0; i < 10; i++) {
-  var t = process.hrtime.bigint();
-  search(seed, 64, 7, (i + 1) << 20, 1 << 20);
-  best = Math.max(best, (1 << 20) / (Number(process.hrtime.bigint() - t) / 1e9));
-}
-console.log('Node ' + process.version + ': ' + (best / 1e6).toFixed(2) + ' MH/s (best of 10 windows)');
-process.exitCode = failures ? 1 : 0;
+search = self.rempartSearch;
+checkSolver('JavaScript');
+// rempartSIMD fetches its module: here, from the file.
+global.fetch = function () {
+  return Promise.resolve({ ok: true, arrayBuffer: function () { return fs.readFileSync(wasmFile); } });
+};
+self.rempartSIMD('sha256x4.wasm').then(function (simd) {
+  search = simd;
+  checkSolver('WebAssembly SIMD');
+  process.exitCode = failures ? 1 : 0;
+}, function (err) {
+  console.log('FAIL loading ' + wasmFile + ': ' + err);
+  process.exitCode = 1;
+});
