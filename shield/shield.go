@@ -32,6 +32,9 @@ type Config struct {
 	Policy Policy
 	// Pressure, when set, raises the difficulty of networks that flood.
 	Pressure *budget.Pressure
+	// BudgetsFailClosed refuses (503) what budgets count when their store
+	// fails, instead of letting it through uncounted.
+	BudgetsFailClosed bool
 	// PassTTL is how long a pass lives.
 	PassTTL time.Duration
 	// ChallengeTTL is how long a challenge can be solved and a submission
