@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -78,8 +79,10 @@ type RedisStore struct {
 	// budgets count with 503 until Redis answers.
 	BudgetsOnError string `json:"budgets_on_error,omitempty"`
 
-	poolKey string
-	backend *redisstore.Backend
+	poolKey      string
+	rulesVersion atomic.Value // string: the version of the shared rules in force
+	rulesDone    chan struct{}
+	backend      *redisstore.Backend
 	client  redis.UniversalClient
 	logger  *zap.Logger
 }
@@ -148,6 +151,10 @@ func (s *RedisStore) Provision(ctx caddy.Context) error {
 	sum := sha256.Sum256(id)
 	s.poolKey = "redis." + hex.EncodeToString(sum[:8])
 
+	s.Timeout = caddy.Duration(timeout)
+	s.rulesVersion.Store("")
+	s.startSharingRules(ctx)
+
 	cctx, cancel := context.WithTimeout(ctx, 2*timeout)
 	defer cancel()
 	switch warning, err := backend.CheckEviction(cctx); {
@@ -159,11 +166,12 @@ func (s *RedisStore) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Cleanup closes the client.
+// Cleanup stops sharing temporary rules and closes the client.
 func (s *RedisStore) Cleanup() error {
 	if s.client == nil {
 		return nil
 	}
+	s.stopSharingRules()
 	return s.client.Close()
 }
 

@@ -10,7 +10,9 @@ import (
 // while the shared store does not answer.
 const unavailableRetry = "5"
 
-func unavailableText(t *challenge.Messages) (string, string) { return t.UnavailableTitle, t.Unavailable }
+func unavailableText(t *challenge.Messages) (string, string) {
+	return t.UnavailableTitle, t.Unavailable
+}
 
 // unavailable answers 503 when the store that must decide does not
 // answer: nothing is accepted unchecked, and what the client sent stays
