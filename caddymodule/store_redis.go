@@ -83,8 +83,8 @@ type RedisStore struct {
 	rulesVersion atomic.Value // string: the version of the shared rules in force
 	rulesDone    chan struct{}
 	backend      *redisstore.Backend
-	client  redis.UniversalClient
-	logger  *zap.Logger
+	client       redis.UniversalClient
+	logger       *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
