@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -46,26 +47,70 @@ func (s *Stash) check(sub challenge.Submission) error {
 }
 
 // Put holds sub for client b under a fresh id; when Redis does not
-// answer, it is held in memory instead.
+// answer, it is held in memory instead, under an id that says so (see
+// localID).
 func (s *Stash) Put(ctx context.Context, sub challenge.Submission, b challenge.Binding, owner string) (string, error) {
 	if err := s.check(sub); err != nil {
 		return "", err
 	}
+	client := challenge.BindingKey(b)
 	for {
-		var raw [challenge.IDSize]byte
-		if _, err := rand.Read(raw[:]); err != nil {
-			return "", fmt.Errorf("reading random submission id: %w", err)
+		id, err := newID(false, time.Time{})
+		if err != nil {
+			return "", err
 		}
-		id := base64.RawURLEncoding.EncodeToString(raw[:])
-		err := s.put(ctx, id, sub, challenge.BindingKey(b), owner, time.Now())
+		err = s.putRedis(ctx, id, sub, client, owner, time.Now())
 		if errors.Is(err, errHeld) {
 			continue
+		}
+		if errors.Is(err, store.ErrUnavailable) {
+			if id, err = newID(true, sub.Expires); err != nil {
+				return "", err
+			}
+			if s.local.put(id, localEntry{client: client, owner: owner, sub: sub}) {
+				return id, nil
+			}
+			return "", fmt.Errorf("redis store: holding a submission in memory while Redis is away: the memory stash refused it")
 		}
 		if err != nil {
 			return "", err
 		}
 		return id, nil
 	}
+}
+
+// localMark starts the raw id of a submission held in one instance's
+// memory while Redis was away; the four bytes after it are the
+// submission's expiry (unix seconds). Until then, an instance that finds
+// no such id in Redis answers that the store is unavailable (the client
+// retries, and finds it once its instance has moved it to Redis), not
+// that it is gone.
+const localMark = 0xff
+
+// newID returns a random submission id; local ids carry localMark and the
+// expiry, other ids never start with localMark.
+func newID(local bool, expires time.Time) (string, error) {
+	var raw [challenge.IDSize]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("reading random submission id: %w", err)
+	}
+	if local {
+		raw[0] = localMark
+		binary.BigEndian.PutUint32(raw[1:5], uint32(max(expires.Unix(), 0)))
+	} else if raw[0] == localMark {
+		raw[0] = 0
+	}
+	return base64.RawURLEncoding.EncodeToString(raw[:]), nil
+}
+
+// heldElsewhere reports whether id names a submission held in another
+// instance's memory that may not have reached Redis yet at now.
+func heldElsewhere(id string, now time.Time) bool {
+	raw, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil || len(raw) != challenge.IDSize || raw[0] != localMark {
+		return false
+	}
+	return now.Unix() < int64(binary.BigEndian.Uint32(raw[1:5]))
 }
 
 var errHeld = errors.New("submission id already held")
@@ -139,8 +184,14 @@ func (s *Stash) get(ctx context.Context, id string, b challenge.Binding, now tim
 		args = append(args, s.ownerPrefix())
 	}
 	v, err := s.b.call(ctx, what, script, keys, args...)
-	if err != nil || v == nil {
+	if err != nil {
 		return challenge.Submission{}, false, err
+	}
+	if v == nil {
+		if heldElsewhere(id, now) {
+			return challenge.Submission{}, false, fmt.Errorf("redis store: %s: %w: held in another instance's memory, not yet in Redis", what, store.ErrUnavailable)
+		}
+		return challenge.Submission{}, false, nil
 	}
 	data, ok := v.(string)
 	if !ok {
