@@ -350,6 +350,15 @@ type signResult struct {
 	steps     int    // requests sent
 	unavail   int    // 503 answers met (the store away)
 	problem   string // why it gave up
+	trace     []string
+	held      string // the held submission's id, last seen
+}
+
+func (r *signResult) step(method, target string, a answer) {
+	if len(r.trace) == 8 {
+		r.trace = r.trace[1:]
+	}
+	r.trace = append(r.trace, fmt.Sprintf("%s %s -> %d %s", method, strings.TrimPrefix(target, lbURL), a.status, a.action))
 }
 
 // sign plays a browser signing at base until the petition answers or the
@@ -366,6 +375,7 @@ func (c *client) sign(base, path string, form url.Values, deadline time.Time) si
 			time.Sleep(200 * time.Millisecond)
 			continue
 		}
+		res.step(method, target, a)
 		switch {
 		case a.recorded():
 			res.forwarded = true
@@ -377,6 +387,7 @@ func (c *client) sign(base, path string, form url.Values, deadline time.Time) si
 				return res
 			}
 			method, target, body = http.MethodPost, base+p.Action, p.Form
+			res.held = p.Form.Get("submission")
 		case a.status == http.StatusTemporaryRedirect:
 			target = base + a.header.Get("Location") // same method, same body
 		case a.status == http.StatusSeeOther:

@@ -259,7 +259,7 @@ func TestClusterSurvivesRedisRestart(t *testing.T) {
 					forwarded.Add(1)
 				} else {
 					lost.Add(1)
-					problems.Store(name, res.problem)
+					problems.Store(name, res.problem+"; held "+res.held+"; last steps: "+strings.Join(res.trace, ", "))
 				}
 			}
 		}()
