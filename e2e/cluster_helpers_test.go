@@ -29,7 +29,7 @@ const (
 	recorderPort   = 9640
 	lbAdminPort    = 3000
 	clusterRedis   = 6412
-	clusterTimeout = "300ms"
+	clusterTimeout = "2s"
 )
 
 var (
@@ -227,6 +227,9 @@ func startCluster(t *testing.T) *cluster {
 	auto_https off
 	grace_period 1ns
 	storage file_system %s
+	servers {
+		trusted_proxies static 127.0.0.1/32
+	}
 	rempart {
 		store redis 127.0.0.1:%d {
 			key_prefix %s
@@ -278,6 +281,10 @@ type client struct {
 	t    *testing.T
 	http *http.Client
 	ua   string
+	// from, when set, is the address the client claims to come from
+	// (X-Forwarded-For, trusted by the instances): another network than
+	// the load balancer's.
+	from string
 }
 
 func newClient(t *testing.T, name string) *client {
@@ -315,6 +322,9 @@ func (c *client) do(method, target string, form url.Values) (answer, error) {
 	// balancer: tokens are bound to it.
 	req.Host = fmt.Sprintf("127.0.0.1:%d", lbPort)
 	req.Header.Set("User-Agent", c.ua)
+	if c.from != "" {
+		req.Header.Set("X-Forwarded-For", c.from)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return answer{}, err

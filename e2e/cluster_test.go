@@ -204,8 +204,11 @@ func TestClusterSurvivesRedisRestart(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 
 	// An attacker replays a spent one-credit pass on every instance,
-	// before, during and after the outage.
+	// before, during and after the outage, from a network of its own (its
+	// replays are held too, and a network's share of held submissions
+	// pushes out its own oldest).
 	attacker := newClient(t, "attacker")
+	attacker.from = "198.51.100.7"
 	p := proofOf(t, attacker.must(http.MethodGet, instanceURL(0)+"/", nil))
 	if a := attacker.must(http.MethodPost, instanceURL(0)+p.Action, p.Form); a.status != http.StatusSeeOther {
 		t.Fatalf("attacker's proof: %d", a.status)
@@ -224,6 +227,7 @@ func TestClusterSurvivesRedisRestart(t *testing.T) {
 			default:
 			}
 			replay := newClient(t, "attacker")
+			replay.from = attacker.from
 			replay.http.Jar.SetCookies(mustURL(instanceURL(n%instances)), spent)
 			a, err := replay.do(http.MethodPost, instanceURL(n%instances)+"/sign", url.Values{"name": {fmt.Sprint("Replay ", n)}})
 			replays.Add(1)

@@ -93,7 +93,19 @@ func (a *action) spend(pass challenge.Pass, next Next) error {
 	// is held (in memory when the store is away) and challenged again.
 	used, serr := st.Passes.Use(ctx, pass.ID, pass.Credits, pass.Issued, pass.Expires, a.now)
 	if !used {
-		if sub != nil {
+		if sub != nil && serr != nil {
+			// The store failed between the take and the spend: hold the
+			// submission anew, under an id that says where it is (a shared
+			// store away keeps it in this instance's memory), and challenge
+			// for that id.
+			id, err := st.Stash.Put(ctx, *sub, a.c.binding, a.c.stashOwner())
+			if err != nil {
+				a.s.log.Warn("could not hold a submission again after a failed spend", zapError(err))
+				a.out.Reason = "held submission could not be kept"
+				return a.s.refuse(a.w, a.r, a.out, http.StatusGone, expired)
+			}
+			a.held.id = id
+		} else if sub != nil {
 			if err := st.Stash.Restore(ctx, a.held.id, *sub, a.c.binding, a.c.stashOwner()); err != nil {
 				// Never hold the re-posted proof form in its place: ask for
 				// the form again.
