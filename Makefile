@@ -7,7 +7,7 @@
 
 GO ?= go
 
-.PHONY: flood flood-short deps
+.PHONY: flood flood-short deps bench-store
 
 # The full replay: 60 s of attack, the attacker's moves of issue 9, then
 # wrk's figures and a million distinct clients (about five minutes in all).
@@ -20,3 +20,7 @@ flood-short: deps
 
 deps:
 	./scripts/install-deps.sh wrk chromium
+
+# Store benchmarks: memory against Redis (starts redis-server on 6413-6414).
+bench-store:
+	$(GO) test -run '^$$' -bench 'Stores|MemoryPerClient' -benchmem -benchtime 20000x ./store/redisstore/

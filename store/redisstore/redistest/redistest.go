@@ -21,7 +21,7 @@ import (
 // data in a temporary directory so that a restart keeps it (as a
 // production Redis with persistence does).
 type Server struct {
-	t    *testing.T
+	t    testing.TB
 	Addr string
 	dir  string
 	cmd  *exec.Cmd
@@ -29,7 +29,7 @@ type Server struct {
 
 // Start runs redis-server on 127.0.0.1:port until the test ends. Without
 // redis-server installed the test is skipped, unless CI is set.
-func Start(t *testing.T, port int, extra ...string) *Server {
+func Start(t testing.TB, port int, extra ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") != "" {
@@ -90,7 +90,7 @@ func (s *Server) Stop() {
 }
 
 // Client returns a client of the server, closed when the test ends.
-func (s *Server) Client(t *testing.T) *redis.Client {
+func (s *Server) Client(t testing.TB) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, DialTimeout: 2 * time.Second,
 		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, MaxRetries: -1,
 		DialerRetries: 1, MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
