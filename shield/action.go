@@ -125,7 +125,8 @@ func (a *action) spend(pass challenge.Pass, next Next) error {
 	if ok, err := a.admit(policies.CountSignatures); !ok {
 		return err
 	}
-	if a.exhausted(pass) {
+	// A one-credit pass is used up by this spend: no need to ask the store.
+	if pass.Credits == 1 || a.exhausted(pass) {
 		// Keep the browser able to read the site (a thank-you page) without a
 		// new challenge; signing again will need one.
 		if err := a.s.setPass(a.w, a.r, a.c, 0, pass.Difficulty, a.now, pass.Expires.Sub(a.now)); err != nil {
