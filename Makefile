@@ -7,7 +7,7 @@
 
 GO ?= go
 
-.PHONY: flood flood-short bench-load deps solver solver-bench solver-deps
+.PHONY: flood flood-short bench-load bench-store deps solver solver-bench solver-deps
 
 # The full replay: 60 s of attack, the attacker's moves of issue 9, then
 # wrk's figures and a million distinct clients (about five minutes in all).
@@ -47,3 +47,7 @@ solver-bench: solver-deps
 
 solver-deps:
 	./scripts/install-deps.sh chromium node=nodejs wat2wasm=wabt
+
+# Store benchmarks: memory against Redis (starts redis-server on 6413-6414).
+bench-store:
+	$(GO) test -run '^$$' -bench 'Stores|MemoryPerClient' -benchmem -benchtime 20000x ./store/redisstore/

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -53,6 +54,12 @@ type App struct {
 	// autonomous systems of the major cloud and hosting providers.
 	NoBuiltinHosting bool `json:"no_builtin_hosting,omitempty"`
 
+	// StoreRaw is the store that keeps every site's shield state, a
+	// module of the rempart.stores namespace: "memory" (the default, one
+	// instance) or "redis" (several instances sharing one truth).
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=rempart.stores inline_key=module"`
+
+	store   Store
 	classes *networkClasses
 	db      *watchedDatabase
 	dbKey   string
@@ -98,6 +105,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.ASNDBReload == 0 {
 		a.ASNDBReload = caddy.Duration(asn.DefaultWatchInterval)
+	}
+	if err := a.provisionStore(ctx); err != nil {
+		return err
 	}
 	var err error
 	if a.classes, err = newNetworkClasses(a.Classes, !a.NoBuiltinHosting); err != nil {

@@ -31,7 +31,10 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //	    class              <name> <AS number>...
 //	    class_file         <name> <file>...
 //	    no_builtin_hosting
+//	    store              memory|redis [<options>]
 //	}
+//
+// See RedisStore for the options of `store redis`.
 //
 // class and class_file may be repeated, also for the same class; every
 // option may be omitted.
@@ -76,6 +79,17 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			class := a.Classes[name]
 			class.Files = append(class.Files, files...)
 			a.setClass(name, class)
+		case "store":
+			if !d.NextArg() {
+				return d.Err("store: want memory or redis")
+			}
+			name := d.Val()
+			d.Prev()
+			unm, err := caddyfile.UnmarshalModule(d, "rempart.stores."+name)
+			if err != nil {
+				return err
+			}
+			a.StoreRaw = caddyconfig.JSONModuleObject(unm, "module", name, nil)
 		case "no_builtin_hosting":
 			if d.NextArg() {
 				return d.ArgErr()

@@ -177,11 +177,15 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.setDefaults()
+	var err error
+	if h.app, err = loadApp(ctx); err != nil {
+		return err
+	}
 	secret, err := h.loadSecret(ctx)
 	if err != nil {
 		return err
 	}
-	if h.stateKey, h.state, err = loadSiteState(h.Site, h.stateConfig()); err != nil {
+	if h.stateKey, h.state, err = loadSiteState(ctx, h.app.storeOf(), h.Site, h.stateConfig()); err != nil {
 		return err
 	}
 	signer, err := challenge.NewSigner(secret, h.state.Epoch)
@@ -190,9 +194,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	pages, err := challenge.NewPages(PublicPrefix)
 	if err != nil {
-		return err
-	}
-	if h.app, err = loadApp(ctx); err != nil {
 		return err
 	}
 	if err := h.loadPolicy(ctx); err != nil {
@@ -211,7 +212,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.shield, err = shield.New(shield.Config{
 		Prefix: PublicPrefix, Signer: signer, Pages: pages, State: h.state.State,
 		Policy: h.policy, Pressure: pressure, DifficultyCap: h.difficultyCap(),
-		PassTTL: time.Duration(h.PassTTL), ChallengeTTL: time.Duration(h.ChallengeTTL), NoScriptWait: time.Duration(h.NoScriptWait),
+		BudgetsFailClosed: budgetsFailClosed(h.app.storeOf()),
+		PassTTL:           time.Duration(h.PassTTL), ChallengeTTL: time.Duration(h.ChallengeTTL), NoScriptWait: time.Duration(h.NoScriptWait),
 		IPv4Prefix: h.IPv4Prefix, IPv6Prefix: h.IPv6Prefix, MaxBody: h.MaxBody,
 		Observe: h.Mode == modeObserve, Logger: h.logger,
 	})

@@ -243,8 +243,12 @@ func addTemporaryRule(rule json.RawMessage, ttl time.Duration, now time.Time) (t
 		return tempRule{}, errors.New("want a rule as JSON, with a name, as in a policy file's rules")
 	}
 	t := tempRule{Name: named.Name, Rule: rule, Expires: now.Add(ttl)}
-	rules := withoutRule(currentTemporaryRules(), t.Name)
-	return t, setTemporaryRules(append(rules, t), now)
+	rules := append(withoutRule(currentTemporaryRules(), t.Name), t)
+	if err := setTemporaryRules(rules, now); err != nil {
+		return t, err
+	}
+	publishRules(rules)
+	return t, nil
 }
 
 // removeTemporaryRule removes the rule name, and reports whether there
@@ -255,7 +259,11 @@ func removeTemporaryRule(name string, now time.Time) (bool, error) {
 	if len(kept) == len(rules) {
 		return false, nil
 	}
-	return true, setTemporaryRules(kept, now)
+	if err := setTemporaryRules(kept, now); err != nil {
+		return true, err
+	}
+	publishRules(kept)
+	return true, nil
 }
 
 func currentTemporaryRules() []tempRule {

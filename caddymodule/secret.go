@@ -25,6 +25,9 @@ func (h *Handler) loadSecret(ctx caddy.Context) ([]byte, error) {
 		}
 		return []byte(secret), nil
 	}
+	if keeper, ok := h.app.storeOf().(secretKeeper); ok {
+		return h.sharedSecret(ctx, keeper)
+	}
 	storage := ctx.Storage()
 	stored, err := storage.Load(ctx, secretStorageKey)
 	if err == nil {
@@ -45,5 +48,20 @@ func (h *Handler) loadSecret(ctx caddy.Context) ([]byte, error) {
 		return nil, fmt.Errorf("storing generated secret: %w", err)
 	}
 	h.logger.Info("generated a new secret and stored it", zap.String("storage_key", secretStorageKey))
+	return secret, nil
+}
+
+// sharedSecret returns the secret every instance using the store shares,
+// generating it on first use. Without it the instances could not accept
+// each other's tokens, so a store that does not answer fails the config.
+func (h *Handler) sharedSecret(ctx caddy.Context, keeper secretKeeper) ([]byte, error) {
+	candidate := make([]byte, 32)
+	if _, err := rand.Read(candidate); err != nil {
+		return nil, fmt.Errorf("generating secret: %w", err)
+	}
+	secret, err := keeper.LoadOrStoreSecret(ctx, []byte(base64.StdEncoding.EncodeToString(candidate)))
+	if err != nil {
+		return nil, fmt.Errorf("loading the secret shared through the store (set `secret {env.REMPART_SECRET}` so that instances start without it): %w", err)
+	}
 	return secret, nil
 }

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/caddyserver/caddy/v2"
@@ -8,6 +9,7 @@ import (
 	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/shield"
+	"github.com/rempart/rempart/store"
 )
 
 // siteStates holds what each site's shield remembers across config
@@ -20,36 +22,42 @@ import (
 var siteStates = caddy.NewUsagePool()
 
 // siteState is one site's state: the shield's records and its budget
-// counters.
+// counters, kept by the app's store.
 type siteState struct {
 	*shield.State
 	budgets budget.Store
+	close   func() error
 }
 
 // Destruct is called by the usage pool when no handler uses the state.
-func (*siteState) Destruct() error { return nil }
+func (s *siteState) Destruct() error {
+	if s.close != nil {
+		return s.close()
+	}
+	return nil
+}
 
-func (h *Handler) stateConfig() shield.StateConfig {
-	return shield.StateConfig{
+func (h *Handler) stateConfig() store.SiteConfig {
+	return store.SiteConfig{
 		SpentSize: h.SpentSize,
 		Stash:     challenge.StashConfig{MaxEntries: DefaultStashEntries, MaxBytes: DefaultStashBytes},
 	}
 }
 
-// loadSiteState returns the state of site, made with cfg when no running
-// handler holds it. A reload that changes cfg keeps the state in use.
-func loadSiteState(site string, cfg shield.StateConfig) (string, *siteState, error) {
+// loadSiteState returns the state of site in st, made with cfg when no
+// running handler holds it. A reload that changes cfg keeps the state in
+// use; one that changes the store (another Redis) opens the site there.
+func loadSiteState(ctx context.Context, st Store, site string, cfg store.SiteConfig) (string, *siteState, error) {
 	key := "rempart.site." + site
+	if k := st.PoolKey(); k != "" {
+		key = "rempart.site." + k + "." + site
+	}
 	val, _, err := siteStates.LoadOrNew(key, func() (caddy.Destructor, error) {
-		st, err := shield.NewState(cfg)
+		s, err := st.Backend().OpenSite(ctx, site, cfg)
 		if err != nil {
 			return nil, err
 		}
-		tables, err := budget.NewTables(budget.TablesConfig{})
-		if err != nil {
-			return nil, err
-		}
-		return &siteState{State: st, budgets: tables}, nil
+		return &siteState{State: shield.StateOf(s), budgets: s.Budgets, close: s.Close}, nil
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("site %q state: %w", site, err)

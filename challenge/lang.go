@@ -69,6 +69,9 @@ type Messages struct {
 	NotAllowedTitle string
 	NotAllowed      string
 	Back            string
+	// The shared store (Redis) does not answer: nothing typed is lost.
+	UnavailableTitle string
+	Unavailable      string
 }
 
 // languages lists the supported languages, the default first: the
@@ -114,6 +117,8 @@ var catalog = map[string]*Messages{
 		NotAllowedTitle:     "Requête non acceptée",
 		NotAllowed:          "Cette adresse n’accepte pas ce type de requête.",
 		Back:                "Revenir à la page d’accueil",
+		UnavailableTitle:    "Service momentanément indisponible",
+		Unavailable:         "Votre envoi est conservé. Rechargez cette page dans quelques secondes pour le transmettre.",
 	},
 	"en": {
 		Title:               "Checking your browser",
@@ -153,6 +158,8 @@ var catalog = map[string]*Messages{
 		NotAllowedTitle:     "Request not accepted",
 		NotAllowed:          "This address does not accept this kind of request.",
 		Back:                "Back to the home page",
+		UnavailableTitle:    "Service briefly unavailable",
+		Unavailable:         "Your submission is kept. Reload this page in a few seconds to send it.",
 	},
 }
 

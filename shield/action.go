@@ -1,6 +1,7 @@
 package shield
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/policies"
+	"github.com/rempart/rempart/store"
 )
 
 // action carries out one decision for one request.
@@ -55,7 +57,7 @@ func (a *action) run(next Next) error {
 	switch {
 	case !hasPass:
 		a.out.Reason = "no valid pass"
-	case pass.Credits == 0 || a.s.cfg.State.Passes.Exhausted(pass.ID, pass.Credits):
+	case pass.Credits == 0 || a.exhausted(pass):
 		a.out.Reason = "pass has no credit left"
 	case pass.Difficulty < required:
 		// A pass is worth what was paid for it: one bought on a cheap page
@@ -74,17 +76,37 @@ func (a *action) run(next Next) error {
 func (a *action) spend(pass challenge.Pass, next Next) error {
 	st := a.s.cfg.State
 	var sub *challenge.Submission
+	ctx := a.r.Context()
 	if a.held != nil {
-		got, ok := st.Stash.Take(a.held.id, a.c.binding, a.now)
+		got, ok, err := st.Stash.Take(ctx, a.held.id, a.c.binding, a.now)
+		if err != nil {
+			a.out.Reason = "held submission unreachable: " + err.Error()
+			return a.s.unavailable(a.w, a.r, a.out)
+		}
 		if !ok {
 			a.out.Reason = "held submission expired or already sent"
 			return a.s.refuse(a.w, a.r, a.out, http.StatusGone, expired)
 		}
 		sub = &got
 	}
-	if !st.Passes.Use(pass.ID, pass.Credits, pass.Issued, pass.Expires, a.now) {
-		if sub != nil {
-			if err := st.Stash.Restore(a.held.id, *sub, a.c.binding, a.c.stashOwner()); err != nil {
+	// A credit the store could not spend is never accepted: the signature
+	// is held (in memory when the store is away) and challenged again.
+	used, serr := st.Passes.Use(ctx, pass.ID, pass.Credits, pass.Issued, pass.Expires, a.now)
+	if !used {
+		if sub != nil && serr != nil {
+			// The store failed between the take and the spend: hold the
+			// submission anew, under an id that says where it is (a shared
+			// store away keeps it in this instance's memory), and challenge
+			// for that id.
+			id, err := st.Stash.Put(ctx, *sub, a.c.binding, a.c.stashOwner())
+			if err != nil {
+				a.s.log.Warn("could not hold a submission again after a failed spend", zapError(err))
+				a.out.Reason = "held submission could not be kept"
+				return a.s.refuse(a.w, a.r, a.out, http.StatusGone, expired)
+			}
+			a.held.id = id
+		} else if sub != nil {
+			if err := st.Stash.Restore(ctx, a.held.id, *sub, a.c.binding, a.c.stashOwner()); err != nil {
 				// Never hold the re-posted proof form in its place: ask for
 				// the form again.
 				a.s.log.Warn("could not hold a submission again after a concurrent spend", zapError(err))
@@ -93,6 +115,9 @@ func (a *action) spend(pass challenge.Pass, next Next) error {
 			}
 		}
 		a.out.Reason = "pass has no credit left"
+		if serr != nil {
+			a.out.Reason = "pass not checked: " + serr.Error()
+		}
 		return a.challenge()
 	}
 	// The proof is spent either way: a network over its budget pays for
@@ -100,7 +125,8 @@ func (a *action) spend(pass challenge.Pass, next Next) error {
 	if ok, err := a.admit(policies.CountSignatures); !ok {
 		return err
 	}
-	if st.Passes.Exhausted(pass.ID, pass.Credits) {
+	// A one-credit pass is used up by this spend: no need to ask the store.
+	if pass.Credits == 1 || a.exhausted(pass) {
 		// Keep the browser able to read the site (a thank-you page) without a
 		// new challenge; signing again will need one.
 		if err := a.s.setPass(a.w, a.r, a.c, 0, pass.Difficulty, a.now, pass.Expires.Sub(a.now)); err != nil {
@@ -115,7 +141,11 @@ func (a *action) spend(pass challenge.Pass, next Next) error {
 func (a *action) forwardSignature(next Next, sub *challenge.Submission) error {
 	a.out.Action = ActionSpend
 	if sub == nil && a.held != nil {
-		got, ok := a.s.cfg.State.Stash.Take(a.held.id, a.c.binding, a.now)
+		got, ok, err := a.s.cfg.State.Stash.Take(a.r.Context(), a.held.id, a.c.binding, a.now)
+		if err != nil {
+			a.out.Reason = "held submission unreachable: " + err.Error()
+			return a.s.unavailable(a.w, a.r, a.out)
+		}
 		if !ok {
 			a.out.Reason = "held submission expired or already sent"
 			return a.s.refuse(a.w, a.r, a.out, http.StatusGone, expired)
@@ -146,7 +176,7 @@ func (a *action) observe(next Next) error {
 		case !a.dec.Signature && ok && pass.Difficulty >= a.capped(a.dec.Difficulty):
 			a.out.Action = ActionPass
 		case a.dec.Signature && ok && pass.Credits > 0 && pass.Difficulty >= a.required() &&
-			!a.s.cfg.State.Passes.Exhausted(pass.ID, pass.Credits):
+			!a.exhausted(pass):
 			a.out.Action = ActionSpend
 		case a.dec.Signature && !safeMethod(a.r.Method):
 			a.out.Action = ActionHold
@@ -155,7 +185,7 @@ func (a *action) observe(next Next) error {
 		}
 	}
 	if a.held != nil {
-		if sub, ok := a.s.cfg.State.Stash.Take(a.held.id, a.c.binding, a.now); ok {
+		if sub, ok, _ := a.s.cfg.State.Stash.Take(a.r.Context(), a.held.id, a.c.binding, a.now); ok {
 			clearCookie(a.w, a.r, replayCookie, a.r.URL.Path)
 			restoreSubmission(a.r, &sub)
 		}
@@ -190,6 +220,14 @@ func (a *action) validPass() (challenge.Pass, bool) {
 		return challenge.Pass{}, false
 	}
 	return pass, true
+}
+
+// exhausted reports whether the pass has no credit left. When the store
+// cannot tell, the pass is not exhausted: spending it decides, and a spend
+// the store cannot check is never accepted.
+func (a *action) exhausted(pass challenge.Pass) bool {
+	ex, err := a.s.cfg.State.Passes.Exhausted(a.r.Context(), pass.ID, pass.Credits)
+	return err == nil && ex
 }
 
 // required is the work a signature needs now: what the policy asks, plus
@@ -231,10 +269,18 @@ func (a *action) admit(what policies.Counter) (bool, error) {
 	}
 	v, err := a.active.Budgets.Take(a.r.Context(), what, a.dec.Budgets, a.c.budgetClient(), a.now)
 	if err != nil {
-		// A budget store that fails (Redis down) must not take the petition
-		// down with it: let the request through and say so loudly.
-		a.s.log.Error("budget store failed; request not counted", zapError(err))
-		return true, nil
+		// By default a budget store that fails (Redis down) does not take
+		// the petition down with it: the request goes through uncounted.
+		// A store that could not be reached logs its outage once.
+		if !errors.Is(err, store.ErrUnavailable) {
+			a.s.log.Error("budget store failed", zapError(err))
+		}
+		if !a.s.cfg.BudgetsFailClosed {
+			a.out.Reason = "budgets not counted: " + err.Error()
+			return true, nil
+		}
+		a.out.Reason = "budgets not counted, refused: " + err.Error()
+		return false, a.s.unavailable(a.w, a.r, a.out)
 	}
 	if v.Allowed {
 		return true, nil
@@ -244,7 +290,7 @@ func (a *action) admit(what policies.Counter) (bool, error) {
 	if a.held != nil {
 		// The held submission is refused with the request that came for it:
 		// the browser must not come back for it with a stale replay cookie.
-		a.s.cfg.State.Stash.Take(a.held.id, a.c.binding, a.now)
+		_, _, _ = a.s.cfg.State.Stash.Take(a.r.Context(), a.held.id, a.c.binding, a.now)
 		clearCookie(a.w, a.r, replayCookie, a.r.URL.Path)
 	}
 	a.out.Status = http.StatusTooManyRequests

@@ -302,3 +302,8 @@ func (b *browser) sendProof(p shieldtest.Proof) *httptest.ResponseRecorder {
 func earlyData() *tls.ConnectionState {
 	return &tls.ConnectionState{HandshakeComplete: false}
 }
+
+// stashLen returns how many submissions the in-memory stash holds.
+func stashLen(st *State) (entries, bytes int) {
+	return st.Stash.(interface{ Len() (int, int) }).Len()
+}

@@ -99,8 +99,16 @@ func (s *Shield) accept(w http.ResponseWriter, r *http.Request, c *client, now t
 		out.Reason = "malformed " + what + ": " + err.Error()
 		return s.refuse(w, r, out, http.StatusBadRequest, badRequest)
 	}
-	if err == nil && !s.cfg.State.Challenges.Use(sol.id, 1, sol.issued, sol.expires, now) {
-		err = errReplayedChallenge
+	if err == nil {
+		// A proof the store could not check is never accepted: the browser
+		// solves again, its held submission kept, until the store answers.
+		used, serr := s.cfg.State.Challenges.Use(r.Context(), sol.id, 1, sol.issued, sol.expires, now)
+		switch {
+		case serr != nil:
+			err = serr
+		case !used:
+			err = errReplayedChallenge
+		}
 	}
 	if err != nil {
 		out.Reason = what + " refused: " + err.Error()
@@ -134,9 +142,12 @@ func (s *Shield) waitMore(w http.ResponseWriter, r *http.Request, now time.Time,
 func (s *Shield) rechallenge(w http.ResponseWriter, r *http.Request, c *client, now time.Time, ret, submission string, out *Outcome) error {
 	method, target := http.MethodGet, ret
 	if submission != "" {
-		if sub, ok := s.cfg.State.Stash.Peek(submission, c.binding, now); ok {
+		// A submission the store cannot reach now stays named: it is
+		// released once the store answers.
+		switch sub, ok, err := s.cfg.State.Stash.Peek(r.Context(), submission, c.binding, now); {
+		case ok:
 			method, target = sub.Method, sub.Path
-		} else {
+		case err == nil:
 			submission = ""
 		}
 	}
@@ -176,7 +187,11 @@ func (s *Shield) grant(w http.ResponseWriter, r *http.Request, c *client, now ti
 		return nil
 	}
 	out.Held = true
-	sub, ok := s.cfg.State.Stash.Peek(submission, c.binding, now)
+	sub, ok, err := s.cfg.State.Stash.Peek(r.Context(), submission, c.binding, now)
+	if err != nil {
+		out.Reason = "held submission unreachable: " + err.Error()
+		return s.unavailable(w, r, out)
+	}
 	if !ok {
 		out.Reason = "held submission expired or already sent"
 		return s.refuse(w, r, out, http.StatusGone, expired)

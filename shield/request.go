@@ -149,7 +149,17 @@ func (s *Shield) heldSubmission(w http.ResponseWriter, r *http.Request, c *clien
 	if !ok {
 		return nil, false, nil
 	}
-	sub, ok := s.cfg.State.Stash.Peek(id, c.binding, now)
+	sub, ok, err := s.cfg.State.Stash.Peek(r.Context(), id, c.binding, now)
+	if err != nil {
+		if safeMethod(r.Method) {
+			return nil, false, nil
+		}
+		// The browser's re-post of the proof form: keep the cookie, so
+		// that reloading sends the submission once the store answers.
+		out.Held = true
+		out.Reason = "held submission unreachable: " + err.Error()
+		return nil, true, s.unavailable(w, r, out)
+	}
 	if ok && sub.Path == r.URL.RequestURI() {
 		return &held{id: id, sub: sub}, false, nil
 	}

@@ -37,6 +37,9 @@ type Config struct {
 	// challenge.SolvableDifficulty): rising difficulty stops where a slow
 	// browser's wait would become too long. 0: challenge.MaxDifficulty.
 	DifficultyCap int
+	// BudgetsFailClosed refuses (503) what budgets count when their store
+	// fails, instead of letting it through uncounted.
+	BudgetsFailClosed bool
 	// PassTTL is how long a pass lives.
 	PassTTL time.Duration
 	// ChallengeTTL is how long a challenge can be solved and a submission

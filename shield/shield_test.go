@@ -154,7 +154,7 @@ func TestCrossSiteSignaturesAreRefusedNotHeld(t *testing.T) {
 			t.Errorf("%s: %d %q, want the cross-site refusal", c.name, w.Code, w.Header().Get("Rempart-Action"))
 		}
 	}
-	if n, _ := h.state.Stash.Len(); n != 0 {
+	if n, _ := stashLen(h.state); n != 0 {
 		t.Fatalf("%d cross-site submissions held", n)
 	}
 	// The same form on the site itself is held and goes through.
@@ -173,11 +173,11 @@ func TestOnlySignaturesAreHeld(t *testing.T) {
 			t.Fatalf("POST %s: %d, want a challenge", target, w.Code)
 		}
 	}
-	if n, _ := h.state.Stash.Len(); n != 0 {
+	if n, _ := stashLen(h.state); n != 0 {
 		t.Fatalf("%d non-signature bodies held", n)
 	}
 	b.do(http.MethodPost, "/sign", signBody)
-	if n, _ := h.state.Stash.Len(); n != 1 {
+	if n, _ := stashLen(h.state); n != 1 {
 		t.Fatalf("%d held after a signature, want 1", n)
 	}
 }

@@ -1,27 +1,31 @@
 package shield
 
 import (
-	"crypto/rand"
+	"context"
 	"fmt"
 
 	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/store"
+	"github.com/rempart/rempart/store/memory"
 )
 
 // State is what one site's shield remembers: which challenges were solved,
 // which passes were spent, and the submissions held while their senders
 // solve. It must outlive config reloads (a reload that dropped it would
-// let every spent token be replayed) and belong to one site only.
+// let every spent token be replayed) and belong to one site only. Its
+// parts are stores (package store): in this process's memory, or shared
+// by several instances in Redis.
 type State struct {
-	// Epoch is random, made with the records: tokens are signed with it
-	// (see challenge.NewSigner), so a token issued before these records
-	// existed (before a restart) never verifies against them.
+	// Epoch keys the site's tokens (see challenge.NewSigner): in memory it
+	// is random, made with the records, so that a token issued before
+	// them (before a restart) never verifies against them.
 	Epoch      []byte
-	Challenges *challenge.Spent
-	Passes     *challenge.Spent
-	Stash      *challenge.Stash
+	Challenges store.Spent
+	Passes     store.Spent
+	Stash      store.Stash
 }
 
-// StateConfig sizes a State.
+// StateConfig sizes an in-memory State.
 type StateConfig struct {
 	// SpentSize is how many solved challenges, and how many spent passes,
 	// are remembered (each).
@@ -30,23 +34,16 @@ type StateConfig struct {
 	Stash challenge.StashConfig
 }
 
-// NewState returns empty records with a fresh epoch.
+// NewState returns empty in-memory records with a fresh epoch.
 func NewState(cfg StateConfig) (*State, error) {
-	epoch := make([]byte, 16)
-	if _, err := rand.Read(epoch); err != nil {
-		return nil, fmt.Errorf("reading random epoch: %w", err)
-	}
-	challenges, err := challenge.NewSpent(cfg.SpentSize)
+	site, err := memory.Backend{}.OpenSite(context.Background(), "", store.SiteConfig{SpentSize: cfg.SpentSize, Stash: cfg.Stash})
 	if err != nil {
-		return nil, fmt.Errorf("solved-challenge record: %w", err)
+		return nil, fmt.Errorf("shield state: %w", err)
 	}
-	passes, err := challenge.NewSpent(cfg.SpentSize)
-	if err != nil {
-		return nil, fmt.Errorf("spent-pass record: %w", err)
-	}
-	stash, err := challenge.NewStash(cfg.Stash)
-	if err != nil {
-		return nil, fmt.Errorf("held submissions: %w", err)
-	}
-	return &State{Epoch: epoch, Challenges: challenges, Passes: passes, Stash: stash}, nil
+	return StateOf(site), nil
+}
+
+// StateOf returns the shield's view of a store's site.
+func StateOf(site *store.Site) *State {
+	return &State{Epoch: site.Epoch, Challenges: site.Challenges, Passes: site.Passes, Stash: site.Stash}
 }

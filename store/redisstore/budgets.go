@@ -1,0 +1,78 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ulule/limiter/v3"
+	"github.com/ulule/limiter/v3/drivers/store/common"
+
+	"github.com/rempart/rempart/budget"
+)
+
+// Budgets counts budgets in Redis with the fixed windows of budget.Tables:
+// a window opens at a counter's first event and lasts one period. TakeAll
+// checks and counts every charge in one script, so all instances together
+// give a budget of k exactly k events.
+type Budgets struct {
+	b    *Backend
+	keys siteKeys
+}
+
+func (s *Budgets) key(key string, kind budget.KeyKind) string {
+	return s.keys.base + "b:" + strconv.Itoa(int(kind)) + ":" + key
+}
+
+// TakeAll counts one event against every charge, all or none, in one
+// round trip. Redis's clock is not used: windows are measured from now.
+func (s *Budgets) TakeAll(ctx context.Context, charges []budget.Charge, now time.Time) (budget.TakeResult, error) {
+	if len(charges) == 0 {
+		return budget.TakeResult{Allowed: true, Exhausted: -1}, ctx.Err()
+	}
+	keys := make([]string, len(charges))
+	args := make([]any, 1, 1+2*len(charges))
+	args[0] = now.UnixMilli()
+	for i, c := range charges {
+		keys[i] = s.key(c.Key, c.Kind)
+		args = append(args, c.Rate.Limit, max(c.Rate.Period.Milliseconds(), 1))
+	}
+	v, err := s.b.call(ctx, "counting budgets", budgetScript, keys, args...)
+	if err != nil {
+		return budget.TakeResult{}, err
+	}
+	reply, ok := v.([]any)
+	if !ok || len(reply) != 2 {
+		return budget.TakeResult{}, fmt.Errorf("redis store: counting budgets: unexpected reply %v", v)
+	}
+	idx, _ := reply[0].(int64)
+	reset, _ := reply[1].(int64)
+	if idx < 0 {
+		return budget.TakeResult{Allowed: true, Exhausted: -1}, nil
+	}
+	return budget.TakeResult{Exhausted: int(idx), Reset: time.UnixMilli(reset)}, nil
+}
+
+// Peek returns key's budget without counting anything.
+func (s *Budgets) Peek(ctx context.Context, key string, kind budget.KeyKind, rate limiter.Rate) (limiter.Context, error) {
+	v, err := s.b.call(ctx, "reading a budget", budgetPeekScript, []string{s.key(key, kind)})
+	if err != nil {
+		return limiter.Context{}, err
+	}
+	reply, ok := v.([]any)
+	if !ok || len(reply) != 2 {
+		return limiter.Context{}, fmt.Errorf("redis store: reading a budget: unexpected reply %v", v)
+	}
+	count, _ := reply[0].(int64)
+	ttl, _ := reply[1].(int64)
+	now := time.Now()
+	expires := now.Add(rate.Period)
+	if ttl > 0 {
+		expires = now.Add(time.Duration(ttl) * time.Millisecond)
+	}
+	return common.GetContextFromState(now, rate, expires, count), nil
+}
+
+// Interface guards
+var _ budget.Store = (*Budgets)(nil)

@@ -1,0 +1,116 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// markScript sets a site's marker when it is missing and raises the floor
+// to now (ARGV[1], unix seconds).
+var markScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[1], '1')
+  redis.call('SET', KEYS[2], ARGV[1])
+end
+return 1`)
+
+// secretScript stores ARGV[1] at KEYS[1] unless a secret is there, and
+// returns the secret there.
+var secretScript = redis.NewScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])`)
+
+// spendScript spends one use of a token. KEYS: record, marker, floor.
+// ARGV: limit, issued (unix s), expires (unix ms), now (unix s).
+// A missing marker means Redis lost the site's records: the floor rises to
+// now, and an unknown token issued at or before the floor is refused.
+var spendScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('SET', KEYS[2], '1')
+  redis.call('SET', KEYS[3], ARGV[4])
+end
+local n = redis.call('GET', KEYS[1])
+if not n then
+  local floor = redis.call('GET', KEYS[3])
+  if floor and tonumber(ARGV[2]) <= tonumber(floor) then return 0 end
+  n = 0
+else
+  n = tonumber(n)
+end
+if n >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], n + 1, 'PXAT', ARGV[3])
+return 1`)
+
+// stashPutScript holds a submission. KEYS: entry, owner set, all set.
+// ARGV: client, owner, data, expires (unix ms), now (unix ms), per owner,
+// max entries, owner set prefix. Returns 0 when the id is taken, else 1
+// plus the number of submissions pushed out.
+var stashPutScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[5])
+redis.call('HSET', KEYS[1], 'c', ARGV[1], 'o', ARGV[2], 'd', ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[4], KEYS[1])
+redis.call('ZADD', KEYS[3], ARGV[4], KEYS[1])
+local ttl = tonumber(ARGV[4]) - tonumber(ARGV[5])
+for i = 2, 3 do
+  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+local evicted = 0
+while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[6]) do
+  local m = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+  if m == KEYS[1] then m = redis.call('ZRANGE', KEYS[2], 1, 1)[1] end
+  redis.call('ZREM', KEYS[2], m)
+  redis.call('ZREM', KEYS[3], m)
+  redis.call('DEL', m)
+  evicted = evicted + 1
+end
+while redis.call('ZCARD', KEYS[3]) > tonumber(ARGV[7]) do
+  local m = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+  if m == KEYS[1] then m = redis.call('ZRANGE', KEYS[3], 1, 1)[1] end
+  local o = redis.call('HGET', m, 'o')
+  if o then redis.call('ZREM', ARGV[8] .. o, m) end
+  redis.call('ZREM', KEYS[3], m)
+  redis.call('DEL', m)
+  evicted = evicted + 1
+end
+return 1 + evicted`)
+
+// stashTakeScript releases a submission to its client. KEYS: entry, all
+// set. ARGV: client, owner set prefix. Returns the data, or nil.
+var stashTakeScript = redis.NewScript(`
+local v = redis.call('HMGET', KEYS[1], 'c', 'o', 'd')
+if not v[1] or v[1] ~= ARGV[1] then return false end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], KEYS[1])
+redis.call('ZREM', ARGV[2] .. v[2], KEYS[1])
+return v[3]`)
+
+// stashPeekScript returns a submission's data if it belongs to the client.
+// KEYS: entry. ARGV: client.
+var stashPeekScript = redis.NewScript(`
+local v = redis.call('HMGET', KEYS[1], 'c', 'd')
+if not v[1] or v[1] ~= ARGV[1] then return false end
+return v[2]`)
+
+// budgetScript counts one event against every counter, all or none.
+// KEYS: counters. ARGV: now (unix ms), then per counter its limit and
+// period (ms). Returns {-1, 0} when counted, else {index (from 0) of the
+// exhausted counter whose window ends last, end of that window (unix ms)}.
+var budgetScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local worst, worstReset = -1, -1
+for i, k in ipairs(KEYS) do
+  local c = tonumber(redis.call('GET', k) or '0')
+  if c >= tonumber(ARGV[2 * i]) then
+    local reset = now + math.max(redis.call('PTTL', k), 0)
+    if reset > worstReset then worst, worstReset = i - 1, reset end
+  end
+end
+if worst >= 0 then return {worst, worstReset} end
+for i, k in ipairs(KEYS) do
+  if redis.call('INCR', k) == 1 then redis.call('PEXPIRE', k, ARGV[2 * i + 1]) end
+end
+return {-1, 0}`)
+
+// budgetPeekScript returns a counter's count and milliseconds left.
+var budgetPeekScript = redis.NewScript(`
+return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1])}`)
