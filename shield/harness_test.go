@@ -117,7 +117,7 @@ func newHarness(t testing.TB, cfg setup) *harness {
 		PassTTL: time.Hour, ChallengeTTL: 5 * time.Minute, IPv4Prefix: 24, IPv6Prefix: 48, MaxBody: 64 << 10,
 		Observe: cfg.observe,
 		Now:     func() time.Time { return h.now },
-		Observer: func(o *Outcome) {
+		Observer: func(_ *http.Request, o *Outcome) {
 			h.mu.Lock()
 			h.outcomes = append(h.outcomes, *o)
 			h.mu.Unlock()
