@@ -46,8 +46,8 @@ type Config struct {
 	MaxBody int
 	// Observe makes the shield decide every request and let it through.
 	Observe bool
-	// Logger receives one debug line per outcome, and info lines in
-	// observe mode; nil discards them.
+	// Logger receives one debug line per outcome (in observe mode, saying
+	// what the shield would have done); nil discards them.
 	Logger *zap.Logger
 	// Observer, when set, is called with every request and its Outcome,
 	// which is valid only during the call: copy what must be kept.
@@ -147,11 +147,13 @@ func (s *Shield) observe(r *http.Request, out *Outcome) {
 	if s.cfg.Observer != nil {
 		s.cfg.Observer(r, out)
 	}
+	msg := "rempart"
 	if out.Observed {
-		s.log.Info("observe: would "+string(out.Action), outcomeField(out))
-		return
+		msg = "observe: would " + string(out.Action)
 	}
-	if ce := s.log.Check(zap.DebugLevel, "rempart"); ce != nil {
+	// One line per request at debug only: a flood must not flood the log
+	// (the handler logs an aggregated line per interval).
+	if ce := s.log.Check(zap.DebugLevel, msg); ce != nil {
 		ce.Write(outcomeField(out))
 	}
 }

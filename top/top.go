@@ -40,22 +40,23 @@ type Config struct {
 	HalfLife time.Duration
 }
 
-// Info describes a key; the caller's latest value is kept.
+// Info describes a key, as the caller last updated it.
 type Info struct {
 	// ASN, Org and Class describe the network, when known.
 	ASN   uint32
 	Org   string
 	Class string
-	// Difficulty is the last difficulty the key was asked for.
-	Difficulty int
+	// Difficulty is the last difficulty the key was asked for, and Extra
+	// the bits a flood added to it.
+	Difficulty, Extra int
 	// Budget names the last budget the key went over, and BudgetAt when.
 	Budget   string
 	BudgetAt time.Time
 }
 
 // Entry is one tracked key as of a moment.
-type Entry struct {
-	Key string
+type Entry[K comparable] struct {
+	Key K
 	// Weight is the decayed number of events: with events arriving steadily
 	// at r per second, it settles at r × HalfLife / ln 2.
 	Weight float64
@@ -70,7 +71,7 @@ type Entry struct {
 
 // Tracker is a bounded, decaying heavy-hitter list. It is safe for
 // concurrent use.
-type Tracker struct {
+type Tracker[K comparable] struct {
 	mu       sync.Mutex
 	capacity int
 	halfLife float64 // seconds
@@ -78,12 +79,12 @@ type Tracker struct {
 	// count never needs updating; they are renormalised before the scale
 	// overflows.
 	landmark time.Time
-	byKey    map[string]*entry
-	heap     entries
+	byKey    map[K]*entry[K]
+	heap     entries[K]
 }
 
-type entry struct {
-	key    string
+type entry[K comparable] struct {
+	key    K
 	weight float64
 	error  float64
 	kinds  [Kinds]float64
@@ -92,7 +93,7 @@ type entry struct {
 }
 
 // New returns an empty Tracker.
-func New(cfg Config) (*Tracker, error) {
+func New[K comparable](cfg Config) (*Tracker[K], error) {
 	if cfg.Capacity == 0 {
 		cfg.Capacity = DefaultCapacity
 	}
@@ -105,7 +106,7 @@ func New(cfg Config) (*Tracker, error) {
 	if cfg.HalfLife < time.Second {
 		return nil, errors.New("top: half-life must be at least 1s")
 	}
-	return &Tracker{capacity: cfg.Capacity, halfLife: cfg.HalfLife.Seconds(), byKey: make(map[string]*entry, cfg.Capacity)}, nil
+	return &Tracker[K]{capacity: cfg.Capacity, halfLife: cfg.HalfLife.Seconds(), byKey: make(map[K]*entry[K], cfg.Capacity)}, nil
 }
 
 // renormAt is the scale beyond which weights are brought back to 1: far
@@ -113,7 +114,7 @@ func New(cfg Config) (*Tracker, error) {
 const renormAt = 1 << 60
 
 // scale is the weight of one event at now, relative to the landmark.
-func (t *Tracker) scale(now time.Time) float64 {
+func (t *Tracker[K]) scale(now time.Time) float64 {
 	if t.landmark.IsZero() {
 		t.landmark = now
 	}
@@ -134,10 +135,11 @@ func (t *Tracker) scale(now time.Time) float64 {
 	return s
 }
 
-// Add counts one event of kind for key, and keeps info as the key's
-// description when the key is tracked. A kind out of range counts in the
-// key's weight only.
-func (t *Tracker) Add(key string, kind int, info Info, now time.Time) {
+// Add counts one event of kind for key, and lets set, when not nil,
+// update the key's Info. It returns the Info as it was before (zero for a
+// key not tracked until now). A kind out of range counts in the key's
+// weight only.
+func (t *Tracker[K]) Add(key K, kind int, now time.Time, set func(*Info)) (prev Info) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w := t.scale(now)
@@ -145,7 +147,7 @@ func (t *Tracker) Add(key string, kind int, info Info, now time.Time) {
 	switch {
 	case ok:
 	case len(t.heap) < t.capacity:
-		e = &entry{key: key}
+		e = &entry[K]{key: key}
 		t.byKey[key] = e
 		heap.Push(&t.heap, e)
 	default:
@@ -153,23 +155,23 @@ func (t *Tracker) Add(key string, kind int, info Info, now time.Time) {
 		// inherits its weight as its error.
 		e = t.heap[0]
 		delete(t.byKey, e.key)
-		*e = entry{key: key, weight: e.weight, error: e.weight, index: e.index}
+		*e = entry[K]{key: key, weight: e.weight, error: e.weight, index: e.index}
 		t.byKey[key] = e
 	}
 	e.weight += w
 	if kind >= 0 && kind < Kinds {
 		e.kinds[kind] += w
 	}
-	budget, at := e.info.Budget, e.info.BudgetAt
-	e.info = info
-	if info.Budget == "" { // remember the last budget crossed
-		e.info.Budget, e.info.BudgetAt = budget, at
+	prev = e.info
+	if set != nil {
+		set(&e.info)
 	}
 	heap.Fix(&t.heap, e.index)
+	return prev
 }
 
 // Len is how many keys are tracked.
-func (t *Tracker) Len() int {
+func (t *Tracker[K]) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.heap)
@@ -177,12 +179,12 @@ func (t *Tracker) Len() int {
 
 // Top returns at most n entries, heaviest first: by the weight of kind
 // when kind is in range, else by their whole weight.
-func (t *Tracker) Top(n, kind int, now time.Time) []Entry {
+func (t *Tracker[K]) Top(n, kind int, now time.Time) []Entry[K] {
 	t.mu.Lock()
 	s := t.scale(now)
-	out := make([]Entry, 0, len(t.heap))
+	out := make([]Entry[K], 0, len(t.heap))
 	for _, e := range t.heap {
-		x := Entry{Key: e.key, Weight: e.weight / s, Error: e.error / s, Info: e.info}
+		x := Entry[K]{Key: e.key, Weight: e.weight / s, Error: e.error / s, Info: e.info}
 		for k := range e.kinds {
 			x.ByKind[k] = e.kinds[k] / s
 		}
@@ -192,17 +194,17 @@ func (t *Tracker) Top(n, kind int, now time.Time) []Entry {
 		out = append(out, x)
 	}
 	t.mu.Unlock()
-	rank := func(e *Entry) float64 {
+	rank := func(e *Entry[K]) float64 {
 		if kind >= 0 && kind < Kinds {
 			return e.ByKind[kind]
 		}
 		return e.Weight
 	}
-	sort.Slice(out, func(i, j int) bool {
+	sort.SliceStable(out, func(i, j int) bool {
 		if ri, rj := rank(&out[i]), rank(&out[j]); ri != rj {
 			return ri > rj
 		}
-		return out[i].Key < out[j].Key
+		return i < j
 	})
 	if n >= 0 && len(out) > n {
 		out = out[:n]
@@ -211,20 +213,20 @@ func (t *Tracker) Top(n, kind int, now time.Time) []Entry {
 }
 
 // entries is a min-heap by weight.
-type entries []*entry
+type entries[K comparable] []*entry[K]
 
-func (h entries) Len() int           { return len(h) }
-func (h entries) Less(i, j int) bool { return h[i].weight < h[j].weight }
-func (h entries) Swap(i, j int) {
+func (h entries[K]) Len() int           { return len(h) }
+func (h entries[K]) Less(i, j int) bool { return h[i].weight < h[j].weight }
+func (h entries[K]) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].index, h[j].index = i, j
 }
-func (h *entries) Push(x any) {
-	e := x.(*entry)
+func (h *entries[K]) Push(x any) {
+	e := x.(*entry[K])
 	e.index = len(*h)
 	*h = append(*h, e)
 }
-func (h *entries) Pop() any {
+func (h *entries[K]) Pop() any {
 	old := *h
 	e := old[len(old)-1]
 	*h = old[:len(old)-1]

@@ -14,7 +14,7 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	for _, cfg := range []Config{{Capacity: -1}, {Capacity: maxCapacity + 1}, {HalfLife: time.Millisecond}} {
-		if _, err := New(cfg); err == nil {
+		if _, err := New[string](cfg); err == nil {
 			t.Errorf("New(%+v) accepted", cfg)
 		}
 	}
@@ -35,7 +35,7 @@ func TestHeavyHittersAreFoundAmongNoise(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tr, err := New(Config{Capacity: tc.capacity, HalfLife: time.Hour})
+			tr, err := New[string](Config{Capacity: tc.capacity, HalfLife: time.Hour})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,7 +53,7 @@ func TestHeavyHittersAreFoundAmongNoise(t *testing.T) {
 				}
 				rng.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
 				for _, k := range events {
-					tr.Add(k, 0, Info{}, now)
+					tr.Add(k, 0, now, nil)
 				}
 				now = now.Add(time.Second)
 			}
@@ -76,17 +76,19 @@ func TestHeavyHittersAreFoundAmongNoise(t *testing.T) {
 }
 
 func TestWeightsDecayAndKindsRank(t *testing.T) {
-	tr, err := New(Config{Capacity: 8, HalfLife: time.Minute})
+	tr, err := New[string](Config{Capacity: 8, HalfLife: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 100 {
-		tr.Add("a", 1, Info{Org: "A"}, t0)
+		tr.Add("a", 1, t0, func(i *Info) { i.Org = "A" })
 	}
 	for range 10 {
-		tr.Add("b", 2, Info{Budget: "per asn"}, t0)
+		tr.Add("b", 2, t0, func(i *Info) { i.Budget = "per asn" })
 	}
-	tr.Add("b", 3, Info{}, t0) // a later event without a budget keeps the last one
+	if prev := tr.Add("b", 3, t0, nil); prev.Budget != "per asn" {
+		t.Fatalf("Add returned %+v, want the Info before", prev)
+	}
 	got := tr.Top(-1, -1, t0.Add(2*time.Minute))
 	if len(got) != 2 || got[0].Key != "a" || math.Abs(got[0].Weight-25) > 1e-9 {
 		t.Fatalf("after two half-lives: %+v, want a at 25", got)
@@ -102,13 +104,13 @@ func TestWeightsDecayAndKindsRank(t *testing.T) {
 
 // Weights stay finite over a very long run: the scale is renormalised.
 func TestLongRunStaysFinite(t *testing.T) {
-	tr, err := New(Config{Capacity: 2, HalfLife: time.Second})
+	tr, err := New[string](Config{Capacity: 2, HalfLife: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := t0
 	for i := range 5000 {
-		tr.Add(fmt.Sprint(i%3), i%Kinds, Info{}, now)
+		tr.Add(fmt.Sprint(i%3), i%Kinds, now, nil)
 		now = now.Add(time.Second)
 	}
 	for _, e := range tr.Top(-1, -1, now) {
@@ -119,15 +121,11 @@ func TestLongRunStaysFinite(t *testing.T) {
 }
 
 func BenchmarkAdd(b *testing.B) {
-	tr, _ := New(Config{})
-	keys := make([]string, 4096)
-	for i := range keys {
-		keys[i] = fmt.Sprint("asn:", i)
-	}
+	tr, _ := New[uint32](Config{})
 	now := t0
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		tr.Add(keys[i%len(keys)], i%9, Info{}, now)
+		tr.Add(uint32(i%4096), i%9, now, nil)
 	}
 }
 
@@ -138,7 +136,7 @@ func FuzzTracker(f *testing.F) {
 	f.Add([]byte("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaabbbbbbbbbbbbbbbbbbbbbcd"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzguard.WithinInput(t, fuzzguard.DefaultLimit, data, func() {
-			tr, err := New(Config{Capacity: 4, HalfLife: time.Second})
+			tr, err := New[byte](Config{Capacity: 4, HalfLife: time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,7 +145,7 @@ func FuzzTracker(f *testing.F) {
 				key, step := data[i]%16, data[i+1]
 				// Time moves forward a lot, a little, or back.
 				now = now.Add(time.Duration(int(step)-64) * 500 * time.Millisecond)
-				tr.Add(fmt.Sprint(key), int(step%20)-2, Info{}, now)
+				tr.Add(key, int(step%20)-2, now, nil)
 				if tr.Len() > 4 {
 					t.Fatalf("tracks %d keys, capacity 4", tr.Len())
 				}
