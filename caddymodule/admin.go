@@ -299,6 +299,7 @@ func handleExplain(w http.ResponseWriter, r *http.Request) error {
 			fmt.Fprintf(&b, "budget:   %s: %d of %d %s left, window ends %s\n",
 				st.Budget, st.Remaining, st.Limit, st.Counts, time.Unix(st.Reset, 0).UTC().Format(time.RFC3339))
 		}
+		h.explainFlood(&b, id, network, d, time.Now())
 		if i < len(lps)-1 {
 			b.WriteString("\n")
 		}

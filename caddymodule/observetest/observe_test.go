@@ -6,6 +6,7 @@ package observetest
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,6 +23,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
 
 	"github.com/rempart/rempart/asn/asntest"
 	_ "github.com/rempart/rempart/caddymodule"
@@ -46,7 +49,7 @@ func config(t *testing.T, site, db, backend, accessLog string, difficulty int) s
 		admin localhost:3010
 		http_port 9650
 		https_port 9651
-		grace_period 1ns
+		grace_period 5s
 		auto_https off
 		storage file_system %s
 		servers {
@@ -72,6 +75,9 @@ func config(t *testing.T, site, db, backend, accessLog string, difficulty int) s
 			difficulty %d
 			protect POST /sign
 			limit signatures per asn 2/hour class hosting
+			flood {
+				threshold 10/min
+			}
 		}
 		reverse_proxy %s
 	}`, t.TempDir(), db, accessLog, site, difficulty, backend)
@@ -197,6 +203,23 @@ func sum(series map[string]float64, name string, labels ...string) float64 {
 		}
 	}
 	return total
+}
+
+// runCommand runs the registered rempart command name with args.
+func runCommand(t *testing.T, name string, args ...string) (string, error) {
+	t.Helper()
+	registered, ok := caddycmd.Commands()[name]
+	if !ok {
+		t.Fatalf("the %s command is not registered", name)
+	}
+	cmd := &cobra.Command{Use: name, SilenceUsage: true, SilenceErrors: true}
+	registered.CobraFunc(cmd)
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(io.Discard)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
 }
 
 var labelName = regexp.MustCompile(`([a-z_]+)="`)
@@ -347,6 +370,25 @@ func TestFloodIsSeen(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("/rempart/top%s: %d, want 400", bad, resp.StatusCode)
 		}
+	}
+
+	// explain, from the admin API and from the command asking it, says
+	// what the flood adds for this network now.
+	floodLine := regexp.MustCompile(`flood:    AS16509 sends [0-9.]+ challenges/min now \(rises above 10/min\): \+([1-9]) bits of 6 at most, so [0-9]+ bits now`)
+	resp, err = http.Get(adminURL + "/rempart/explain?ip=52.94.3.3&method=POST&path=/sign")
+	if err != nil {
+		t.Fatal(err)
+	}
+	explained, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !floodLine.Match(explained) {
+		t.Errorf("/rempart/explain has no flood line:\n%s", explained)
+	}
+	if out, err := runCommand(t, "explain", "--admin", "localhost:3010", "--ip", "52.94.3.3", "--method", "POST", "--path", "/sign"); err != nil || !floodLine.MatchString(out) {
+		t.Errorf("rempart explain --admin: %v\n%s", err, out)
+	}
+	if _, err := runCommand(t, "explain", "--admin", "localhost:3010", "--ip", "52.94.3.3", "--policy", "p.yaml"); err == nil {
+		t.Error("rempart explain --admin --policy: no error")
 	}
 
 	// The access log has the placeholders: every refused signature names
