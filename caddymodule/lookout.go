@@ -54,6 +54,21 @@ type networks struct {
 	mu      sync.Mutex
 	refused [recentRefusals]refusal
 	next    int
+	minutes [plotMinutes]minuteCounts
+}
+
+// plotMinutes is how many minutes of signatures the dashboard plots.
+const plotMinutes = 60
+
+// minuteCounts are the signatures of one minute, for the dashboard's plot.
+type minuteCounts struct {
+	Minute    int64 `json:"t"` // Unix time of the minute's start
+	Forwarded int   `json:"forwarded"`
+	Refused   int   `json:"refused"`
+	Held      int   `json:"held"`
+	// WouldRefuse counts observe mode's signatures that enforce would
+	// have refused.
+	WouldRefuse int `json:"would_refuse"`
 }
 
 func (*networks) Destruct() error { return nil }
@@ -96,6 +111,45 @@ func (n *networks) addRefusal(r refusal) {
 	n.refused[n.next%recentRefusals] = r
 	n.next++
 	n.mu.Unlock()
+}
+
+// countSignature counts a signature in its minute.
+func (n *networks) countSignature(out *shield.Outcome, now time.Time) {
+	minute := now.Unix() / 60 * 60
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	m := &n.minutes[minute/60%plotMinutes]
+	if m.Minute != minute {
+		*m = minuteCounts{Minute: minute}
+	}
+	switch {
+	case out.Observed && signatureResult(out.Action) == "refused":
+		m.WouldRefuse++
+	case out.Observed:
+	case out.Action == shield.ActionSpend:
+		m.Forwarded++
+	case out.Action == shield.ActionHold:
+		m.Held++
+	case signatureResult(out.Action) == "refused":
+		m.Refused++
+	}
+}
+
+// series returns the last plotMinutes minutes of signatures, oldest
+// first, with the minutes nothing happened in.
+func (n *networks) series(now time.Time) []minuteCounts {
+	last := now.Unix() / 60 * 60
+	out := make([]minuteCounts, plotMinutes)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i := range out {
+		minute := last - int64(plotMinutes-1-i)*60
+		out[i] = minuteCounts{Minute: minute}
+		if m := n.minutes[minute/60%plotMinutes]; m.Minute == minute {
+			out[i] = m
+		}
+	}
+	return out
 }
 
 // recent returns the latest refusals, newest first.
@@ -180,6 +234,9 @@ func (w *lookout) observe(r *http.Request, out *shield.Outcome) {
 		prev = prevPrefix
 	}
 	w.changes(out, prev, extra, now)
+	if out.Signature || out.Action == shield.ActionHold {
+		w.nets.countSignature(out, now)
+	}
 	if refused {
 		if out.Observed {
 			w.nets.would.Add(1)

@@ -94,12 +94,18 @@ func start(t *testing.T) *shieldUnderTest {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "asn.mmdb")
 	asntest.WriteMMDB(t, db, networks)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "petition") }))
-	t.Cleanup(srv.Close)
-	s := &shieldUnderTest{t: t, site: t.Name(), db: db, backend: strings.TrimPrefix(srv.URL, "http://"), access: filepath.Join(t.TempDir(), "access.log")}
+	s := &shieldUnderTest{t: t, site: t.Name(), db: db, backend: backendServer(t), access: filepath.Join(t.TempDir(), "access.log")}
 	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: 3010})
 	tester.InitServer(config(t, s.site, s.db, s.backend, s.access, 4), "caddyfile")
 	return s
+}
+
+// backendServer is the petition: it answers every request, and returns
+// its host:port.
+func backendServer(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "petition") }))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
 }
 
 // reload loads the config again with another difficulty, through the
