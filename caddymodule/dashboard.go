@@ -203,7 +203,8 @@ func (d *Dashboard) servePage(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	return dashboardPage.Execute(w, map[string]any{
-		"Lang": lang, "T": dashboardStrings[lang], "Strings": template.JS(strs), // json.Marshal escapes <, > and & "Token": dashboardToken(),
+		// json.Marshal escapes <, > and &: the strings cannot close the script.
+		"Lang": lang, "T": dashboardStrings[lang], "Strings": template.JS(strs), "Token": dashboardToken(),
 		"Other": other, "OtherName": dashboardStrings[other]["language"],
 		"Hours": []int{1, 2, 6, 24}, "Harder": d.Harder, "Throttle": d.Throttle,
 	})

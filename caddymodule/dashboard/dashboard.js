@@ -3,8 +3,8 @@
 (function () {
   'use strict';
   var T = JSON.parse(document.getElementById('strings').textContent);
-  var token = document.querySelector('meta[name="rempart-token"]').content;
   var main = document.getElementById('sites');
+  var token = main.dataset.token;
   var hours = main.dataset.hours.split(',');
   var lang = document.documentElement.lang;
   var statusBox = document.getElementById('status');
