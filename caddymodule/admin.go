@@ -98,6 +98,7 @@ func siteNumber(h *Handler) int {
 //	POST   /rempart/rules           add one: {"rule": {...}, "expires_in": "2h"}
 //	DELETE /rempart/rules/<name>    remove one
 //	GET    /rempart/explain?ip=&method=&path=&host=&user_agent=&header=
+//	GET    /rempart/top?n=&action=   the heaviest networks now (admin_top.go)
 //
 // Every site's rempart handler is concerned: the routes act on all of
 // them, and answer one block per site, in Caddyfile order, each with the
@@ -122,6 +123,7 @@ func (AdminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/rempart/rules", Handler: caddy.AdminHandlerFunc(handleRules)},
 		{Pattern: "/rempart/rules/", Handler: caddy.AdminHandlerFunc(handleRules)},
 		{Pattern: "/rempart/explain", Handler: caddy.AdminHandlerFunc(handleExplain)},
+		{Pattern: "/rempart/top", Handler: caddy.AdminHandlerFunc(handleTop)},
 	}
 }
 
@@ -297,6 +299,7 @@ func handleExplain(w http.ResponseWriter, r *http.Request) error {
 			fmt.Fprintf(&b, "budget:   %s: %d of %d %s left, window ends %s\n",
 				st.Budget, st.Remaining, st.Limit, st.Counts, time.Unix(st.Reset, 0).UTC().Format(time.RFC3339))
 		}
+		h.explainFlood(&b, id, network, d, time.Now())
 		if i < len(lps)-1 {
 			b.WriteString("\n")
 		}

@@ -163,6 +163,7 @@ type Handler struct {
 	stateKey    string
 	pressureKey string
 	logger      *zap.Logger
+	lookout     *lookout
 }
 
 // CaddyModule returns the Caddy module information.
@@ -209,13 +210,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
+	if err := h.provisionWatch(ctx, pressure); err != nil {
+		return err
+	}
 	h.shield, err = shield.New(shield.Config{
 		Prefix: PublicPrefix, Signer: signer, Pages: pages, State: h.state.State,
 		Policy: h.policy, Pressure: pressure, DifficultyCap: h.difficultyCap(),
 		BudgetsFailClosed: budgetsFailClosed(h.app.storeOf()),
 		PassTTL:           time.Duration(h.PassTTL), ChallengeTTL: time.Duration(h.ChallengeTTL), NoScriptWait: time.Duration(h.NoScriptWait),
 		IPv4Prefix: h.IPv4Prefix, IPv6Prefix: h.IPv6Prefix, MaxBody: h.MaxBody,
-		Observe: h.Mode == modeObserve, Logger: h.logger,
+		Observe: h.Mode == modeObserve, Logger: h.logger, Observer: h.lookout.observe,
 	})
 	if err != nil {
 		return err
@@ -352,6 +356,9 @@ func (h *Handler) Cleanup() error {
 	}
 	if h.pressureKey != "" {
 		_, _ = siteStates.Delete(h.pressureKey)
+	}
+	if h.lookout != nil {
+		_, _ = siteStates.Delete(h.lookout.netsKey)
 	}
 	return nil
 }

@@ -334,6 +334,9 @@ func (lp *livePolicy) watch(stop <-chan struct{}, interval time.Duration) {
 
 func (lp *livePolicy) reloadAndLog(force bool) error {
 	changed, err := lp.reload(force)
+	if changed || err != nil {
+		countReload(err)
+	}
 	var ve *policies.ValidationError
 	switch {
 	case errors.As(err, &ve):

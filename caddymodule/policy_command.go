@@ -58,6 +58,11 @@ rule that decides and why, and the action:
 	decided:  rule hosting-harder (line 56), because class is hosting
 	action:   challenge at 20 bits (default 18 +2), the pass buys 1 signature
 
+With --admin (such as localhost:2019), the running Caddy answers instead,
+through its admin API's /rempart/explain, for every site: its policy in
+force, where the client stands against each budget, and what the flood
+adds to the difficulty now.
+
 The request is described by --ip, --method, --path, --host,
 --user-agent (or --ua) and --header, as the admin API's
 /rempart/explain takes ip, method, path, host, user_agent (or ua) and
@@ -83,7 +88,7 @@ load, or a flag is malformed.`,
 	})
 }
 
-const explainUsage = "--ip <address> [--policy <file>] [--asn-db <file>] [--class <name>=<file>]... " +
+const explainUsage = "--ip <address> [--policy <file>] [--asn-db <file>] [--class <name>=<file>]... [--admin <address>] " +
 	"[--method <method>] [--path <path>] [--host <host>] [--user-agent <user agent>] [--header <name>=<value>]..."
 
 // classFlags are the flags that define the server's network classes.
@@ -253,6 +258,7 @@ type explainFlags struct {
 	host    string
 	ua      string
 	headers []string
+	admin   string
 }
 
 func (f *explainFlags) register(cmd *cobra.Command) {
@@ -267,6 +273,7 @@ func (f *explainFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.ua, "user-agent", "", "User-Agent header")
 	fl.StringVar(&f.ua, "ua", "", "the same as --user-agent")
 	fl.StringArrayVar(&f.headers, "header", nil, "request header as <name>=<value>; may be repeated")
+	fl.StringVar(&f.admin, "admin", "", "ask the running Caddy's admin endpoint, such as localhost:2019: its live policy, budgets and flood")
 }
 
 func (f *explainFlags) run(cmd *cobra.Command) error {
@@ -298,6 +305,9 @@ func (f *explainFlags) run(cmd *cobra.Command) error {
 	}
 	if len(header.Values("Host")) > 0 {
 		return errors.New(`--header: give the host with --host, not a Host header`)
+	}
+	if f.admin != "" {
+		return f.explainLive(cmd.OutOrStdout())
 	}
 
 	classes, opts, err := f.parseOptions()

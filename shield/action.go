@@ -184,6 +184,7 @@ func (a *action) observe(next Next) error {
 			a.out.Action = ActionChallenge
 		}
 	}
+	a.shadow()
 	if a.held != nil {
 		if sub, ok, _ := a.s.cfg.State.Stash.Take(a.r.Context(), a.held.id, a.c.binding, a.now); ok {
 			clearCookie(a.w, a.r, replayCookie, a.r.URL.Path)
@@ -191,6 +192,35 @@ func (a *action) observe(next Next) error {
 		}
 	}
 	return next(a.w, a.r)
+}
+
+// shadow counts, in observe mode, what enforce would count: the budgets
+// and the flood, so that a would-be 429 and a rising difficulty show in
+// the outcome. It never refuses.
+func (a *action) shadow() {
+	what := policies.CountSignatures
+	switch a.out.Action {
+	case ActionSpend:
+		if a.dec.Action != policies.ActionAllow {
+			a.out.Difficulty = a.required()
+		}
+	case ActionChallenge, ActionHold:
+		what = policies.CountChallenges
+		a.out.Difficulty = a.issueDifficulty()
+	default:
+		return
+	}
+	if len(a.dec.Budgets) == 0 {
+		return
+	}
+	v, err := a.active.Budgets.Take(a.r.Context(), what, a.dec.Budgets, a.c.budgetClient(), a.now)
+	if err != nil {
+		a.s.log.Error("budget store failed; request not counted", zapError(err))
+		return
+	}
+	if !v.Allowed {
+		a.out.Action, a.out.Budget = ActionLimit, v.Budget
+	}
 }
 
 // deny refuses the request as the rule says.

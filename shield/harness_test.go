@@ -122,7 +122,7 @@ func newHarness(t testing.TB, cfg setup) *harness {
 		Observe:  cfg.observe,
 		Pressure: cfg.pressure, DifficultyCap: cfg.difficultyCap,
 		Now: func() time.Time { return h.now },
-		Observer: func(o *Outcome) {
+		Observer: func(_ *http.Request, o *Outcome) {
 			h.mu.Lock()
 			h.outcomes = append(h.outcomes, *o)
 			h.mu.Unlock()

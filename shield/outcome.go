@@ -1,10 +1,14 @@
 package shield
 
 import (
+	"errors"
 	"net/netip"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/rempart/rempart/challenge"
 )
 
 // Action is what the shield did with a request.
@@ -65,6 +69,45 @@ type Outcome struct {
 	Client Identity
 	// Network is the prefix the client's tokens are bound to.
 	Network netip.Prefix
+	// Proof is the result of checking a proof of work or a finished wait
+	// (one of the Proof constants), empty when the request brought none.
+	Proof ProofResult
+	// Solved is how long the proof took, from its challenge's issue to
+	// its acceptance.
+	Solved time.Duration
+}
+
+// ProofResult is what checking a proof found.
+type ProofResult string
+
+// The results of checking a proof.
+const (
+	ProofOK        ProofResult = "ok"
+	ProofForged    ProofResult = "forged"
+	ProofReplayed  ProofResult = "replayed"
+	ProofExpired   ProofResult = "expired"
+	ProofTooLittle ProofResult = "too_little_work"
+	ProofMalformed ProofResult = "malformed"
+	ProofOther     ProofResult = "other"
+)
+
+// proofResult names what err, a proof's verification error, found.
+func proofResult(err error) ProofResult {
+	switch {
+	case err == nil:
+		return ProofOK
+	case errors.Is(err, errReplayedChallenge):
+		return ProofReplayed
+	case errors.Is(err, challenge.ErrForged):
+		return ProofForged
+	case errors.Is(err, challenge.ErrExpired):
+		return ProofExpired
+	case errors.Is(err, challenge.ErrInsufficientWork), errors.Is(err, challenge.ErrTooEasy):
+		return ProofTooLittle
+	case errors.Is(err, challenge.ErrMalformed), errors.Is(err, challenge.ErrWrongKind):
+		return ProofMalformed
+	}
+	return ProofOther
 }
 
 // MarshalLogObject writes the outcome as log fields.
@@ -102,6 +145,9 @@ func (o *Outcome) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		enc.AddString("class", o.Client.Class)
 	}
 	enc.AddString("network", o.Network.String())
+	if o.Proof != "" {
+		enc.AddString("proof", string(o.Proof))
+	}
 	return nil
 }
 

@@ -96,6 +96,7 @@ type solved struct {
 // refused one a fresh challenge, so a browser never gets stuck.
 func (s *Shield) accept(w http.ResponseWriter, r *http.Request, c *client, now time.Time, out *Outcome, what string, sol solved, err error, ret, submission string, status int) error {
 	if errors.Is(err, challenge.ErrMalformed) || errors.Is(err, challenge.ErrWrongKind) {
+		out.Proof = ProofMalformed
 		out.Reason = "malformed " + what + ": " + err.Error()
 		return s.refuse(w, r, out, http.StatusBadRequest, badRequest)
 	}
@@ -109,6 +110,9 @@ func (s *Shield) accept(w http.ResponseWriter, r *http.Request, c *client, now t
 		case !used:
 			err = errReplayedChallenge
 		}
+	}
+	if out.Proof = proofResult(err); err == nil {
+		out.Solved = now.Sub(sol.issued)
 	}
 	if err != nil {
 		out.Reason = what + " refused: " + err.Error()

@@ -54,12 +54,12 @@ type Config struct {
 	MaxBody int
 	// Observe makes the shield decide every request and let it through.
 	Observe bool
-	// Logger receives one debug line per outcome, and info lines in
-	// observe mode; nil discards them.
+	// Logger receives one debug line per outcome (in observe mode, saying
+	// what the shield would have done); nil discards them.
 	Logger *zap.Logger
-	// Observer, when set, is called with every request's Outcome, which
-	// is valid only during the call: copy what must be kept.
-	Observer func(*Outcome)
+	// Observer, when set, is called with every request and its Outcome,
+	// which is valid only during the call: copy what must be kept.
+	Observer func(*http.Request, *Outcome)
 	// Now is the shield's clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -128,7 +128,7 @@ func (s *Shield) Serve(w http.ResponseWriter, r *http.Request, id Identity, next
 	x.c = s.client(r, id)
 	x.out = Outcome{Method: r.Method, Path: r.URL.Path, Client: id, Network: x.c.binding.Network}
 	err := s.serve(w, r, x, next, s.cfg.Now())
-	s.observe(&x.out)
+	s.observe(r, &x.out)
 	*x = exchange{} // keep nothing of this request in the pool
 	exchanges.Put(x)
 	return err
@@ -151,15 +151,17 @@ func (s *Shield) client(r *http.Request, id Identity) client {
 	return client{Identity: id, binding: challenge.NewBinding(id.IP, s.cfg.IPv4Prefix, s.cfg.IPv6Prefix, r.UserAgent(), r.Host)}
 }
 
-func (s *Shield) observe(out *Outcome) {
+func (s *Shield) observe(r *http.Request, out *Outcome) {
 	if s.cfg.Observer != nil {
-		s.cfg.Observer(out)
+		s.cfg.Observer(r, out)
 	}
+	msg := "rempart"
 	if out.Observed {
-		s.log.Info("observe: would "+string(out.Action), outcomeField(out))
-		return
+		msg = "observe: would " + string(out.Action)
 	}
-	if ce := s.log.Check(zap.DebugLevel, "rempart"); ce != nil {
+	// One line per request at debug only: a flood must not flood the log
+	// (the handler logs an aggregated line per interval).
+	if ce := s.log.Check(zap.DebugLevel, msg); ce != nil {
 		ce.Write(outcomeField(out))
 	}
 }

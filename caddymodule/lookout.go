@@ -1,0 +1,302 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
+	"go.uber.org/zap"
+
+	"github.com/rempart/rempart/budget"
+	"github.com/rempart/rempart/shield"
+	"github.com/rempart/rempart/top"
+)
+
+// Sizes of what a site remembers of the networks it sees: with about 300
+// bytes a tracked network, a site's watch stays under 200 KiB.
+const (
+	topCapacity    = 256
+	recentRefusals = 50
+	refusedEvent   = "rempart_refused"
+)
+
+// watchActions are the shield's actions, in the order the top lists and
+// the interval log count them.
+var watchActions = []shield.Action{
+	shield.ActionPass, shield.ActionSpend, shield.ActionChallenge, shield.ActionHold,
+	shield.ActionLimit, shield.ActionDeny, shield.ActionRefuse, shield.ActionVerify, shield.ActionAsset,
+}
+
+func actionKind(a shield.Action) int {
+	for i, w := range watchActions {
+		if w == a {
+			return i
+		}
+	}
+	return -1
+}
+
+// networks is what a site has seen of the networks that send to it: the
+// heaviest ASNs and prefixes, the latest refusals and the counts of the
+// current log interval. It outlives config reloads (siteStates).
+type networks struct {
+	asns     *top.Tracker[uint32]
+	prefixes *top.Tracker[netip.Prefix]
+	counts   [top.Kinds]atomic.Uint64
+	would    atomic.Uint64 // observe mode's would-be refusals
+
+	mu      sync.Mutex
+	refused [recentRefusals]refusal
+	next    int
+	minutes [plotMinutes]minuteCounts
+}
+
+// plotMinutes is how many minutes of signatures the dashboard plots.
+const plotMinutes = 60
+
+// minuteCounts are the signatures of one minute, for the dashboard's plot.
+type minuteCounts struct {
+	Minute    int64 `json:"t"` // Unix time of the minute's start
+	Forwarded int   `json:"forwarded"`
+	Refused   int   `json:"refused"`
+	Held      int   `json:"held"`
+	// WouldRefuse counts observe mode's signatures that enforce would
+	// have refused.
+	WouldRefuse int `json:"would_refuse"`
+}
+
+func (*networks) Destruct() error { return nil }
+
+// refusal is one refused request, as the dashboard and /rempart/top list it.
+type refusal struct {
+	Time     time.Time    `json:"time"`
+	Action   string       `json:"action"`
+	Observed bool         `json:"observed,omitempty"`
+	Rule     string       `json:"rule,omitempty"`
+	Budget   string       `json:"budget,omitempty"`
+	Reason   string       `json:"reason,omitempty"`
+	Network  netip.Prefix `json:"network"`
+	ASN      uint32       `json:"asn,omitempty"`
+	Org      string       `json:"org,omitempty"`
+}
+
+func loadNetworks(site string) (string, *networks, error) {
+	key := "rempart.networks." + site
+	val, _, err := siteStates.LoadOrNew(key, func() (caddy.Destructor, error) {
+		cfg := top.Config{Capacity: topCapacity, HalfLife: time.Minute}
+		asns, err := top.New[uint32](cfg)
+		if err != nil {
+			return nil, err
+		}
+		prefixes, err := top.New[netip.Prefix](cfg)
+		if err != nil {
+			return nil, err
+		}
+		return &networks{asns: asns, prefixes: prefixes}, nil
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("site %q networks: %w", site, err)
+	}
+	return key, val.(*networks), nil
+}
+
+func (n *networks) addRefusal(r refusal) {
+	n.mu.Lock()
+	n.refused[n.next%recentRefusals] = r
+	n.next++
+	n.mu.Unlock()
+}
+
+// countSignature counts a signature in its minute.
+func (n *networks) countSignature(out *shield.Outcome, now time.Time) {
+	minute := now.Unix() / 60 * 60
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	m := &n.minutes[minute/60%plotMinutes]
+	if m.Minute != minute {
+		*m = minuteCounts{Minute: minute}
+	}
+	switch {
+	case out.Observed && signatureResult(out.Action) == "refused":
+		m.WouldRefuse++
+	case out.Observed:
+	case out.Action == shield.ActionSpend:
+		m.Forwarded++
+	case out.Action == shield.ActionHold:
+		m.Held++
+	case signatureResult(out.Action) == "refused":
+		m.Refused++
+	}
+}
+
+// series returns the last plotMinutes minutes of signatures, oldest
+// first, with the minutes nothing happened in.
+func (n *networks) series(now time.Time) []minuteCounts {
+	last := now.Unix() / 60 * 60
+	out := make([]minuteCounts, plotMinutes)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i := range out {
+		minute := last - int64(plotMinutes-1-i)*60
+		out[i] = minuteCounts{Minute: minute}
+		if m := n.minutes[minute/60%plotMinutes]; m.Minute == minute {
+			out[i] = m
+		}
+	}
+	return out
+}
+
+// recent returns the latest refusals, newest first.
+func (n *networks) recent() []refusal {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]refusal, 0, min(n.next, recentRefusals))
+	for i := n.next - 1; i >= 0 && i >= n.next-recentRefusals; i-- {
+		out = append(out, n.refused[i%recentRefusals])
+	}
+	return out
+}
+
+// lookout is how one handler's staff see its shield: every outcome goes to
+// the metrics, the top networks, the interval log, the access log's
+// placeholders and, for refusals, Caddy's events.
+type lookout struct {
+	site     string
+	metrics  *siteMetrics
+	nets     *networks
+	netsKey  string
+	pressure *budget.Pressure
+	events   *caddyevents.App
+	ctx      caddy.Context
+	logger   *zap.Logger
+	now      func() time.Time
+}
+
+// provisionWatch sets up the handler's lookout and its interval log, which
+// stops with ctx.
+func (h *Handler) provisionWatch(ctx caddy.Context, pressure *budget.Pressure) error {
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
+	key, nets, err := loadNetworks(h.Site)
+	if err != nil {
+		return err
+	}
+	w := &lookout{site: h.Site, metrics: newSiteMetrics(h.Site), nets: nets, netsKey: key, pressure: pressure,
+		ctx: ctx, logger: h.logger, now: time.Now}
+	if events, err := ctx.App("events"); err == nil {
+		w.events, _ = events.(*caddyevents.App)
+	}
+	h.lookout = w
+	go w.logEvery(ctx.Done(), logInterval)
+	return nil
+}
+
+func (w *lookout) len() int { return w.nets.asns.Len() + w.nets.prefixes.Len() }
+
+// observe is the shield's Observer.
+func (w *lookout) observe(r *http.Request, out *shield.Outcome) {
+	w.metrics.observe(out)
+	kind := actionKind(out.Action)
+	if kind >= 0 {
+		w.nets.counts[kind].Add(1)
+	}
+	now := w.now()
+	refused := out.Action == shield.ActionLimit || out.Action == shield.ActionDeny || out.Action == shield.ActionRefuse
+	var extra int
+	if w.pressure != nil && (out.Action == shield.ActionChallenge || out.Action == shield.ActionHold) {
+		extra = w.pressure.Extra(pressureKey(out), now)
+	}
+	set := func(i *top.Info) {
+		i.ASN, i.Org, i.Class = out.Client.ASN, out.Client.Org, out.Client.Class
+		if out.Difficulty != 0 {
+			i.Difficulty = out.Difficulty
+		}
+		if out.Action == shield.ActionChallenge || out.Action == shield.ActionHold {
+			i.Extra = extra
+		}
+		if out.Budget != "" {
+			i.Budget, i.BudgetAt = out.Budget, now
+		}
+	}
+	var prev top.Info
+	if out.Client.Known {
+		prev = w.nets.asns.Add(out.Client.ASN, kind, now, set)
+	}
+	prevPrefix := w.nets.prefixes.Add(out.Network, kind, now, set)
+	if !out.Client.Known {
+		prev = prevPrefix
+	}
+	w.changes(out, prev, extra, now)
+	if out.Signature || out.Action == shield.ActionHold {
+		w.nets.countSignature(out, now)
+	}
+	if refused {
+		if out.Observed {
+			w.nets.would.Add(1)
+		}
+		w.nets.addRefusal(refusal{Time: now, Action: string(out.Action), Observed: out.Observed, Rule: out.Rule,
+			Budget: out.Budget, Reason: out.Reason, Network: out.Network, ASN: out.Client.ASN, Org: out.Client.Org})
+		if !out.Observed && w.events != nil && w.events.ShouldEmit(refusedEvent) {
+			w.events.Emit(w.ctx, refusedEvent, map[string]any{
+				"site": w.site, "action": string(out.Action), "status": out.Status, "rule": out.Rule,
+				"budget": out.Budget, "reason": out.Reason, "network": out.Network.String(),
+				"asn": out.Client.ASN, "org": out.Client.Org,
+			})
+		}
+	}
+	setPlaceholders(r, out)
+}
+
+// changes logs, once, what changes for the client's network: it goes over
+// a budget (again after a calm interval), or the flood raises or lowers
+// its difficulty.
+func (w *lookout) changes(out *shield.Outcome, prev top.Info, extra int, now time.Time) {
+	if out.Budget != "" && (prev.Budget != out.Budget || now.Sub(prev.BudgetAt) > logInterval) {
+		msg := "network over budget"
+		if out.Observed {
+			msg = "network over budget: observe mode would refuse (429)"
+		}
+		w.logger.Info(msg, zap.String("budget", out.Budget), zap.String("rule", out.Rule),
+			zap.Stringer("network", out.Network), zap.Uint32("asn", out.Client.ASN), zap.String("org", out.Client.Org))
+	}
+	if (out.Action == shield.ActionChallenge || out.Action == shield.ActionHold) && extra != prev.Extra && (prev != top.Info{}) {
+		msg := "flood: difficulty rises"
+		if extra < prev.Extra {
+			msg = "flood: difficulty falls"
+		}
+		w.logger.Info(msg, zap.Int("extra_bits", extra), zap.Int("was", prev.Extra), zap.Int("difficulty", out.Difficulty),
+			zap.Stringer("network", out.Network), zap.Uint32("asn", out.Client.ASN), zap.String("org", out.Client.Org))
+	}
+}
+
+// pressureKey is the key the shield's flood pressure counts the client's
+// network by (see shield's client.network).
+func pressureKey(out *shield.Outcome) string {
+	if out.Client.Known {
+		return "asn:" + strconv.FormatUint(uint64(out.Client.ASN), 10)
+	}
+	return "prefix:" + out.Network.String()
+}
+
+// setPlaceholders sets {http.rempart.action}, {http.rempart.rule} and
+// {http.rempart.budget} for the access log.
+func setPlaceholders(r *http.Request, out *shield.Outcome) {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
+	repl.Set("http.rempart.action", string(out.Action))
+	if out.Rule != "" {
+		repl.Set("http.rempart.rule", out.Rule)
+	}
+	if out.Budget != "" {
+		repl.Set("http.rempart.budget", out.Budget)
+	}
+}

@@ -1,0 +1,132 @@
+package caddymodule
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/rempart/rempart/budget"
+	"github.com/rempart/rempart/shield"
+)
+
+func newTestLookout(t *testing.T, pressure *budget.Pressure) (*lookout, *observer.ObservedLogs, *time.Time) {
+	t.Helper()
+	core, logs := observer.New(zapcore.InfoLevel)
+	key, nets, err := loadNetworks(t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = siteStates.Delete(key) })
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	l := &lookout{site: t.Name(), metrics: newSiteMetrics(t.Name()), nets: nets, netsKey: key, pressure: pressure,
+		logger: zap.New(core), now: func() time.Time { return now }}
+	return l, logs, &now
+}
+
+func hostingOutcome(action shield.Action, ip string) *shield.Outcome {
+	addr := netip.MustParseAddr(ip)
+	network, _ := addr.Prefix(24)
+	return &shield.Outcome{Action: action, Rule: "limits", Client: shield.Identity{IP: addr, ASN: 16509, Org: "Amazon", Class: "hosting", Known: true}, Network: network}
+}
+
+// At the default level a flood writes one line per interval, and one per
+// change of state, never one per request.
+func TestLookoutLogsOneLinePerIntervalAndPerChange(t *testing.T) {
+	pressure, err := budget.NewPressure(budget.PressureConfig{Threshold: 5, MaxExtraBits: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, logs, _ := newTestLookout(t, pressure)
+	const flood = 500
+	for i := range flood {
+		out := hostingOutcome(shield.ActionChallenge, "52.94.1.9")
+		out.Difficulty = 18 + pressure.Observe("asn:16509", l.now())
+		l.observe(httptest.NewRequest(http.MethodGet, "/", nil), out)
+		if i%2 == 0 {
+			out := hostingOutcome(shield.ActionLimit, "52.94.1.9")
+			out.Budget = "signatures.asn.hosting"
+			out.Signature = true
+			l.observe(httptest.NewRequest(http.MethodGet, "/", nil), out)
+		}
+	}
+	over := logs.FilterMessage("network over budget").Len()
+	rises := logs.FilterMessage("flood: difficulty rises").Len()
+	t.Logf("requests %d, lines before the interval %d (over budget %d, difficulty rises %d)", flood*3/2, logs.Len(), over, rises)
+	if over != 1 {
+		t.Errorf("%d lines say the network went over its budget, want 1", over)
+	}
+	if rises < 1 || rises > 4 {
+		t.Errorf("%d lines say the difficulty rose, want one per extra bit (1 to 4)", rises)
+	}
+	if logs.Len() != over+rises {
+		t.Errorf("unexpected lines: %v", logs.All())
+	}
+	l.logTraffic(time.Minute)
+	traffic := logs.FilterMessage("rempart: traffic").All()
+	if len(traffic) != 1 {
+		t.Fatalf("%d traffic lines, want 1", len(traffic))
+	}
+	fields := traffic[0].ContextMap()
+	actions := fields["actions"].(map[string]any)
+	if fields["requests"] != uint64(flood*3/2) || actions["challenge"] != uint64(flood) || actions["limit"] != uint64(flood/2) {
+		t.Errorf("traffic line %v", fields)
+	}
+	if top := fields["top_asns"].([]any); len(top) != 1 || top[0].(map[string]any)["asn"] != uint32(16509) {
+		t.Errorf("top ASNs in the line: %v", fields["top_asns"])
+	}
+	l.logTraffic(time.Minute) // nothing happened since: no line
+	if n := logs.FilterMessage("rempart: traffic").Len(); n != 1 {
+		t.Errorf("a quiet interval wrote a line (%d lines)", n)
+	}
+}
+
+// Observe mode's would-be refusals say so.
+func TestLookoutSaysWhatObserveModeWouldRefuse(t *testing.T) {
+	l, logs, _ := newTestLookout(t, nil)
+	out := hostingOutcome(shield.ActionLimit, "52.94.1.9")
+	out.Budget, out.Observed = "signatures.ip", true
+	l.observe(httptest.NewRequest(http.MethodGet, "/", nil), out)
+	if logs.FilterMessage("network over budget: observe mode would refuse (429)").Len() != 1 {
+		t.Errorf("lines: %v", logs.All())
+	}
+	l.logTraffic(time.Minute)
+	if got := logs.FilterMessage("rempart: traffic").All(); len(got) != 1 || got[0].ContextMap()["would_refuse"] != uint64(1) {
+		t.Errorf("traffic line: %v", got)
+	}
+	if r := l.nets.recent(); len(r) != 1 || !r[0].Observed || r[0].Budget != "signatures.ip" {
+		t.Errorf("recent refusals: %+v", r)
+	}
+}
+
+// The interval log's goroutine stops with the config.
+func TestLookoutLogStopsWithTheConfig(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	l, _, _ := newTestLookout(t, nil)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { l.logEvery(stop, time.Millisecond); close(done) }()
+	time.Sleep(5 * time.Millisecond)
+	close(stop)
+	<-done
+}
+
+// Recent refusals keep the newest, bounded.
+func TestRecentRefusalsAreBounded(t *testing.T) {
+	l, _, _ := newTestLookout(t, nil)
+	for i := range recentRefusals + 7 {
+		out := hostingOutcome(shield.ActionDeny, "52.94.1.9")
+		out.Reason = string(rune('a' + i%26))
+		l.observe(httptest.NewRequest(http.MethodGet, "/", nil), out)
+	}
+	r := l.nets.recent()
+	if len(r) != recentRefusals || r[0].Reason != string(rune('a'+(recentRefusals+6)%26)) {
+		t.Fatalf("%d refusals, newest %+v", len(r), r[0])
+	}
+}

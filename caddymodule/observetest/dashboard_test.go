@@ -1,0 +1,398 @@
+package observetest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/rempart/rempart/asn/asntest"
+)
+
+const dashboardURL = "http://localhost:9652/staff/"
+
+// startWithDashboard runs the petition's shield on 9650 and the staff
+// dashboard on 9652, behind basic_auth (staff / password).
+func startWithDashboard(t *testing.T) (auth string) {
+	t.Helper()
+	db := filepath.Join(t.TempDir(), "asn.mmdb")
+	asntest.WriteMMDB(t, db, networks)
+	hash, err := bcrypt.GenerateFromPassword([]byte("password"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := backendServer(t)
+	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: 3010})
+	tester.InitServer(fmt.Sprintf(`
+	{
+		admin localhost:3010
+		http_port 9650
+		https_port 9651
+		grace_period 5s
+		auto_https off
+		storage file_system %s
+		servers {
+			trusted_proxies static 127.0.0.1/32
+			trusted_proxies_strict
+			client_ip_headers X-Forwarded-For
+		}
+		rempart {
+			asn_db %s
+		}
+	}
+	http://localhost:9650 {
+		rempart {
+			secret dashboard-test-secret-0123456789
+			site %s
+			difficulty 4
+			protect POST /sign
+			flood {
+				threshold 10/min
+			}
+		}
+		reverse_proxy %s
+	}
+	http://localhost:9652 {
+		route /staff/* {
+			basic_auth {
+				staff %s
+			}
+			rempart_dashboard {
+				throttle 1/hour
+			}
+		}
+	}`, t.TempDir(), db, t.Name(), srv, hash), "caddyfile")
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte("staff:password"))
+}
+
+// startChromium starts Debian's headless Chromium (as e2e's launcher
+// does), or skips the test when there is none, except in CI.
+func startChromium(t *testing.T) context.Context {
+	t.Helper()
+	path := os.Getenv("REMPART_CHROMIUM")
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if path != "" {
+			break
+		}
+		path, _ = exec.LookPath(name)
+	}
+	if path == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no Chromium found in CI: install Debian's chromium package (scripts/test.sh does)")
+		}
+		t.Skip("no Chromium found: install Debian's chromium package, or set REMPART_CHROMIUM")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
+// axeSource is axe-core as e2e's tests install it: $REMPART_AXE, or the
+// copy npm put in the user's cache; npm installs it when missing.
+func axeSource(t *testing.T) []byte {
+	t.Helper()
+	if p := os.Getenv("REMPART_AXE"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "rempart", "axe-core-4.10.3")
+	file := filepath.Join(dir, "node_modules", "axe-core", "axe.min.js")
+	if b, err := os.ReadFile(file); err == nil {
+		return b
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no npm to install axe-core in CI")
+		}
+		t.Skip("no npm to install axe-core: set REMPART_AXE to axe.min.js")
+	}
+	if out, err := exec.Command(npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix", dir, "axe-core@4.10.3").CombinedOutput(); err != nil {
+		t.Fatalf("npm install axe-core: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func runAxe(ctx context.Context, src []byte) ([]string, error) {
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](string(src)+";true")); err != nil {
+		return nil, fmt.Errorf("injecting axe-core: %w", err)
+	}
+	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`axe.run(document, {resultTypes: ['violations']}).then(function (r) {
+		return JSON.stringify(r.violations.map(function (v) {
+			return v.id + ' (' + v.impact + '): ' + v.help + ': ' + v.nodes.map(function (n) { return n.html; }).join(' | ');
+		}));
+	})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		return nil, fmt.Errorf("running axe-core: %w", err)
+	}
+	var v []string
+	return v, json.Unmarshal([]byte(out), &v)
+}
+
+func waitTrue(ctx context.Context, expr string) error {
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("never true: %s (last error %v): %w", expr, err, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func viewport(width, height int64, mobile bool) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+			Width: width, Height: height, DeviceScaleFactor: 1, Mobile: mobile,
+		})
+		return err
+	})
+}
+
+// saveScreenshot keeps a full-page screenshot in $REMPART_SCREENSHOTS
+// when set (docs/ has the ones made so).
+func saveScreenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("REMPART_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A small flood from one hosting network, watched in real Chromium on a
+// 320 px screen and a desktop one: the network heads the top list, its
+// signatures show in the plot, the page passes axe-core, and a click on
+// "Throttle" puts a temporary rule in force that refuses its next
+// signature.
+func TestDashboardDuringFlood(t *testing.T) {
+	auth := startWithDashboard(t)
+	src := axeSource(t)
+	ctx := startChromium(t)
+
+	// Without the password: 401.
+	resp, err := http.Get(dashboardURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("dashboard without a password: %d, want 401", resp.StatusCode)
+	}
+
+	const signers = 3
+	for i := range signers {
+		if status := sign(t, fmt.Sprintf("52.94.%d.%d", i, i+1)); status != http.StatusOK {
+			t.Fatalf("signer %d before the throttle: %d", i, status)
+		}
+	}
+	for i := range 60 {
+		get(t, newClient(), http.MethodGet, "/", fmt.Sprintf("52.94.200.%d", i+1), "", "")
+	}
+	sign(t, "90.1.7.7")
+
+	headers := network.Headers{"Authorization": auth}
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, network.Enable, network.EnableParams{})
+		if err != nil {
+			return err
+		}
+		_, err = chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: headers})
+		return err
+	})); err != nil {
+		t.Fatal(err)
+	}
+	for _, screen := range []struct {
+		name          string
+		width, height int64
+		mobile        bool
+	}{{"320px", 320, 640, true}, {"desktop", 1280, 900, false}} {
+		if err := chromedp.Do(ctx, viewport(screen.width, screen.height, screen.mobile), chromedp.Navigate(dashboardURL)); err != nil {
+			t.Fatal(err)
+		}
+		// The attacking network heads the top list, and the plot's last
+		// minute has its signatures.
+		if err := waitTrue(ctx, `(function () {
+			var b = document.querySelector('[data-site] table button[data-action="throttle"]');
+			return !!b && b.dataset.network === 'AS16509';
+		})()`); err != nil {
+			t.Fatalf("%s: AS16509 never headed the top list: %v", screen.name, err)
+		}
+		lastY, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`(function () {
+			var pts = document.querySelector('polyline[data-series="forwarded"]').getAttribute('points').trim().split(' ');
+			return parseFloat(pts[pts.length - 1].split(',')[1]);
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lastY >= 150 { // the zero line is at y = 150
+			t.Errorf("%s: the plot's last minute shows no forwarded signature (y %v)", screen.name, lastY)
+		}
+		if screen.mobile {
+			wide, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wide > screen.width {
+				// Name what sticks out, to fix it.
+				culprits, err := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.prototype.filter.call(document.querySelectorAll('body *'), function (e) {
+					return e.getBoundingClientRect().right > 320;
+				}).slice(0, 5).map(function (e) { return e.outerHTML.slice(0, 100); }).join('\n')`))
+				t.Errorf("320px: the page is %d px wide: it scrolls sideways; too wide (%v):\n%s", wide, err, culprits)
+			}
+		}
+		violations, err := runAxe(ctx, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: axe-core violations %d, expected 0", screen.name, len(violations))
+		for _, v := range violations {
+			t.Errorf("%s: %s", screen.name, v)
+		}
+		saveScreenshot(t, ctx, "dashboard-"+screen.name+".png")
+	}
+
+	// One click throttles AS16509 for an hour (1 signature an hour).
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-action="throttle"][data-network="AS16509"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitTrue(ctx, `document.getElementById('status').textContent.indexOf('dashboard-throttle-as16509') >= 0 &&
+		!!document.querySelector('button[data-remove="dashboard-throttle-as16509"]')`); err != nil {
+		t.Fatalf("the throttle never showed as done: %v", err)
+	}
+	statuses := []int{}
+	for i := range 3 {
+		statuses = append(statuses, sign(t, fmt.Sprintf("52.94.%d.%d", 10+i, i+1)))
+	}
+	t.Logf("signers from AS16509 after the throttle: statuses %v, expected [200 429 429]", statuses)
+	if statuses[0] != http.StatusOK || statuses[1] != http.StatusTooManyRequests || statuses[2] != http.StatusTooManyRequests {
+		t.Errorf("after the throttle: %v", statuses)
+	}
+	if status := sign(t, "90.1.8.8"); status != http.StatusOK {
+		t.Errorf("a resident after the throttle: %d", status)
+	}
+	// The refusals show in the list, live.
+	if err := waitTrue(ctx, `Array.prototype.some.call(document.querySelectorAll('caption'), function (c) {
+		return c.textContent === 'Latest refusals' && c.parentElement.textContent.indexOf('dashboard-throttle-as16509') >= 0;
+	})`); err != nil {
+		t.Errorf("the throttle's refusals never showed: %v", err)
+	}
+	saveScreenshot(t, ctx, "dashboard-after-throttle.png")
+	// Remove the rule, from the page too.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-remove="dashboard-throttle-as16509"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitTrue(ctx, `!document.querySelector('button[data-remove="dashboard-throttle-as16509"]')`); err != nil {
+		t.Errorf("the rule was never removed: %v", err)
+	}
+}
+
+// The dashboard's actions refuse requests that do not come from its
+// page: no token, another origin, another site, not JSON.
+func TestDashboardActionsRefuseCrossSiteRequests(t *testing.T) {
+	auth := startWithDashboard(t)
+	page := func(lang string) string {
+		req, _ := http.NewRequest(http.MethodGet, dashboardURL+"?lang="+lang, nil)
+		req.Header.Set("Authorization", auth)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	fr, en := page("fr"), page("en")
+	if !strings.Contains(fr, `lang="fr"`) || !strings.Contains(fr, "tableau de bord") || !strings.Contains(en, `lang="en"`) || !strings.Contains(en, "dashboard") {
+		t.Errorf("French or English page missing")
+	}
+	const marker = `data-token="`
+	i := strings.Index(en, marker)
+	if i < 0 {
+		t.Fatal("no token in the page")
+	}
+	token := en[i+len(marker) : i+len(marker)+64]
+	body := `{"action": "deny", "network": "AS16509", "hours": 1}`
+	tests := []struct {
+		name    string
+		headers map[string]string
+		want    int
+	}{
+		{"no token", map[string]string{"Content-Type": "application/json"}, http.StatusForbidden},
+		{"wrong token", map[string]string{"Content-Type": "application/json", "X-Rempart-Token": strings.Repeat("0", 64)}, http.StatusForbidden},
+		{"another origin", map[string]string{"Content-Type": "application/json", "X-Rempart-Token": token, "Origin": "http://evil.example"}, http.StatusForbidden},
+		{"another site", map[string]string{"Content-Type": "application/json", "X-Rempart-Token": token, "Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"a form", map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Rempart-Token": token}, http.StatusForbidden},
+		{"bad hours", map[string]string{"Content-Type": "application/json", "X-Rempart-Token": token, "Origin": "http://localhost:9652"}, http.StatusBadRequest},
+	}
+	refused := 0
+	for _, tc := range tests {
+		b := body
+		if tc.name == "bad hours" {
+			b = `{"action": "deny", "network": "AS16509", "hours": 1000}`
+		}
+		req, _ := http.NewRequest(http.MethodPost, dashboardURL+"act", strings.NewReader(b))
+		req.Header.Set("Authorization", auth)
+		for k, v := range tc.headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.want)
+		} else {
+			refused++
+		}
+	}
+	t.Logf("forged actions tried %d, refused as expected %d", len(tests), refused)
+	resp, err := http.Get(adminURL + "/rempart/rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(rules), "dashboard-") {
+		t.Errorf("a refused action added a rule: %s", rules)
+	}
+}

@@ -1,0 +1,234 @@
+// Package top finds the heaviest networks of a flood in bounded memory: a
+// space-saving sketch (Metwally, Agrawal, El Abbadi, 2005) whose counts
+// decay exponentially, so that the list shows who is sending now, not who
+// sent most since the start.
+//
+// A Tracker keeps at most Capacity keys. A key it does not hold replaces
+// the lightest one and inherits its count (its error bound), so that any
+// key whose true decayed weight exceeds total/Capacity is always in the
+// list. Each key also counts its events per kind (the shield's actions),
+// which lets the caller rank the tracked keys by one kind.
+package top
+
+import (
+	"container/heap"
+	"errors"
+	"math"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Kinds bounds how many kinds of events a key counts separately.
+const Kinds = 16
+
+// Defaults for the Config fields left at zero.
+const (
+	DefaultCapacity = 256
+	DefaultHalfLife = time.Minute
+)
+
+// maxCapacity bounds a Tracker: its memory is about 300 bytes a key.
+const maxCapacity = 1 << 16
+
+// Config sizes a Tracker.
+type Config struct {
+	// Capacity is how many keys are tracked. Default: DefaultCapacity.
+	Capacity int
+	// HalfLife is how fast past events are forgotten: an event weighs half
+	// as much after one half-life. Default: DefaultHalfLife.
+	HalfLife time.Duration
+}
+
+// Info describes a key, as the caller last updated it.
+type Info struct {
+	// ASN, Org and Class describe the network, when known.
+	ASN   uint32
+	Org   string
+	Class string
+	// Difficulty is the last difficulty the key was asked for, and Extra
+	// the bits a flood added to it.
+	Difficulty, Extra int
+	// Budget names the last budget the key went over, and BudgetAt when.
+	Budget   string
+	BudgetAt time.Time
+}
+
+// Entry is one tracked key as of a moment.
+type Entry[K comparable] struct {
+	Key K
+	// Weight is the decayed number of events: with events arriving steadily
+	// at r per second, it settles at r × HalfLife / ln 2.
+	Weight float64
+	// Error bounds how much of Weight may belong to the keys this one
+	// replaced: the true weight is between Weight-Error and Weight.
+	Error float64
+	// ByKind is the decayed weight of each kind of event since the key
+	// was tracked.
+	ByKind [Kinds]float64
+	Info   Info
+}
+
+// Tracker is a bounded, decaying heavy-hitter list. It is safe for
+// concurrent use.
+type Tracker[K comparable] struct {
+	mu       sync.Mutex
+	capacity int
+	halfLife float64 // seconds
+	// Weights are kept scaled by 2^((t-landmark)/halfLife), so that an old
+	// count never needs updating; they are renormalised before the scale
+	// overflows.
+	landmark time.Time
+	byKey    map[K]*entry[K]
+	heap     entries[K]
+}
+
+type entry[K comparable] struct {
+	key    K
+	weight float64
+	error  float64
+	kinds  [Kinds]float64
+	info   Info
+	index  int
+}
+
+// New returns an empty Tracker.
+func New[K comparable](cfg Config) (*Tracker[K], error) {
+	if cfg.Capacity == 0 {
+		cfg.Capacity = DefaultCapacity
+	}
+	if cfg.HalfLife == 0 {
+		cfg.HalfLife = DefaultHalfLife
+	}
+	if cfg.Capacity < 1 || cfg.Capacity > maxCapacity {
+		return nil, errors.New("top: capacity must be between 1 and 65536")
+	}
+	if cfg.HalfLife < time.Second {
+		return nil, errors.New("top: half-life must be at least 1s")
+	}
+	return &Tracker[K]{capacity: cfg.Capacity, halfLife: cfg.HalfLife.Seconds(), byKey: make(map[K]*entry[K], cfg.Capacity)}, nil
+}
+
+// renormAt is the scale beyond which weights are brought back to 1: far
+// from float64's limit, near enough that no precision is lost.
+const renormAt = 1 << 60
+
+// scale is the weight of one event at now, relative to the landmark.
+func (t *Tracker[K]) scale(now time.Time) float64 {
+	if t.landmark.IsZero() {
+		t.landmark = now
+	}
+	s := math.Exp2(now.Sub(t.landmark).Seconds() / t.halfLife)
+	if s > renormAt {
+		for _, e := range t.heap {
+			e.weight /= s
+			e.error /= s
+			for k := range e.kinds {
+				e.kinds[k] /= s
+			}
+		}
+		t.landmark, s = now, 1
+	}
+	if s < 1 { // a clock that went back counts as now
+		s = 1
+	}
+	return s
+}
+
+// Add counts one event of kind for key, and lets set, when not nil,
+// update the key's Info. It returns the Info as it was before (zero for a
+// key not tracked until now). A kind out of range counts in the key's
+// weight only.
+func (t *Tracker[K]) Add(key K, kind int, now time.Time, set func(*Info)) (prev Info) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := t.scale(now)
+	e, ok := t.byKey[key]
+	switch {
+	case ok:
+	case len(t.heap) < t.capacity:
+		e = &entry[K]{key: key}
+		t.byKey[key] = e
+		heap.Push(&t.heap, e)
+	default:
+		// Space saving: the new key takes the lightest one's place and
+		// inherits its weight as its error.
+		e = t.heap[0]
+		delete(t.byKey, e.key)
+		*e = entry[K]{key: key, weight: e.weight, error: e.weight, index: e.index}
+		t.byKey[key] = e
+	}
+	e.weight += w
+	if kind >= 0 && kind < Kinds {
+		e.kinds[kind] += w
+	}
+	prev = e.info
+	if set != nil {
+		set(&e.info)
+	}
+	heap.Fix(&t.heap, e.index)
+	return prev
+}
+
+// Len is how many keys are tracked.
+func (t *Tracker[K]) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.heap)
+}
+
+// Top returns at most n entries, heaviest first: by the weight of kind
+// when kind is in range, else by their whole weight.
+func (t *Tracker[K]) Top(n, kind int, now time.Time) []Entry[K] {
+	t.mu.Lock()
+	s := t.scale(now)
+	out := make([]Entry[K], 0, len(t.heap))
+	for _, e := range t.heap {
+		x := Entry[K]{Key: e.key, Weight: e.weight / s, Error: e.error / s, Info: e.info}
+		for k := range e.kinds {
+			x.ByKind[k] = e.kinds[k] / s
+		}
+		if kind >= 0 && kind < Kinds && x.ByKind[kind] == 0 {
+			continue
+		}
+		out = append(out, x)
+	}
+	t.mu.Unlock()
+	rank := func(e *Entry[K]) float64 {
+		if kind >= 0 && kind < Kinds {
+			return e.ByKind[kind]
+		}
+		return e.Weight
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if ri, rj := rank(&out[i]), rank(&out[j]); ri != rj {
+			return ri > rj
+		}
+		return i < j
+	})
+	if n >= 0 && len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
+
+// entries is a min-heap by weight.
+type entries[K comparable] []*entry[K]
+
+func (h entries[K]) Len() int           { return len(h) }
+func (h entries[K]) Less(i, j int) bool { return h[i].weight < h[j].weight }
+func (h entries[K]) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *entries[K]) Push(x any) {
+	e := x.(*entry[K])
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *entries[K]) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}

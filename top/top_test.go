@@ -1,0 +1,160 @@
+package top
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/rempart/rempart/internal/fuzzguard"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for _, cfg := range []Config{{Capacity: -1}, {Capacity: maxCapacity + 1}, {HalfLife: time.Millisecond}} {
+		if _, err := New[string](cfg); err == nil {
+			t.Errorf("New(%+v) accepted", cfg)
+		}
+	}
+}
+
+// A flood hides among many one-off keys: every key sending more than
+// total/capacity must be listed, ranked by what it sent.
+func TestHeavyHittersAreFoundAmongNoise(t *testing.T) {
+	tests := []struct {
+		name     string
+		capacity int
+		heavy    []int // events per heavy key per round
+		noise    int   // one-off keys per round
+	}{
+		{"one flood", 16, []int{50}, 200},
+		{"three floods", 32, []int{40, 20, 10}, 300},
+		{"small list", 8, []int{300, 200}, 500},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := New[string](Config{Capacity: tc.capacity, HalfLife: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			now := t0
+			for round := 0; round < 20; round++ {
+				var events []string
+				for i, n := range tc.heavy {
+					for range n {
+						events = append(events, fmt.Sprintf("heavy-%d", i))
+					}
+				}
+				for range tc.noise {
+					events = append(events, fmt.Sprintf("noise-%d", rng.Uint64()))
+				}
+				rng.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+				for _, k := range events {
+					tr.Add(k, 0, now, nil)
+				}
+				now = now.Add(time.Second)
+			}
+			if tr.Len() > tc.capacity {
+				t.Fatalf("tracks %d keys, capacity %d", tr.Len(), tc.capacity)
+			}
+			got := tr.Top(len(tc.heavy), -1, now)
+			found := 0
+			for i := range tc.heavy {
+				if got[i].Key == fmt.Sprintf("heavy-%d", i) {
+					found++
+				}
+			}
+			t.Logf("heavy keys tried %d, found in rank order %d, expected %d", len(tc.heavy), found, len(tc.heavy))
+			if found != len(tc.heavy) {
+				t.Fatalf("top = %+v", got)
+			}
+		})
+	}
+}
+
+func TestWeightsDecayAndKindsRank(t *testing.T) {
+	tr, err := New[string](Config{Capacity: 8, HalfLife: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		tr.Add("a", 1, t0, func(i *Info) { i.Org = "A" })
+	}
+	for range 10 {
+		tr.Add("b", 2, t0, func(i *Info) { i.Budget = "per asn" })
+	}
+	if prev := tr.Add("b", 3, t0, nil); prev.Budget != "per asn" {
+		t.Fatalf("Add returned %+v, want the Info before", prev)
+	}
+	got := tr.Top(-1, -1, t0.Add(2*time.Minute))
+	if len(got) != 2 || got[0].Key != "a" || math.Abs(got[0].Weight-25) > 1e-9 {
+		t.Fatalf("after two half-lives: %+v, want a at 25", got)
+	}
+	if got[1].Info.Budget != "per asn" {
+		t.Fatalf("b lost its last budget: %+v", got[1].Info)
+	}
+	byKind := tr.Top(-1, 2, t0)
+	if len(byKind) != 1 || byKind[0].Key != "b" || byKind[0].ByKind[2] != 10 {
+		t.Fatalf("ranked by kind 2: %+v, want only b with 10", byKind)
+	}
+}
+
+// Weights stay finite over a very long run: the scale is renormalised.
+func TestLongRunStaysFinite(t *testing.T) {
+	tr, err := New[string](Config{Capacity: 2, HalfLife: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := t0
+	for i := range 5000 {
+		tr.Add(fmt.Sprint(i%3), i%Kinds, now, nil)
+		now = now.Add(time.Second)
+	}
+	for _, e := range tr.Top(-1, -1, now) {
+		if math.IsInf(e.Weight, 0) || math.IsNaN(e.Weight) || e.Weight <= 0 || e.Weight > 3 {
+			t.Fatalf("weight %v after 5000 half-lives of one event a second", e.Weight)
+		}
+	}
+}
+
+func BenchmarkAdd(b *testing.B) {
+	tr, _ := New[uint32](Config{})
+	now := t0
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		tr.Add(uint32(i%4096), i%9, now, nil)
+	}
+}
+
+// FuzzTracker drives a Tracker with events from the input and checks that
+// it stays bounded and its weights sane.
+func FuzzTracker(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 255, 7, 7, 7})
+	f.Add([]byte("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaabbbbbbbbbbbbbbbbbbbbbcd"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzguard.WithinInput(t, fuzzguard.DefaultLimit, data, func() {
+			tr, err := New[byte](Config{Capacity: 4, HalfLife: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := t0
+			for i := 0; i+1 < len(data); i += 2 {
+				key, step := data[i]%16, data[i+1]
+				// Time moves forward a lot, a little, or back.
+				now = now.Add(time.Duration(int(step)-64) * 500 * time.Millisecond)
+				tr.Add(key, int(step%20)-2, now, nil)
+				if tr.Len() > 4 {
+					t.Fatalf("tracks %d keys, capacity 4", tr.Len())
+				}
+			}
+			for _, e := range tr.Top(-1, -1, now) {
+				if math.IsNaN(e.Weight) || math.IsInf(e.Weight, 0) || e.Weight < 0 || e.Error > e.Weight+1e-9 {
+					t.Fatalf("entry %+v", e)
+				}
+			}
+		})
+	})
+}
