@@ -5,108 +5,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/rempart/rempart/internal/browsertest"
 )
-
-// axeVersion is the axe-core release the pages are checked with, from npm.
-const axeVersion = "4.10.3"
-
-var axeOnce struct {
-	sync.Once
-	src []byte
-	err error
-}
-
-// axeSource returns axe.min.js: from $REMPART_AXE (a file) when set, else
-// installed once with npm into the user's cache directory (outside the
-// tree). Without npm the test is skipped, except in CI.
-func axeSource(t *testing.T) []byte {
-	t.Helper()
-	axeOnce.Do(func() {
-		if p := os.Getenv("REMPART_AXE"); p != "" {
-			axeOnce.src, axeOnce.err = os.ReadFile(p)
-			return
-		}
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			cache = os.TempDir()
-		}
-		dir := filepath.Join(cache, "rempart", "axe-core-"+axeVersion)
-		file := filepath.Join(dir, "node_modules", "axe-core", "axe.min.js")
-		if src, err := os.ReadFile(file); err == nil {
-			axeOnce.src = src
-			return
-		}
-		npm, err := exec.LookPath("npm")
-		if err != nil {
-			axeOnce.err = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix", dir, "axe-core@"+axeVersion)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			axeOnce.err = fmt.Errorf("npm install axe-core@%s: %v\n%s", axeVersion, err, out)
-			return
-		}
-		axeOnce.src, axeOnce.err = os.ReadFile(file)
-	})
-	if axeOnce.err != nil {
-		if _, err := exec.LookPath("npm"); err != nil && os.Getenv("CI") == "" {
-			t.Skip("no npm to install axe-core: install Debian's nodejs and npm packages (scripts/test.sh does), or set REMPART_AXE to axe.min.js")
-		}
-		t.Fatalf("axe-core: %v", axeOnce.err)
-	}
-	return axeOnce.src
-}
-
-type axeViolation struct {
-	ID     string
-	Impact string
-	Help   string
-	Nodes  []string
-}
-
-// runAxe injects axe-core into the page and returns its violations (every
-// rule axe runs by default: WCAG 2.0 to 2.2 A and AA, and best practices).
-func runAxe(ctx context.Context, src []byte) ([]axeViolation, error) {
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](string(src)+";true")); err != nil {
-		return nil, fmt.Errorf("injecting axe-core: %w", err)
-	}
-	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`axe.run(document, {resultTypes: ['violations']}).then(function (r) {
-		return JSON.stringify(r.violations.map(function (v) {
-			return {ID: v.id, Impact: v.impact, Help: v.help, Nodes: v.nodes.map(function (n) { return n.html + ': ' + n.failureSummary; })};
-		}));
-	})`, chromedp.EvalAwaitPromise))
-	if err != nil {
-		return nil, fmt.Errorf("running axe-core: %w", err)
-	}
-	var v []axeViolation
-	return v, json.Unmarshal([]byte(out), &v)
-}
 
 func scripts(on bool) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !on})
-		return err
-	})
-}
-
-func viewport(width, height int64, mobile bool) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		_, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
-			Width: width, Height: height, DeviceScaleFactor: 1, Mobile: mobile,
-		})
 		return err
 	})
 }
@@ -136,7 +49,7 @@ func post(action string, fields map[string]string) chromedp.Action[chromedp.Void
 // onPage waits until the page at path has loaded and its heading is h1.
 func onPage(path, h1 string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		return waitTrue(ctx, fmt.Sprintf(`location.pathname === %q && document.readyState === 'complete' &&
+		return browsertest.WaitTrue(ctx, fmt.Sprintf(`location.pathname === %q && document.readyState === 'complete' &&
 			!!document.querySelector('h1') && document.querySelector('h1').textContent === %q`, path, h1))
 	})
 }
@@ -163,7 +76,7 @@ rules:
 // 320 px phone and on a desktop screen: the challenge page (solving, and
 // without JavaScript, and its early Continue), and every message page.
 func TestAxeEveryShieldPage(t *testing.T) {
-	src := axeSource(t)
+	src := browsertest.AxeSource(t)
 	policy := filepath.Join(t.TempDir(), "policy.yaml")
 	if err := os.WriteFile(policy, []byte(axePolicy), 0o644); err != nil {
 		t.Fatal(err)
@@ -178,7 +91,7 @@ func TestAxeEveryShieldPage(t *testing.T) {
 			// axe-core runs, not be capped to seconds.
 			startPetition(t, "site axe-"+screen.name, "protect POST /busy-sign", "max_body 1KiB", "noscript_wait 60s", "max_solve off", "policy "+policy)
 			ctx := browser(t)
-			if err := chromedp.Do(ctx, viewport(screen.width, screen.height, screen.mobile)); err != nil {
+			if err := chromedp.Do(ctx, browsertest.Viewport(screen.width, screen.height, screen.mobile)); err != nil {
 				t.Fatal(err)
 			}
 			big := strings.Repeat("x", 4096)
@@ -190,7 +103,7 @@ func TestAxeEveryShieldPage(t *testing.T) {
 				{"challenge page, solving", false, []chromedp.Action[chromedp.Void]{
 					chromedp.Navigate(shieldURL + "/slow"),
 					chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-						return waitTrue(ctx, `document.getElementById('rempart-progress').value > 0`)
+						return browsertest.WaitTrue(ctx, `document.getElementById('rempart-progress').value > 0`)
 					}),
 				}},
 				{"challenge page without JavaScript", true, []chromedp.Action[chromedp.Void]{
@@ -256,12 +169,12 @@ func TestAxeEveryShieldPage(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				violations, err := runAxe(ctx, src)
+				violations, err := browsertest.RunAxe(ctx, src)
 				if err != nil {
 					t.Fatalf("%s: %v", p.name, err)
 				}
 				for _, v := range violations {
-					t.Errorf("%s (%s): %s %s: %s\n\t%s", p.name, screen.name, v.Impact, v.ID, v.Help, strings.Join(v.Nodes, "\n\t"))
+					t.Errorf("%s (%s): %s", p.name, screen.name, v)
 				}
 				t.Logf("%s: %d violations", p.name, len(violations))
 			}

@@ -7,17 +7,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	_ "github.com/rempart/rempart"
+	"github.com/rempart/rempart/internal/browsertest"
 	_ "github.com/rempart/rempart/internal/demo"
 )
 
@@ -48,44 +46,11 @@ func count(t *testing.T) int {
 	return c.Count
 }
 
-// browser starts Debian's headless Chromium with a new profile. It skips
-// the test when no Chromium is installed, except in CI, where that is a
-// failure.
+// browser starts headless Chromium with a new profile (see
+// browsertest.Chromium: skipped without Chromium, except in CI).
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	return chromium(t, t.TempDir())
-}
-
-// chromium starts headless Chromium on the profile in userDataDir.
-func chromium(t *testing.T, userDataDir string) context.Context {
-	t.Helper()
-	path := os.Getenv("REMPART_CHROMIUM")
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path != "" {
-			break
-		}
-		path, _ = exec.LookPath(name)
-	}
-	if path == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no Chromium found in CI: install Debian's chromium package (scripts/test.sh does)")
-		}
-		t.Skip("no Chromium found: install Debian's chromium package, or set REMPART_CHROMIUM")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(userDataDir),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return ctx
+	return browsertest.Chromium(t, t.TempDir())
 }
 
 // sign fills in the petition form and submits it, as a person would, then

@@ -2,13 +2,13 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+
+	"github.com/rempart/rempart/internal/browsertest"
 )
 
 // withoutJavaScript turns the page's scripts off, as a browser with
@@ -26,23 +26,6 @@ var phone = chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 	return err
 })
 
-// saveScreenshot keeps a screenshot for people to look at, in
-// $REMPART_SCREENSHOTS when set.
-func saveScreenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	dir := os.Getenv("REMPART_SCREENSHOTS")
-	if dir == "" {
-		return
-	}
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestChallengePageFitsASmallScreen(t *testing.T) {
 	startPetition(t)
 	ctx := browser(t)
@@ -50,7 +33,7 @@ func TestChallengePageFitsASmallScreen(t *testing.T) {
 	if err := chromedp.Do(ctx, withoutJavaScript, phone, chromedp.Navigate(shieldURL+"/"), chromedp.WaitVisible(chromedp.CSS("main"))); err != nil {
 		t.Fatal(err)
 	}
-	saveScreenshot(t, ctx, "challenge-320px.png")
+	browsertest.SaveScreenshot(t, ctx, "challenge-320px.png", false)
 	nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS("main")))
 	if err != nil || len(nodes) != 1 {
 		t.Fatalf("no main element: %v", err)

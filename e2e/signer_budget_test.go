@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/rempart/rempart/internal/browsertest"
 )
 
 // typeAndRefuse fills in the petition form and sends it, then waits for
@@ -28,7 +30,7 @@ func backToForm(t *testing.T, ctx context.Context) (name, email string) {
 		t.Fatal(err)
 	}
 	// The browser restores the fields as the page shows.
-	if err := waitTrue(ctx, `!!document.getElementById('petition') && document.getElementById('name').value !== ''`); err != nil {
+	if err := browsertest.WaitTrue(ctx, `!!document.getElementById('petition') && document.getElementById('name').value !== ''`); err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + ' ' + document.title`))
 		t.Fatalf("back on %s, the form is empty or missing: %v", loc, err)
 	}

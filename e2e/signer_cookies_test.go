@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/rempart/rempart/internal/browsertest"
 )
 
 const verifyPath = "/.rempart/verify"
@@ -15,7 +17,7 @@ const verifyPath = "/.rempart/verify"
 // the form's attribute attr (data-nocookies, data-blocked), in whichever
 // language the page is in.
 func waitMessage(ctx context.Context, attr string) error {
-	return waitTrue(ctx, fmt.Sprintf(`(function(){
+	return browsertest.WaitTrue(ctx, fmt.Sprintf(`(function(){
 		var f = document.getElementById('rempart-proof'), s = document.getElementById('rempart-status');
 		return !!(f && s && s.className === 'err' && s.textContent === f.getAttribute(%q));
 	})()`, attr))

@@ -8,11 +8,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/rempart/rempart/internal/browsertest"
 )
 
 // startSite runs the demo petition behind the shield, like startPetition,
@@ -54,7 +55,7 @@ func browserWithPrefs(t *testing.T, prefs string) context.Context {
 	if err := os.WriteFile(filepath.Join(dir, "Default", "Preferences"), []byte(prefs), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return chromium(t, dir)
+	return browsertest.Chromium(t, dir)
 }
 
 // requests counts the requests the page sends whose URL contains one of
@@ -92,20 +93,4 @@ func countRequests(t *testing.T, ctx context.Context, subs ...string) *requests 
 		t.Fatal(err)
 	}
 	return r
-}
-
-// waitTrue evaluates expr in the page until it is true, across the page's
-// navigations.
-func waitTrue(ctx context.Context, expr string) error {
-	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		if err == nil && ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("never true: %s (last error %v): %w", expr, err, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }

@@ -36,7 +36,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path"
 	"slices"
 	"strconv"
@@ -53,6 +52,7 @@ import (
 
 	"github.com/rempart/rempart/caddymodule"
 	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/internal/browsertest"
 )
 
 // solverBenchConfig sizes a measurement.
@@ -166,40 +166,15 @@ func (r *solverBenchResult) table() string {
 	return sb.String()
 }
 
-// benchChromium starts Debian's headless Chromium, as browser() does for
-// the signing tests, for a test or a benchmark.
+// benchChromium starts headless Chromium as browser() does, for a test or
+// a benchmark: for up to 10 minutes, and with no throttling of workers in
+// a hidden page while they are measured.
 func benchChromium(tb testing.TB) context.Context {
 	tb.Helper()
-	exe := os.Getenv("REMPART_CHROMIUM")
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if exe != "" {
-			break
-		}
-		exe, _ = exec.LookPath(name)
-	}
-	if exe == "" {
-		if os.Getenv("CI") != "" {
-			tb.Fatal("no Chromium found in CI: install Debian's chromium package (scripts/test.sh does)")
-		}
-		tb.Skip("no Chromium found: install Debian's chromium package, or set REMPART_CHROMIUM")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(tb.TempDir()),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		// Workers in a hidden page must not be throttled while measured.
+	return browsertest.ChromiumWithin(tb, tb.TempDir(), 10*time.Minute,
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
 	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 10*time.Minute)
-	tb.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return ctx
 }
 
 // solverBenchServer serves the real challenge page and its embedded assets,

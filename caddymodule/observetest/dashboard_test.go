@@ -3,24 +3,21 @@ package observetest
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/rempart/rempart/asn/asntest"
+	"github.com/rempart/rempart/internal/browsertest"
 )
 
 const dashboardURL = "http://localhost:9652/staff/"
@@ -37,23 +34,7 @@ func startWithDashboard(t *testing.T) (auth string) {
 	}
 	srv := backendServer(t)
 	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: 3010})
-	tester.InitServer(fmt.Sprintf(`
-	{
-		admin localhost:3010
-		http_port 9650
-		https_port 9651
-		grace_period 5s
-		auto_https off
-		storage file_system %s
-		servers {
-			trusted_proxies static 127.0.0.1/32
-			trusted_proxies_strict
-			client_ip_headers X-Forwarded-For
-		}
-		rempart {
-			asn_db %s
-		}
-	}
+	tester.InitServer(globalOptions(t, db)+fmt.Sprintf(`
 	http://localhost:9650 {
 		rempart {
 			secret dashboard-test-secret-0123456789
@@ -75,127 +56,8 @@ func startWithDashboard(t *testing.T) (auth string) {
 				throttle 1/hour
 			}
 		}
-	}`, t.TempDir(), db, t.Name(), srv, hash), "caddyfile")
+	}`, t.Name(), srv, hash), "caddyfile")
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte("staff:password"))
-}
-
-// startChromium starts Debian's headless Chromium (as e2e's launcher
-// does), or skips the test when there is none, except in CI.
-func startChromium(t *testing.T) context.Context {
-	t.Helper()
-	path := os.Getenv("REMPART_CHROMIUM")
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path != "" {
-			break
-		}
-		path, _ = exec.LookPath(name)
-	}
-	if path == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no Chromium found in CI: install Debian's chromium package (scripts/test.sh does)")
-		}
-		t.Skip("no Chromium found: install Debian's chromium package, or set REMPART_CHROMIUM")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return ctx
-}
-
-// axeSource is axe-core as e2e's tests install it: $REMPART_AXE, or the
-// copy npm put in the user's cache; npm installs it when missing.
-func axeSource(t *testing.T) []byte {
-	t.Helper()
-	if p := os.Getenv("REMPART_AXE"); p != "" {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	dir := filepath.Join(cache, "rempart", "axe-core-4.10.3")
-	file := filepath.Join(dir, "node_modules", "axe-core", "axe.min.js")
-	if b, err := os.ReadFile(file); err == nil {
-		return b
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no npm to install axe-core in CI")
-		}
-		t.Skip("no npm to install axe-core: set REMPART_AXE to axe.min.js")
-	}
-	if out, err := exec.Command(npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix", dir, "axe-core@4.10.3").CombinedOutput(); err != nil {
-		t.Fatalf("npm install axe-core: %v\n%s", err, out)
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func runAxe(ctx context.Context, src []byte) ([]string, error) {
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](string(src)+";true")); err != nil {
-		return nil, fmt.Errorf("injecting axe-core: %w", err)
-	}
-	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`axe.run(document, {resultTypes: ['violations']}).then(function (r) {
-		return JSON.stringify(r.violations.map(function (v) {
-			return v.id + ' (' + v.impact + '): ' + v.help + ': ' + v.nodes.map(function (n) { return n.html; }).join(' | ');
-		}));
-	})`, chromedp.EvalAwaitPromise))
-	if err != nil {
-		return nil, fmt.Errorf("running axe-core: %w", err)
-	}
-	var v []string
-	return v, json.Unmarshal([]byte(out), &v)
-}
-
-func waitTrue(ctx context.Context, expr string) error {
-	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		if err == nil && ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("never true: %s (last error %v): %w", expr, err, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func viewport(width, height int64, mobile bool) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		_, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
-			Width: width, Height: height, DeviceScaleFactor: 1, Mobile: mobile,
-		})
-		return err
-	})
-}
-
-// saveScreenshot keeps a full-page screenshot in $REMPART_SCREENSHOTS
-// when set (docs/ has the ones made so).
-func saveScreenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	dir := os.Getenv("REMPART_SCREENSHOTS")
-	if dir == "" {
-		return
-	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // A small flood from one hosting network, watched in real Chromium on a
@@ -205,8 +67,10 @@ func saveScreenshot(t *testing.T, ctx context.Context, name string) {
 // signature.
 func TestDashboardDuringFlood(t *testing.T) {
 	auth := startWithDashboard(t)
-	src := axeSource(t)
-	ctx := startChromium(t)
+	src := browsertest.AxeSource(t)
+	// Three minutes: two screens, each checked by axe-core, then the
+	// throttle and its refusals.
+	ctx := browsertest.ChromiumWithin(t, t.TempDir(), 3*time.Minute)
 
 	// Without the password: 401.
 	resp, err := http.Get(dashboardURL)
@@ -245,12 +109,12 @@ func TestDashboardDuringFlood(t *testing.T) {
 		width, height int64
 		mobile        bool
 	}{{"320px", 320, 640, true}, {"desktop", 1280, 900, false}} {
-		if err := chromedp.Do(ctx, viewport(screen.width, screen.height, screen.mobile), chromedp.Navigate(dashboardURL)); err != nil {
+		if err := chromedp.Do(ctx, browsertest.Viewport(screen.width, screen.height, screen.mobile), chromedp.Navigate(dashboardURL)); err != nil {
 			t.Fatal(err)
 		}
 		// The attacking network heads the top list, and the plot's last
 		// minute has its signatures.
-		if err := waitTrue(ctx, `(function () {
+		if err := browsertest.WaitTrue(ctx, `(function () {
 			var b = document.querySelector('[data-site] table button[data-action="throttle"]');
 			return !!b && b.dataset.network === 'AS16509';
 		})()`); err != nil {
@@ -279,7 +143,7 @@ func TestDashboardDuringFlood(t *testing.T) {
 				t.Errorf("320px: the page is %d px wide: it scrolls sideways; too wide (%v):\n%s", wide, err, culprits)
 			}
 		}
-		violations, err := runAxe(ctx, src)
+		violations, err := browsertest.RunAxe(ctx, src)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,14 +151,14 @@ func TestDashboardDuringFlood(t *testing.T) {
 		for _, v := range violations {
 			t.Errorf("%s: %s", screen.name, v)
 		}
-		saveScreenshot(t, ctx, "dashboard-"+screen.name+".png")
+		browsertest.SaveScreenshot(t, ctx, "dashboard-"+screen.name+".png", true)
 	}
 
 	// One click throttles AS16509 for an hour (1 signature an hour).
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-action="throttle"][data-network="AS16509"]`))); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitTrue(ctx, `document.getElementById('status').textContent.indexOf('dashboard-throttle-as16509') >= 0 &&
+	if err := browsertest.WaitTrue(ctx, `document.getElementById('status').textContent.indexOf('dashboard-throttle-as16509') >= 0 &&
 		!!document.querySelector('button[data-remove="dashboard-throttle-as16509"]')`); err != nil {
 		t.Fatalf("the throttle never showed as done: %v", err)
 	}
@@ -310,17 +174,17 @@ func TestDashboardDuringFlood(t *testing.T) {
 		t.Errorf("a resident after the throttle: %d", status)
 	}
 	// The refusals show in the list, live.
-	if err := waitTrue(ctx, `Array.prototype.some.call(document.querySelectorAll('caption'), function (c) {
+	if err := browsertest.WaitTrue(ctx, `Array.prototype.some.call(document.querySelectorAll('caption'), function (c) {
 		return c.textContent === 'Latest refusals' && c.parentElement.textContent.indexOf('dashboard-throttle-as16509') >= 0;
 	})`); err != nil {
 		t.Errorf("the throttle's refusals never showed: %v", err)
 	}
-	saveScreenshot(t, ctx, "dashboard-after-throttle.png")
+	browsertest.SaveScreenshot(t, ctx, "dashboard-after-throttle.png", true)
 	// Remove the rule, from the page too.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-remove="dashboard-throttle-as16509"]`))); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitTrue(ctx, `!document.querySelector('button[data-remove="dashboard-throttle-as16509"]')`); err != nil {
+	if err := browsertest.WaitTrue(ctx, `!document.querySelector('button[data-remove="dashboard-throttle-as16509"]')`); err != nil {
 		t.Errorf("the rule was never removed: %v", err)
 	}
 }

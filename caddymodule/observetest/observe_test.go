@@ -41,9 +41,11 @@ var networks = []asntest.Network{
 	{Prefix: netip.MustParsePrefix("90.1.0.0/16"), ASN: 64601, Org: "Residential ISP 1"},
 }
 
-// config is the Caddyfile of these tests; difficulty varies so that every
-// load is a real reload.
-func config(t *testing.T, site, db, backend, accessLog string, difficulty int) string {
+// globalOptions is the Caddyfile's global options block of every test
+// here: Caddy on 3010 (admin) and 9650, trusting X-Forwarded-For from
+// 127.0.0.1 so that a test chooses each request's client IP, and the ASN
+// database in db.
+func globalOptions(t *testing.T, db string) string {
 	return fmt.Sprintf(`
 	{
 		admin localhost:3010
@@ -60,7 +62,13 @@ func config(t *testing.T, site, db, backend, accessLog string, difficulty int) s
 		rempart {
 			asn_db %s
 		}
-	}
+	}`, t.TempDir(), db)
+}
+
+// config is the Caddyfile of these tests; difficulty varies so that every
+// load is a real reload.
+func config(t *testing.T, site, db, backend, accessLog string, difficulty int) string {
+	return globalOptions(t, db) + fmt.Sprintf(`
 	http://localhost:9650 {
 		log {
 			output file %s
@@ -80,7 +88,7 @@ func config(t *testing.T, site, db, backend, accessLog string, difficulty int) s
 			}
 		}
 		reverse_proxy %s
-	}`, t.TempDir(), db, accessLog, site, difficulty, backend)
+	}`, accessLog, site, difficulty, backend)
 }
 
 type shieldUnderTest struct {

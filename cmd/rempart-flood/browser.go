@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/rempart/rempart/internal/chromium"
 )
 
 // browserBudget is how many Chromium signers the replay can have: they
@@ -19,20 +19,6 @@ const browserBudget = 3
 
 // browserTimeout bounds one Chromium signature, challenge included.
 const browserTimeout = 90 * time.Second
-
-// findChromium returns the path of a Chromium to drive, or "" when none
-// is installed. REMPART_CHROMIUM names one explicitly, as for e2e/.
-func findChromium() string {
-	if p := os.Getenv("REMPART_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // browsers are real signers: headless Chromium, running the shield's own
 // page and solver, filling in the demo's form as a person would. Chromium
@@ -48,15 +34,7 @@ type browsers struct {
 // run signs count times, spread over spread, each in a fresh browser
 // context (no cookies shared), and records every result.
 func (b *browsers) run(ctx context.Context, count int, spread time.Duration) error {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(b.chromium),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(b.userDataDir),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-	)
+	opts := chromium.Options(b.chromium, b.userDataDir)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	defer cancelAlloc()
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)

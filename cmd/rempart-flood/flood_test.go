@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rempart/rempart/internal/chromium"
 	"github.com/rempart/rempart/policies"
 )
 
@@ -32,7 +33,7 @@ func TestShortReplay(t *testing.T) {
 	cfg.outDir = t.TempDir()
 	cfg.log = t.Output()
 	cfg.requireBrowser = os.Getenv("CI") != ""
-	if findChromium() == "" && !cfg.requireBrowser {
+	if chromium.Find() == "" && !cfg.requireBrowser {
 		t.Log("no Chromium found: the replay runs without browser signers")
 	}
 	if _, err := exec.LookPath("wrk"); err != nil {

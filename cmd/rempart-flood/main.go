@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/rempart/rempart/asn/asntest"
+	"github.com/rempart/rempart/internal/chromium"
 )
 
 // config is one replay's settings.
@@ -298,7 +299,7 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	if err := writePolicy(env.policy); err != nil {
 		return nil, err
 	}
-	if env.chrome = findChromium(); env.chrome == "" && cfg.requireBrowser && cfg.browsers > 0 {
+	if env.chrome = chromium.Find(); env.chrome == "" && cfg.requireBrowser && cfg.browsers > 0 {
 		return nil, errors.New("no Chromium found: install Debian's chromium package, or set REMPART_CHROMIUM")
 	}
 

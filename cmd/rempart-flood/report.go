@@ -403,7 +403,7 @@ func (r *results) loadMarkdown(p func(string, ...any)) {
 	}
 	p("```")
 	p("")
-	p("The Lua scripts (`distinct-ips.lua`, `million-ips.lua`) are next to this report.")
+	p("The Lua scripts (`distinct-ips.lua`, `million-ips.lua`) are next to this report (from cmd/rempart-flood/lua/).")
 	p("")
 	m := r.million
 	if m == nil {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"embed"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -13,92 +16,40 @@ import (
 	"time"
 )
 
-// distinctIPsLua makes every request come from a new network:
-// X-Forwarded-For walks the IPv4 space one /24 at a time from 100.0.0.0
-// (the threads interleaved), so that no two requests share an address or a
-// network prefix, and no per-prefix budget is ever reached.
-const distinctIPsLua = `-- Every request from a new /24: X-Forwarded-For walks the IPv4 space
--- from 100.0.0.0 one /24 at a time, threads interleaved.
---
---   wrk -t2 -c64 -d5s -s distinct-ips.lua URL -- <offset> <threads>
---
--- offset: how many /24s to skip first; threads: wrk's -t.
-local next_id = 0
-function setup(thread)
-   next_id = next_id + 1
-   thread:set("id", next_id)
-end
-
-function init(args)
-   offset = tonumber(args[1]) or 0
-   threads = tonumber(args[2]) or 1
-   sent = 0
-end
-
-function request()
-   local i = 6553600 + offset + sent * threads + (id - 1)
-   sent = sent + 1
-   local ip = string.format("%d.%d.%d.%d", math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256, sent % 250 + 1)
-   return wrk.format(nil, nil, { ["X-Forwarded-For"] = ip })
-end
-`
-
-// millionIPsLua is distinctIPsLua with an end: each thread stops after its
-// share of total requests and leaves a marker file, so that the runner can
-// stop wrk (SIGINT) as soon as every thread is done.
-const millionIPsLua = `-- A fixed number of clients, each from a new /24 (see distinct-ips.lua).
---
---   wrk -t2 -c64 -d300s -s million-ips.lua URL -- <total> <threads> <marker>
---
--- Each thread stops after total/threads answers and creates <marker>.<n>.
-local next_id = 0
-function setup(thread)
-   next_id = next_id + 1
-   thread:set("id", next_id)
-end
-
-function init(args)
-   total = tonumber(args[1]) or 1000000
-   threads = tonumber(args[2]) or 1
-   marker = args[3]
-   share = math.ceil(total / threads)
-   sent = 0
-   answered = 0
-end
-
-function request()
-   local i = 6553600 + sent * threads + (id - 1)
-   sent = sent + 1
-   local ip = string.format("%d.%d.%d.%d", math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256, sent % 250 + 1)
-   return wrk.format(nil, nil, { ["X-Forwarded-For"] = ip })
-end
-
-function response(status, headers, body)
-   answered = answered + 1
-   if answered == share then
-      if marker then
-         local f = io.open(marker .. "." .. id, "w")
-         if f then f:close() end
-      end
-      wrk.thread:stop()
-   end
-end
-`
-
 // distinctNetworks is how many /24s the scripts walk through, from
 // 100.0.0.0 up to 127.0.0.0 (excluded).
 const distinctNetworks = (127 - 100) << 16
 
-// wrkScripts are the Lua scripts the load figures use, by file name.
-var wrkScripts = map[string]string{"distinct-ips.lua": distinctIPsLua, "million-ips.lua": millionIPsLua}
+// wrkScripts are the Lua scripts the load figures use, in lua/ (their one
+// source, which BENCHMARKS.md's commands use too):
+//
+//   - distinct-ips.lua makes every request come from a new network:
+//     X-Forwarded-For walks the IPv4 space one /24 at a time from
+//     100.0.0.0 (the threads interleaved), so that no two requests share an
+//     address or a network prefix, and no per-prefix budget is ever reached.
+//   - million-ips.lua is distinct-ips.lua with an end: each thread stops
+//     after its share of total requests and leaves a marker file, so that
+//     the runner can stop wrk (SIGINT) as soon as every thread is done.
+//
+//go:embed lua/distinct-ips.lua lua/million-ips.lua
+var wrkScripts embed.FS
 
-// writeScripts writes the wrk scripts into dir.
+// writeScripts writes the wrk scripts into dir, where wrk reads them and
+// next to a report whose commands name them.
 func writeScripts(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("wrk scripts: %w", err)
 	}
-	for name, script := range wrkScripts {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o644); err != nil {
+	scripts, err := fs.Glob(wrkScripts, "lua/*.lua")
+	if err != nil {
+		return fmt.Errorf("wrk scripts: %w", err)
+	}
+	for _, name := range scripts {
+		script, err := wrkScripts.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("wrk scripts: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, path.Base(name)), script, 0o644); err != nil {
 			return fmt.Errorf("wrk scripts: %w", err)
 		}
 	}
