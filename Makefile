@@ -7,7 +7,7 @@
 
 GO ?= go
 
-.PHONY: flood flood-short bench-load bench-store deps solver solver-bench solver-deps
+.PHONY: flood flood-short bench-load bench-load-redis bench-store deps solver solver-bench solver-deps
 
 # The full replay: 60 s of attack, the attacker's moves of issue 9, then
 # wrk's figures and a million distinct clients (about five minutes in all).
@@ -28,6 +28,17 @@ bench-load:
 	./scripts/install-deps.sh wrk
 	$(GO) run ./cmd/rempart-flood -load-only -wrk-rounds 5 -wrk-duration 10s \
 		-wrk-threads 1 -wrk-connections 32 -out bench-report $(FLOOD_FLAGS)
+
+# The same load figures with the shield's state in Redis (a redis-server the
+# run starts on port-base+6), then in memory, back to back in one make run:
+# compare the two reports' shield/bare ratios (BENCHMARKS.md, "Shared
+# state"). No memory run: Redis memory per client is bench-store's.
+bench-load-redis:
+	./scripts/install-deps.sh wrk redis-server
+	$(GO) run ./cmd/rempart-flood -load-only -store redis -million 0 -wrk-rounds 5 -wrk-duration 10s \
+		-wrk-threads 1 -wrk-connections 32 -out bench-report-redis $(FLOOD_FLAGS)
+	$(GO) run ./cmd/rempart-flood -load-only -store memory -million 0 -wrk-rounds 5 -wrk-duration 10s \
+		-wrk-threads 1 -wrk-connections 32 -out bench-report-memory $(FLOOD_FLAGS)
 
 deps:
 	./scripts/install-deps.sh wrk chromium

@@ -71,7 +71,7 @@ func writeLoadReport(dir string, r *results) (string, error) {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	p("# Load figures: %s", r.started.Format("2006-01-02 15:04 MST"))
 	p("")
-	p("`go run ./cmd/rempart-flood -load-only` (`make bench-load`) on %d CPUs (%s/%s, %s): the shield (`cmd/rempart` as a subprocess, the Caddyfile below: the README's budgets) against bare Caddy in the same process.", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	p("`go run ./cmd/rempart-flood -load-only -store %s` (`make bench-load`) on %d CPUs (%s/%s, %s): the shield (`cmd/rempart` as a subprocess, the Caddyfile below: the README's budgets, its state in %s) against bare Caddy in the same process.", r.cfg.store, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), storeWords(r.cfg.store))
 	p("")
 	r.loadMarkdown(p)
 	p("## Caddyfile")
@@ -156,7 +156,7 @@ func (r *results) markdown() string {
 
 	p("# Flood replay: %s", r.started.Format("2006-01-02 15:04 MST"))
 	p("")
-	p("The incident behind rempart, replayed against the real shield (`cmd/rempart` as a subprocess) in front of the demo petition, on %d CPUs (%s/%s, %s). Every client reaches the shield from 127.0.0.1, a trusted proxy, and presents its own address in `X-Forwarded-For`.", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	p("The incident behind rempart, replayed against the real shield (`cmd/rempart` as a subprocess) in front of the demo petition, its state in %s, on %d CPUs (%s/%s, %s). Every client reaches the shield from 127.0.0.1, a trusted proxy, and presents its own address in `X-Forwarded-For`.", storeWords(cfg.store), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	p("")
 	mode := "full"
 	if cfg.duration < 10*time.Second {
@@ -492,4 +492,12 @@ func (r *results) flags() []string {
 		"-stash-signers", fmt.Sprint(c.stashSigners),
 		"-forwarded-tries", fmt.Sprint(c.forwardedTries),
 	}
+}
+
+// storeWords says where the run's shield kept its state.
+func storeWords(store string) string {
+	if store == "redis" {
+		return "a local redis-server (`store redis`)"
+	}
+	return "memory"
 }

@@ -47,6 +47,7 @@ type environment struct {
 	work   string
 	chrome string // Chromium's path, "" when none
 	policy string // the replay's policy file
+	redis  string // the Redis address of a -store redis run, "" otherwise
 	solver *nativeSolver
 }
 
@@ -67,6 +68,10 @@ func (env *environment) prepareShield(ctx context.Context, name string, backendL
 		HostingBudget: hostingBudgetPerHour,
 		IPBudget:      ipBudgetPerHour,
 		Upstream:      upstream,
+	}
+	if env.redis != "" {
+		// Each shield of the run starts from empty state, as in memory.
+		sc.Redis, sc.KeyPrefix = env.redis, "flood-"+name+"-"+env.secret[:8]+":"
 	}
 	if backendLog {
 		sc.BackendLog = filepath.Join(dir, "backend.log")

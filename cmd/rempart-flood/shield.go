@@ -47,18 +47,20 @@ type ports struct {
 	// Caddy. Refuse is a bare "respond 429", what the shield's own answers
 	// (refusals, challenge pages) are compared with.
 	Demo, Shield, Bare, Counting, Refuse, Admin int
+	// Redis is the redis-server of a -store redis run.
+	Redis int
 }
 
-// portsFrom lays the ports out from base: base, base+1, ... base+5, and
+// portsFrom lays the ports out from base: base, base+1, ... base+6, and
 // base+99 for HTTPS.
 func portsFrom(base, admin int) ports {
-	return ports{HTTP: base, Demo: base + 1, Shield: base + 2, Bare: base + 3, Counting: base + 4, Refuse: base + 5, HTTPS: base + 99, Admin: admin}
+	return ports{HTTP: base, Demo: base + 1, Shield: base + 2, Bare: base + 3, Counting: base + 4, Refuse: base + 5, Redis: base + 6, HTTPS: base + 99, Admin: admin}
 }
 
 // checkFree makes sure nothing listens on the run's ports already (a
 // shield left over from another run would answer in this one's place).
 func (p ports) checkFree() error {
-	for _, port := range []int{p.HTTP, p.Demo, p.Shield, p.Bare, p.Refuse, p.Admin} {
+	for _, port := range []int{p.HTTP, p.Demo, p.Shield, p.Bare, p.Refuse, p.Redis, p.Admin} {
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			return fmt.Errorf("port %d is taken (another run?): %w", port, err)
@@ -86,6 +88,9 @@ type shieldConfig struct {
 	// Upstream is the port of the petition the shield guards: the demo's,
 	// or the runner's counting petition in the attacker's moves.
 	Upstream int
+	// Redis, when set, is the address of the Redis the shield keeps its
+	// state in (-store redis), under KeyPrefix.
+	Redis, KeyPrefix string
 }
 
 // hostingBudgetPerHour is the replay's budget for each hosting ASN: at
@@ -116,6 +121,11 @@ var caddyfileTemplate = template.Must(template.New("Caddyfile").Parse(`{
 	}
 	rempart {
 		asn_db {{.ASNDB}}
+{{- if .Redis}}
+		store redis {{.Redis}} {
+			key_prefix {{.KeyPrefix}}
+		}
+{{- end}}
 	}
 }
 

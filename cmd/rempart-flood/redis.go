@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// redisServer is Debian's redis-server, started for a -store redis run:
+// the shield keeps its state there as several instances would.
+type redisServer struct {
+	cmd    *exec.Cmd
+	addr   string
+	exited chan struct{}
+}
+
+// startRedis runs redis-server on 127.0.0.1:port with its files in dir,
+// without persistence and with noeviction (what the README asks), and
+// waits until it answers.
+func startRedis(ctx context.Context, dir string, port int) (*redisServer, error) {
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New("-store redis: redis-server is not installed (Debian: apt-get install redis-server)")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	s := &redisServer{addr: "127.0.0.1:" + strconv.Itoa(port), exited: make(chan struct{})}
+	s.cmd = exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
+		"--appendonly", "no", "--maxmemory-policy", "noeviction", "--logfile", filepath.Join(dir, "redis.log"))
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting redis-server: %w", err)
+	}
+	go func() { _ = s.cmd.Wait(); close(s.exited) }()
+	client := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1, DialerRetries: 1,
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
+	defer client.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		err := client.Ping(pctx).Err()
+		cancel()
+		switch {
+		case err == nil:
+			return s, nil
+		case ctx.Err() != nil || time.Now().After(deadline):
+			s.stop()
+			return nil, fmt.Errorf("redis-server on %s did not answer: %w", s.addr, err)
+		}
+		select {
+		case <-s.exited:
+			return nil, fmt.Errorf("redis-server on %s exited (see %s)", s.addr, filepath.Join(dir, "redis.log"))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// stop ends the server and waits for it.
+func (s *redisServer) stop() {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
