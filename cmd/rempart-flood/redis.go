@@ -1,17 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
-
-	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // redisServer is Debian's redis-server, started for a -store redis run:
@@ -34,20 +33,21 @@ func startRedis(ctx context.Context, dir string, port int) (*redisServer, error)
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	s := &redisServer{addr: "127.0.0.1:" + strconv.Itoa(port), exited: make(chan struct{})}
+	// A server left over from another run would answer in this one's place.
+	l, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return nil, fmt.Errorf("redis port %d is taken (another run?): %w", port, err)
+	}
+	l.Close()
 	s.cmd = exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
 		"--appendonly", "no", "--maxmemory-policy", "noeviction", "--logfile", filepath.Join(dir, "redis.log"))
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting redis-server: %w", err)
 	}
 	go func() { _ = s.cmd.Wait(); close(s.exited) }()
-	client := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1, DialerRetries: 1,
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
-	defer client.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		err := client.Ping(pctx).Err()
-		cancel()
+		err := ping(s.addr)
 		switch {
 		case err == nil:
 			return s, nil
@@ -72,4 +72,25 @@ func (s *redisServer) stop() {
 		_ = s.cmd.Process.Kill()
 		<-s.exited
 	}
+}
+
+// ping sends PING in Redis's inline protocol and checks for +PONG.
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "+PONG\r\n" {
+		return fmt.Errorf("unexpected answer %q", line)
+	}
+	return nil
 }

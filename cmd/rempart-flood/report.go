@@ -71,7 +71,7 @@ func writeLoadReport(dir string, r *results) (string, error) {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	p("# Load figures: %s", r.started.Format("2006-01-02 15:04 MST"))
 	p("")
-	p("`go run ./cmd/rempart-flood -load-only -store %s` (`make bench-load`) on %d CPUs (%s/%s, %s): the shield (`cmd/rempart` as a subprocess, the Caddyfile below: the README's budgets, its state in %s) against bare Caddy in the same process.", r.cfg.store, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), storeWords(r.cfg.store))
+	p("`go run ./cmd/rempart-flood -load-only -store %s -instances %d` (`make bench-load`) on %d CPUs (%s/%s, %s): the shield (`cmd/rempart` as a subprocess, the Caddyfile below: the README's budgets, its state in %s) against bare Caddy in the same process.", r.cfg.store, r.cfg.instances, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), storeWords(r.cfg))
 	p("")
 	r.loadMarkdown(p)
 	p("## Caddyfile")
@@ -156,7 +156,7 @@ func (r *results) markdown() string {
 
 	p("# Flood replay: %s", r.started.Format("2006-01-02 15:04 MST"))
 	p("")
-	p("The incident behind rempart, replayed against the real shield (`cmd/rempart` as a subprocess) in front of the demo petition, its state in %s, on %d CPUs (%s/%s, %s). Every client reaches the shield from 127.0.0.1, a trusted proxy, and presents its own address in `X-Forwarded-For`.", storeWords(cfg.store), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	p("The incident behind rempart, replayed against the real shield (`cmd/rempart` as a subprocess) in front of the demo petition, its state in %s, on %d CPUs (%s/%s, %s). Every client reaches the shield from 127.0.0.1, a trusted proxy, and presents its own address in `X-Forwarded-For`.", storeWords(cfg), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	p("")
 	mode := "full"
 	if cfg.duration < 10*time.Second {
@@ -495,8 +495,11 @@ func (r *results) flags() []string {
 }
 
 // storeWords says where the run's shield kept its state.
-func storeWords(store string) string {
-	if store == "redis" {
+func storeWords(c config) string {
+	switch {
+	case c.instances > 1:
+		return fmt.Sprintf("a local redis-server (`store redis`) shared by %d instances behind a round-robin load balancer that runs in the first instance's Caddy (the CPU and memory figures are the first instance's, load balancer included)", c.instances)
+	case c.store == "redis":
 		return "a local redis-server (`store redis`)"
 	}
 	return "memory"

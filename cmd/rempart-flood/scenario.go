@@ -68,6 +68,11 @@ func (env *environment) prepareShield(ctx context.Context, name string, backendL
 		HostingBudget: hostingBudgetPerHour,
 		IPBudget:      ipBudgetPerHour,
 		Upstream:      upstream,
+		ShieldPort:    env.cfg.ports.Shield,
+		Instances:     env.cfg.ports.Instances,
+	}
+	if len(sc.Instances) > 0 {
+		sc.ShieldPort = sc.Instances[0]
 	}
 	if env.redis != "" {
 		// Each shield of the run starts from empty state, as in memory.
@@ -76,15 +81,52 @@ func (env *environment) prepareShield(ctx context.Context, name string, backendL
 	if backendLog {
 		sc.BackendLog = filepath.Join(dir, "backend.log")
 	}
-	caddyfile := filepath.Join(dir, "Caddyfile")
-	if err := writeCaddyfile(caddyfile, sc); err != nil {
+	if err := writeCaddyfile(filepath.Join(dir, "Caddyfile"), sc); err != nil {
 		return nil, "", err
 	}
-	shield, err := startShield(ctx, env.binary, caddyfile, filepath.Join(dir, "caddy.log"), dir, env.cfg.ports)
+	for i, port := range sc.Instances[min(1, len(sc.Instances)):] {
+		extra := sc
+		extra.Extra, extra.ShieldPort = true, port
+		extra.Storage = filepath.Join(dir, fmt.Sprintf("storage-%d", i+2))
+		if err := writeCaddyfile(filepath.Join(dir, fmt.Sprintf("Caddyfile-%d", i+2)), extra); err != nil {
+			return nil, "", err
+		}
+	}
+	shield, err := env.startShields(ctx, dir, "caddy")
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", name, err)
 	}
 	return shield, dir, nil
+}
+
+// startShields starts the shield from the Caddyfiles prepareShield wrote
+// in dir: the other instances first, when there are several, then the
+// first, which waits until the load balancer answers. Logs go to
+// logName.log (logName-2.log... for the other instances).
+func (env *environment) startShields(ctx context.Context, dir, logName string) (*shieldProcess, error) {
+	var extras []*shieldProcess
+	stopExtras := func() {
+		for _, x := range extras {
+			x.stop()
+		}
+	}
+	for i, port := range env.cfg.ports.Instances[min(1, len(env.cfg.ports.Instances)):] {
+		n := i + 2
+		x, err := startInstance(ctx, env.binary, filepath.Join(dir, fmt.Sprintf("Caddyfile-%d", n)),
+			filepath.Join(dir, fmt.Sprintf("%s-%d.log", logName, n)), filepath.Join(dir, fmt.Sprintf("home-%d", n)), port)
+		if err != nil {
+			stopExtras()
+			return nil, fmt.Errorf("instance %d: %w", n, err)
+		}
+		extras = append(extras, x)
+	}
+	shield, err := startShield(ctx, env.binary, filepath.Join(dir, "Caddyfile"), filepath.Join(dir, logName+".log"), dir, env.cfg.ports)
+	if err != nil {
+		stopExtras()
+		return nil, err
+	}
+	shield.extras = extras
+	return shield, nil
 }
 
 // runScenario replays the incident against a fresh shield: the
