@@ -7,7 +7,7 @@
 
 GO ?= go
 
-.PHONY: flood flood-short bench-load bench-load-redis bench-store deps solver solver-bench solver-deps
+.PHONY: flood flood-short flood-redis flood-redis-short bench-load bench-load-redis bench-store deps solver solver-bench solver-deps
 
 # The full replay: 60 s of attack, the attacker's moves of issue 9, then
 # wrk's figures and a million distinct clients (about five minutes in all).
@@ -17,6 +17,17 @@ flood: deps
 # A few seconds of each part.
 flood-short: deps
 	$(GO) run ./cmd/rempart-flood -short -out flood-report-short
+
+# The same against three instances sharing one redis-server (started by the
+# run on port 9506), behind a round-robin load balancer (ports 9507-9509):
+# the report's invariants must hold as on one instance.
+flood-redis: deps
+	./scripts/install-deps.sh redis-server
+	$(GO) run ./cmd/rempart-flood -store redis -instances 3 -out flood-report-redis
+
+flood-redis-short: deps
+	./scripts/install-deps.sh redis-server
+	$(GO) run ./cmd/rempart-flood -short -store redis -instances 3 -out flood-report-redis-short
 
 # The load figures of issue 12 alone, no scenario: the shield against bare
 # Caddy in the same process (a bare reverse_proxy for pass-through, a bare
