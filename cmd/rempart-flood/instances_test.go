@@ -54,5 +54,14 @@ func TestShortReplayThreeInstances(t *testing.T) {
 	if st.attempted(fraudulent) == 0 || st.accepted(legitimate) == 0 {
 		t.Errorf("the attacker sent %d signatures, %d legitimate ones were recorded: want both above 0", st.attempted(fraudulent), st.accepted(legitimate))
 	}
+	// The load balancer spread the flood: every other instance worked too.
+	if len(res.scenario.Others) != cfg.instances-1 {
+		t.Fatalf("%d other instances measured, want %d", len(res.scenario.Others), cfg.instances-1)
+	}
+	for i, o := range res.scenario.Others {
+		if o.CPU < 100*time.Millisecond {
+			t.Errorf("instance %d used %v of CPU during the flood: the load balancer did not reach it", i+2, o.CPU)
+		}
+	}
 	checkMoves(t, res.moves, cfg)
 }

@@ -105,6 +105,9 @@ func (r *results) summary() string {
 	lat := signerLatencies(st.signers)
 	fmt.Fprintf(&b, "time to sign, solving excluded: p50 %s, p95 %s\n", ms(percentile(lat, 50)), ms(percentile(lat, 95)))
 	fmt.Fprintf(&b, "petition count %d; shield CPU %.1f s, peak memory %s\n", sc.BackendCount, sc.Shield.CPU.Seconds(), mib(sc.Shield.VmHWM))
+	for i, o := range sc.Others {
+		fmt.Fprintf(&b, "instance %d: CPU %.1f s, peak memory %s\n", i+2, o.CPU.Seconds(), mib(o.VmHWM))
+	}
 	r.loadSummary(&b)
 	if mv := r.moves; mv != nil {
 		for _, row := range mv.rows() {
@@ -275,6 +278,9 @@ func (r *results) markdown() string {
 	p("| elapsed (attack, then signers finishing) | %.1f s |", sc.Elapsed.Seconds())
 	p("| CPU time, user + system (`/proc/<pid>/stat`) | %.1f s (%.2f cores on average) |", sc.Shield.CPU.Seconds(), sc.Shield.CPU.Seconds()/sc.Elapsed.Seconds())
 	p("| peak memory (`VmHWM`, `/proc/<pid>/status`) | %s |", mib(sc.Shield.VmHWM))
+	for i, o := range sc.Others {
+		p("| instance %d: CPU time, peak memory | %.1f s, %s |", i+2, o.CPU.Seconds(), mib(o.VmHWM))
+	}
 	p("")
 	p("The attacker's solver, the signers, Chromium and the shield share the same %d CPUs: the shield's latencies above include waiting for a core.", runtime.NumCPU())
 	p("")

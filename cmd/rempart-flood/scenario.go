@@ -21,8 +21,11 @@ type scenarioResult struct {
 	// Backend what its access log says it received.
 	BackendCount int
 	Backend      backendTraffic
-	// Shield is the shield process's CPU time and peak memory.
+	// Shield is the shield process's CPU time and peak memory (the first
+	// instance's, load balancer included, when there are several), and
+	// Others those of the other instances.
 	Shield   processStats
+	Others   []processStats
 	Signers  int // legitimate Go signers started
 	Browsers int // Chromium signers planned
 	// BrowserNote says why Chromium did not sign, when it did not.
@@ -182,6 +185,13 @@ func runScenario(ctx context.Context, env *environment) (*scenarioResult, error)
 	res.Stats = rec.snapshot()
 	if res.Shield, err = readProcessStats(shield.pid()); err != nil {
 		return nil, err
+	}
+	for _, x := range shield.extras {
+		st, err := readProcessStats(x.pid())
+		if err != nil {
+			return nil, err
+		}
+		res.Others = append(res.Others, st)
 	}
 	if res.BackendCount, err = petitionCount(ctx, cfg.ports); err != nil {
 		return nil, err
