@@ -7,7 +7,7 @@
 
 GO ?= go
 
-.PHONY: flood flood-short bench-load bench-store deps solver solver-bench solver-deps
+.PHONY: flood flood-short flood-redis flood-redis-short bench-load bench-load-redis bench-store deps solver solver-bench solver-deps
 
 # The full replay: 60 s of attack, the attacker's moves of issue 9, then
 # wrk's figures and a million distinct clients (about five minutes in all).
@@ -17,6 +17,17 @@ flood: deps
 # A few seconds of each part.
 flood-short: deps
 	$(GO) run ./cmd/rempart-flood -short -out flood-report-short
+
+# The same against three instances sharing one redis-server (started by the
+# run on port 9506), behind a round-robin load balancer (ports 9507-9509):
+# the report's invariants must hold as on one instance.
+flood-redis: deps
+	./scripts/install-deps.sh redis-server
+	$(GO) run ./cmd/rempart-flood -store redis -instances 3 -out flood-report-redis
+
+flood-redis-short: deps
+	./scripts/install-deps.sh redis-server
+	$(GO) run ./cmd/rempart-flood -short -store redis -instances 3 -out flood-report-redis-short
 
 # The load figures of issue 12 alone, no scenario: the shield against bare
 # Caddy in the same process (a bare reverse_proxy for pass-through, a bare
@@ -28,6 +39,17 @@ bench-load:
 	./scripts/install-deps.sh wrk
 	$(GO) run ./cmd/rempart-flood -load-only -wrk-rounds 5 -wrk-duration 10s \
 		-wrk-threads 1 -wrk-connections 32 -out bench-report $(FLOOD_FLAGS)
+
+# The same load figures with the shield's state in Redis (a redis-server the
+# run starts on port-base+6), then in memory, back to back in one make run:
+# compare the two reports' shield/bare ratios (BENCHMARKS.md, "Shared
+# state"). No memory run: Redis memory per client is bench-store's.
+bench-load-redis:
+	./scripts/install-deps.sh wrk redis-server
+	$(GO) run ./cmd/rempart-flood -load-only -store redis -million 0 -wrk-rounds 5 -wrk-duration 10s \
+		-wrk-threads 1 -wrk-connections 32 -out bench-report-redis $(FLOOD_FLAGS)
+	$(GO) run ./cmd/rempart-flood -load-only -store memory -million 0 -wrk-rounds 5 -wrk-duration 10s \
+		-wrk-threads 1 -wrk-connections 32 -out bench-report-memory $(FLOOD_FLAGS)
 
 deps:
 	./scripts/install-deps.sh wrk chromium

@@ -107,6 +107,29 @@ func (p *Pressure) Observe(key string, now time.Time) (extraBits int) {
 	return p.extraBits(rate)
 }
 
+// Set replaces the network key's estimate with perMinute as of now, and
+// returns the extra bits it earns. A shared store uses it to keep a local
+// copy of the estimate every instance contributes to, so that reading it
+// (Extra) costs no round trip and observing falls back on it when the
+// store is away.
+func (p *Pressure) Set(key string, perMinute float64, now time.Time) (extraBits int) {
+	k := p.networks.key(key)
+	sh := p.networks.shard(k)
+	sh.mu.Lock()
+	r, _ := sh.getOrAdd(k)
+	r.perMinute = perMinute
+	r.at = now.UnixNano()
+	sh.mu.Unlock()
+	return p.extraBits(perMinute)
+}
+
+// PerEvent is what one event adds to a network's rate estimate, in events
+// per minute: a shared store adds it on its server.
+func (p *Pressure) PerEvent() float64 { return p.perEvent }
+
+// HalfLife is how fast the estimates decay.
+func (p *Pressure) HalfLife() time.Duration { return p.halfLife }
+
 // Extra returns the extra bits of difficulty the network key has earned as
 // of now, without recording an event.
 func (p *Pressure) Extra(key string, now time.Time) int {

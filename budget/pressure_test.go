@@ -276,3 +276,32 @@ func BenchmarkPressureObserve(b *testing.B) {
 		})
 	})
 }
+
+// TestPressureSet replaces an estimate with a shared one: it earns bits
+// as an observed rate would, decays from its moment, and the next event
+// adds to it.
+func TestPressureSet(t *testing.T) {
+	p, err := NewPressure(PressureConfig{Threshold: 10, MaxExtraBits: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		rate float64
+		want int
+	}{{0, 0}, {19.9, 0}, {20, 1}, {80, 3}, {1e9, 6}, {15, 0}} {
+		if got := p.Set("asn:1", tc.rate, now); got != tc.want {
+			t.Errorf("Set(%v) = %d extra bits, want %d", tc.rate, got, tc.want)
+		}
+	}
+	p.Set("asn:1", 80, now)
+	if got := p.Rate("asn:1", now.Add(p.HalfLife())); got != 40 {
+		t.Errorf("one half-life after Set(80): rate %v, want 40", got)
+	}
+	if got := p.Observe("asn:1", now); got != 3 {
+		t.Errorf("an event after Set(80): %d extra bits, want 3", got)
+	}
+	if got := p.Rate("asn:1", now); got != 80+p.PerEvent() {
+		t.Errorf("an event after Set(80): rate %v, want %v", got, 80+p.PerEvent())
+	}
+}

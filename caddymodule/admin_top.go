@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -115,7 +116,7 @@ func (l *lookout) topNetwork(weight, uncertain float64, byKind [top.Kinds]float6
 	if l.pressure != nil {
 		// Only a network the flood counts by (its ASN when known, else its
 		// prefix) has extra bits; the other key reads 0.
-		t.ExtraBits = l.pressure.Extra(pressureKey, now)
+		t.ExtraBits, _ = l.pressure.Extra(context.Background(), pressureKey, now)
 	}
 	return t
 }

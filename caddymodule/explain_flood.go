@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/netip"
@@ -25,7 +26,7 @@ func (h *Handler) explainFlood(w io.Writer, id Identity, network netip.Prefix, d
 		fmt.Fprintf(w, "flood:    off: the difficulty never rises\n")
 	default:
 		cfg, _ := h.Flood.pressureConfig()
-		extra := p.pressure.Extra(key, now)
+		extra, _ := p.pressure.Extra(context.Background(), key, now)
 		fmt.Fprintf(w, "flood:    %s sends %.1f challenges/min now (rises above %g/min): +%d bits of %d at most",
 			label, p.pressure.Rate(key, now), cfg.Threshold, extra, cfg.MaxExtraBits)
 		if d.Action == policies.ActionChallenge || d.Action == policies.ActionLimit {

@@ -12,10 +12,10 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/policies"
 	"github.com/rempart/rempart/shield"
+	"github.com/rempart/rempart/store"
 )
 
 const (
@@ -200,13 +200,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.loadPolicy(ctx); err != nil {
 		return err
 	}
-	var pressure *budget.Pressure
+	var pressure store.Pressure
 	if !h.Flood.Off {
 		cfg, err := h.Flood.pressureConfig()
 		if err != nil {
 			return err
 		}
-		if h.pressureKey, pressure, err = loadPressure(h.Site, cfg); err != nil {
+		if h.pressureKey, pressure, err = loadPressure(ctx, h.app.storeOf(), h.Site, cfg); err != nil {
 			return err
 		}
 	}

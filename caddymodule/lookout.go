@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,8 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"go.uber.org/zap"
 
-	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/shield"
+	"github.com/rempart/rempart/store"
 	"github.com/rempart/rempart/top"
 )
 
@@ -171,7 +170,7 @@ type lookout struct {
 	metrics  *siteMetrics
 	nets     *networks
 	netsKey  string
-	pressure *budget.Pressure
+	pressure store.Pressure
 	events   *caddyevents.App
 	ctx      caddy.Context
 	logger   *zap.Logger
@@ -180,7 +179,7 @@ type lookout struct {
 
 // provisionWatch sets up the handler's lookout and its interval log, which
 // stops with ctx.
-func (h *Handler) provisionWatch(ctx caddy.Context, pressure *budget.Pressure) error {
+func (h *Handler) provisionWatch(ctx caddy.Context, pressure store.Pressure) error {
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
@@ -210,8 +209,8 @@ func (w *lookout) observe(r *http.Request, out *shield.Outcome) {
 	now := w.now()
 	refused := out.Action == shield.ActionLimit || out.Action == shield.ActionDeny || out.Action == shield.ActionRefuse
 	var extra int
-	if w.pressure != nil && (out.Action == shield.ActionChallenge || out.Action == shield.ActionHold) {
-		extra = w.pressure.Extra(pressureKey(out), now)
+	if out.Action == shield.ActionChallenge || out.Action == shield.ActionHold {
+		extra = out.FloodExtra
 	}
 	set := func(i *top.Info) {
 		i.ASN, i.Org, i.Class = out.Client.ASN, out.Client.Org, out.Client.Class
@@ -274,15 +273,6 @@ func (w *lookout) changes(out *shield.Outcome, prev top.Info, extra int, now tim
 		w.logger.Info(msg, zap.Int("extra_bits", extra), zap.Int("was", prev.Extra), zap.Int("difficulty", out.Difficulty),
 			zap.Stringer("network", out.Network), zap.Uint32("asn", out.Client.ASN), zap.String("org", out.Client.Org))
 	}
-}
-
-// pressureKey is the key the shield's flood pressure counts the client's
-// network by (see shield's client.network).
-func pressureKey(out *shield.Outcome) string {
-	if out.Client.Known {
-		return "asn:" + strconv.FormatUint(uint64(out.Client.ASN), 10)
-	}
-	return "prefix:" + out.Network.String()
 }
 
 // setPlaceholders sets {http.rempart.action}, {http.rempart.rule} and

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/shield"
+	"github.com/rempart/rempart/store/memory"
 )
 
 // BenchmarkLookoutObserve is what watching adds to one request: metrics,
@@ -22,7 +23,7 @@ func BenchmarkLookoutObserve(b *testing.B) {
 	pressure, _ := budget.NewPressure(budget.PressureConfig{Threshold: 60, MaxExtraBits: 6})
 	key, nets, _ := loadNetworks(b.Name())
 	b.Cleanup(func() { _, _ = siteStates.Delete(key) })
-	l := &lookout{site: "bench", metrics: newSiteMetrics("bench"), nets: nets, netsKey: key, pressure: pressure, logger: zap.NewNop()}
+	l := &lookout{site: "bench", metrics: newSiteMetrics("bench"), nets: nets, netsKey: key, pressure: memory.Pressure{Pressure: pressure}, logger: zap.NewNop()}
 	l.now = time.Now
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	repl := caddy.NewReplacer()

@@ -14,9 +14,11 @@ import (
 
 	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/shield"
+	"github.com/rempart/rempart/store"
+	"github.com/rempart/rempart/store/memory"
 )
 
-func newTestLookout(t *testing.T, pressure *budget.Pressure) (*lookout, *observer.ObservedLogs, *time.Time) {
+func newTestLookout(t *testing.T, pressure store.Pressure) (*lookout, *observer.ObservedLogs, *time.Time) {
 	t.Helper()
 	core, logs := observer.New(zapcore.InfoLevel)
 	key, nets, err := loadNetworks(t.Name())
@@ -43,11 +45,12 @@ func TestLookoutLogsOneLinePerIntervalAndPerChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, logs, _ := newTestLookout(t, pressure)
+	l, logs, _ := newTestLookout(t, memory.Pressure{Pressure: pressure})
 	const flood = 500
 	for i := range flood {
 		out := hostingOutcome(shield.ActionChallenge, "52.94.1.9")
-		out.Difficulty = 18 + pressure.Observe("asn:16509", l.now())
+		out.FloodExtra = pressure.Observe("asn:16509", l.now())
+		out.Difficulty = 18 + out.FloodExtra
 		l.observe(httptest.NewRequest(http.MethodGet, "/", nil), out)
 		if i%2 == 0 {
 			out := hostingOutcome(shield.ActionLimit, "52.94.1.9")

@@ -66,15 +66,17 @@ func loadSiteState(ctx context.Context, st Store, site string, cfg store.SiteCon
 }
 
 // pressureState keeps the flood estimates of a site's networks across
-// reloads, as long as the flood settings stay the same.
-type pressureState struct{ *budget.Pressure }
+// reloads, as long as the store and the flood settings stay the same.
+type pressureState struct{ store.Pressure }
 
 func (pressureState) Destruct() error { return nil }
 
-func loadPressure(site string, cfg budget.PressureConfig) (string, *budget.Pressure, error) {
-	key := fmt.Sprintf("rempart.pressure.%s.%g.%s.%d", site, cfg.Threshold, cfg.HalfLife, cfg.MaxExtraBits)
+// loadPressure returns the flood estimates of site in st, shared with the
+// other instances when st is.
+func loadPressure(ctx context.Context, st Store, site string, cfg budget.PressureConfig) (string, store.Pressure, error) {
+	key := fmt.Sprintf("rempart.pressure.%s.%s.%g.%s.%d", st.PoolKey(), site, cfg.Threshold, cfg.HalfLife, cfg.MaxExtraBits)
 	val, _, err := siteStates.LoadOrNew(key, func() (caddy.Destructor, error) {
-		p, err := budget.NewPressure(cfg)
+		p, err := st.Backend().OpenPressure(ctx, site, cfg)
 		return pressureState{p}, err
 	})
 	if err != nil {

@@ -210,7 +210,13 @@ const clusterPolicy = `rules:
     rate: 4/hour
 `
 
-func startCluster(t *testing.T) *cluster {
+// startCluster starts the cluster with rising difficulty off: the tests
+// that count requests need a fixed one.
+func startCluster(t *testing.T) *cluster { return startClusterWith(t, "flood off") }
+
+// startClusterWith starts the cluster with the given flood setting (a
+// line of the rempart directive).
+func startClusterWith(t *testing.T, flood string) *cluster {
 	t.Helper()
 	c := &cluster{redis: redistest.Start(t, clusterRedis), recorder: startRecorder(t)}
 	policy := filepath.Join(t.TempDir(), "policy.yaml")
@@ -246,11 +252,11 @@ http://:%d {
 		protect POST /sign
 		protect POST /vote
 		policy %s
-		flood off
+		%s
 	}
 	reverse_proxy 127.0.0.1:%d
 }
-`, lbAdminPort+1+i, t.TempDir(), clusterRedis, prefix, clusterTimeout, port, policy, recorderPort), port))
+`, lbAdminPort+1+i, t.TempDir(), clusterRedis, prefix, clusterTimeout, port, policy, flood, recorderPort), port))
 	}
 	c.lb = startProcess(t, "load balancer", fmt.Sprintf(`{
 	admin 127.0.0.1:%d

@@ -265,7 +265,10 @@ func (a *action) exhausted(pass challenge.Pass) bool {
 func (a *action) required() int {
 	bits := a.dec.Difficulty
 	if p := a.s.cfg.Pressure; p != nil {
-		bits += p.Extra(a.c.network(), a.now)
+		// Extra answers from this instance's copy: no round trip.
+		extra, _ := p.Extra(a.r.Context(), a.c.network(), a.now)
+		bits += extra
+		a.out.FloodExtra = extra
 	}
 	return a.capped(bits)
 }
@@ -275,7 +278,11 @@ func (a *action) required() int {
 func (a *action) issueDifficulty() int {
 	bits := a.dec.Difficulty
 	if p := a.s.cfg.Pressure; p != nil {
-		bits += p.Observe(a.c.network(), a.now)
+		// A store that fails still answers with this instance's estimate,
+		// and logs its outage once: the challenge never waits on it.
+		extra, _ := p.Observe(a.r.Context(), a.c.network(), a.now)
+		bits += extra
+		a.out.FloodExtra = extra
 	}
 	return a.capped(bits)
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/internal/shieldtest"
 	"github.com/rempart/rempart/policies"
+	"github.com/rempart/rempart/store"
+	"github.com/rempart/rempart/store/memory"
 )
 
 const testSecret = "0123456789abcdef-shield-test-secret"
@@ -115,12 +117,16 @@ func newHarness(t testing.TB, cfg setup) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, state: state, now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	var pressure store.Pressure
+	if cfg.pressure != nil {
+		pressure = memory.Pressure{Pressure: cfg.pressure}
+	}
 	h.shield, err = New(Config{
 		Prefix: "/.rempart/", Signer: signer, Pages: pages, State: state,
 		Policy:  staticPolicy{&Active{Chain: chain, Budgets: budgets}},
 		PassTTL: time.Hour, ChallengeTTL: 5 * time.Minute, IPv4Prefix: 24, IPv6Prefix: 48, MaxBody: 64 << 10,
 		Observe:  cfg.observe,
-		Pressure: cfg.pressure, DifficultyCap: cfg.difficultyCap,
+		Pressure: pressure, DifficultyCap: cfg.difficultyCap,
 		Now: func() time.Time { return h.now },
 		Observer: func(_ *http.Request, o *Outcome) {
 			h.mu.Lock()

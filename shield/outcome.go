@@ -59,6 +59,9 @@ type Outcome struct {
 	Line int
 	// Difficulty is the work a challenge asked for, or a signature needed.
 	Difficulty int
+	// FloodExtra is what the network's flood added to Difficulty (before
+	// the cap), when the shield asked.
+	FloodExtra int
 	// Budget names the budget that refused a request.
 	Budget string
 	// Reason says, for refusals and failed proofs, why.

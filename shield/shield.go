@@ -10,9 +10,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/policies"
+	"github.com/rempart/rempart/store"
 )
 
 // Config is what a Shield is made of. The caller (the Caddy adapter, or a
@@ -30,8 +30,9 @@ type Config struct {
 	State *State
 	// Policy gives the policy in force for each request.
 	Policy Policy
-	// Pressure, when set, raises the difficulty of networks that flood.
-	Pressure *budget.Pressure
+	// Pressure, when set, raises the difficulty of networks that flood,
+	// counted on every instance sharing its store.
+	Pressure store.Pressure
 	// DifficultyCap, when positive, is the most bits a challenge asks,
 	// whatever the policy's rules and the flood's extra bits add (see
 	// challenge.SolvableDifficulty): rising difficulty stops where a slow

@@ -87,9 +87,33 @@ type SiteConfig struct {
 	Budgets budget.TablesConfig
 }
 
+// Pressure estimates each network's recent rate of challenges, counted
+// on every instance sharing the store, and turns it into extra difficulty
+// (see budget.Pressure).
+type Pressure interface {
+	// Observe records one event from the network key at now and returns
+	// the extra bits the network has earned, this event included. On
+	// error extraBits is still the best estimate this instance has without
+	// the store (its own events and the last shared estimate it saw): the
+	// caller uses it and never waits for the store to come back.
+	Observe(ctx context.Context, key string, now time.Time) (extraBits int, err error)
+	// Extra returns the extra bits the network key has earned as of now,
+	// without recording an event. It answers from this instance's copy of
+	// the estimate, refreshed by each Observe, and costs no round trip.
+	Extra(ctx context.Context, key string, now time.Time) (extraBits int, err error)
+	// Rate returns the network key's challenges per minute as of now, from
+	// the same copy as Extra: no round trip. It is for people (explain,
+	// the top networks), not for decisions.
+	Rate(key string, now time.Time) float64
+}
+
 // Backend opens the state of sites.
 type Backend interface {
 	// OpenSite returns the state of the site called name, shared with
 	// every instance using the same backend and name.
 	OpenSite(ctx context.Context, name string, cfg SiteConfig) (*Site, error)
+	// OpenPressure returns the flood estimates of the site called name,
+	// tuned by cfg, shared like its state. Instances sharing it must use
+	// the same cfg.
+	OpenPressure(ctx context.Context, name string, cfg budget.PressureConfig) (Pressure, error)
 }

@@ -83,6 +83,14 @@ type config struct {
 	stashSigners   int
 	forwardedTries int
 
+	// store is where the shield keeps its state: "memory" (the default)
+	// or "redis" (a redis-server the run starts).
+	store string
+	// instances is how many shield processes share the Redis store
+	// behind a round-robin load balancer (1 to 3; more than 1 needs
+	// store redis).
+	instances int
+
 	ports ports
 	log   io.Writer
 }
@@ -121,7 +129,9 @@ func defaultConfig() config {
 		moveClients:      4,
 		stashSigners:     20,
 		forwardedTries:   8,
-		ports:            portsFrom(9500, 2995),
+		ports:            portsFrom(9500, 2995, 1),
+		store:            "memory",
+		instances:        1,
 	}
 }
 
@@ -197,7 +207,9 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.moveClients, "move-clients", def.moveClients, "clients in each of the attacker's moves")
 	fs.IntVar(&c.stashSigners, "stash-signers", def.stashSigners, "signers whose submissions are held during the stash flood")
 	fs.IntVar(&c.forwardedTries, "forwarded-tries", def.forwardedTries, "signatures of each client that spoofs X-Forwarded-For")
-	portBase := fs.Int("port-base", 9500, "first of the ports the run listens on (base to base+5, and base+99)")
+	fs.StringVar(&c.store, "store", def.store, "where the shield keeps its state: memory, or redis (a redis-server the run starts on port-base+6)")
+	fs.IntVar(&c.instances, "instances", def.instances, "shield processes sharing one Redis behind a round-robin load balancer, 1 to 3 (more than 1 needs -store redis; they listen on port-base+7 on)")
+	portBase := fs.Int("port-base", 9500, "first of the ports the run listens on (base to base+6, and base+99)")
 	adminPort := fs.Int("admin-port", 2995, "Caddy's admin port")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -227,7 +239,7 @@ func parseFlags(args []string) (config, error) {
 	}
 	c.wrk = !*noWrk
 	c.moves = !*noMoves
-	c.ports = portsFrom(*portBase, *adminPort)
+	c.ports = portsFrom(*portBase, *adminPort, c.instances)
 	c.log = os.Stderr
 	return c, c.validate()
 }
@@ -255,6 +267,10 @@ func (c config) validate() error {
 		// Each move's clients have a block of addresses of their own
 		// (moves.go).
 		return fmt.Errorf("-move-clients 1 to 8, -stash-signers 1 to 40, -forwarded-tries 1 to %d", maxForwardedTries)
+	case c.store != "memory" && c.store != "redis":
+		return fmt.Errorf("-store %q: want memory or redis", c.store)
+	case c.instances < 1 || c.instances > 3 || (c.instances > 1 && c.store != "redis"):
+		return fmt.Errorf("-instances %d: want 1 to 3, and -store redis for more than 1 (they share its state)", c.instances)
 	case c.ports.HTTP < 1024 || c.ports.HTTPS > 65535:
 		return fmt.Errorf("-port-base %d: want 1024 to 65436", c.ports.HTTP)
 	}
@@ -298,6 +314,15 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	env.policy = filepath.Join(work, "policy.yaml")
 	if err := writePolicy(env.policy); err != nil {
 		return nil, err
+	}
+	if cfg.store == "redis" {
+		cfg.logf("starting redis-server on port %d", cfg.ports.Redis)
+		redis, err := startRedis(ctx, filepath.Join(work, "redis"), cfg.ports.Redis)
+		if err != nil {
+			return nil, err
+		}
+		defer redis.stop()
+		env.redis = redis.addr
 	}
 	if env.chrome = chromium.Find(); env.chrome == "" && cfg.requireBrowser && cfg.browsers > 0 {
 		return nil, errors.New("no Chromium found: install Debian's chromium package, or set REMPART_CHROMIUM")

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/http"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -284,7 +283,7 @@ func runMoves(ctx context.Context, env *environment) (*movesResult, error) {
 	}
 	shield.stop()
 	// The same Caddyfile: the same secret, the same storage.
-	shield, err = startShield(ctx, env.binary, filepath.Join(dir, "Caddyfile"), filepath.Join(dir, "caddy-restarted.log"), dir, cfg.ports)
+	shield, err = env.startShields(ctx, dir, "caddy-restarted")
 	if err != nil {
 		return nil, fmt.Errorf("moves: restarting the shield: %w", err)
 	}

@@ -71,7 +71,7 @@ func writeLoadReport(dir string, r *results) (string, error) {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	p("# Load figures: %s", r.started.Format("2006-01-02 15:04 MST"))
 	p("")
-	p("`go run ./cmd/rempart-flood -load-only` (`make bench-load`) on %d CPUs (%s/%s, %s): the shield (`cmd/rempart` as a subprocess, the Caddyfile below: the README's budgets) against bare Caddy in the same process.", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	p("`go run ./cmd/rempart-flood -load-only -store %s -instances %d` (`make bench-load`) on %d CPUs (%s/%s, %s): the shield (`cmd/rempart` as a subprocess, the Caddyfile below: the README's budgets, its state in %s) against bare Caddy in the same process.", r.cfg.store, r.cfg.instances, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), storeWords(r.cfg))
 	p("")
 	r.loadMarkdown(p)
 	p("## Caddyfile")
@@ -105,6 +105,9 @@ func (r *results) summary() string {
 	lat := signerLatencies(st.signers)
 	fmt.Fprintf(&b, "time to sign, solving excluded: p50 %s, p95 %s\n", ms(percentile(lat, 50)), ms(percentile(lat, 95)))
 	fmt.Fprintf(&b, "petition count %d; shield CPU %.1f s, peak memory %s\n", sc.BackendCount, sc.Shield.CPU.Seconds(), mib(sc.Shield.VmHWM))
+	for i, o := range sc.Others {
+		fmt.Fprintf(&b, "instance %d: CPU %.1f s, peak memory %s\n", i+2, o.CPU.Seconds(), mib(o.VmHWM))
+	}
 	r.loadSummary(&b)
 	if mv := r.moves; mv != nil {
 		for _, row := range mv.rows() {
@@ -156,7 +159,7 @@ func (r *results) markdown() string {
 
 	p("# Flood replay: %s", r.started.Format("2006-01-02 15:04 MST"))
 	p("")
-	p("The incident behind rempart, replayed against the real shield (`cmd/rempart` as a subprocess) in front of the demo petition, on %d CPUs (%s/%s, %s). Every client reaches the shield from 127.0.0.1, a trusted proxy, and presents its own address in `X-Forwarded-For`.", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	p("The incident behind rempart, replayed against the real shield (`cmd/rempart` as a subprocess) in front of the demo petition, its state in %s, on %d CPUs (%s/%s, %s). Every client reaches the shield from 127.0.0.1, a trusted proxy, and presents its own address in `X-Forwarded-For`.", storeWords(cfg), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	p("")
 	mode := "full"
 	if cfg.duration < 10*time.Second {
@@ -275,6 +278,9 @@ func (r *results) markdown() string {
 	p("| elapsed (attack, then signers finishing) | %.1f s |", sc.Elapsed.Seconds())
 	p("| CPU time, user + system (`/proc/<pid>/stat`) | %.1f s (%.2f cores on average) |", sc.Shield.CPU.Seconds(), sc.Shield.CPU.Seconds()/sc.Elapsed.Seconds())
 	p("| peak memory (`VmHWM`, `/proc/<pid>/status`) | %s |", mib(sc.Shield.VmHWM))
+	for i, o := range sc.Others {
+		p("| instance %d: CPU time, peak memory | %.1f s, %s |", i+2, o.CPU.Seconds(), mib(o.VmHWM))
+	}
 	p("")
 	p("The attacker's solver, the signers, Chromium and the shield share the same %d CPUs: the shield's latencies above include waiting for a core.", runtime.NumCPU())
 	p("")
@@ -492,4 +498,15 @@ func (r *results) flags() []string {
 		"-stash-signers", fmt.Sprint(c.stashSigners),
 		"-forwarded-tries", fmt.Sprint(c.forwardedTries),
 	}
+}
+
+// storeWords says where the run's shield kept its state.
+func storeWords(c config) string {
+	switch {
+	case c.instances > 1:
+		return fmt.Sprintf("a local redis-server (`store redis`) shared by %d instances behind a round-robin load balancer that runs in the first instance's Caddy (the CPU and memory figures are the first instance's, load balancer included)", c.instances)
+	case c.store == "redis":
+		return "a local redis-server (`store redis`)"
+	}
+	return "memory"
 }

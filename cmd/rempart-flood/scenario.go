@@ -21,8 +21,11 @@ type scenarioResult struct {
 	// Backend what its access log says it received.
 	BackendCount int
 	Backend      backendTraffic
-	// Shield is the shield process's CPU time and peak memory.
+	// Shield is the shield process's CPU time and peak memory (the first
+	// instance's, load balancer included, when there are several), and
+	// Others those of the other instances.
 	Shield   processStats
+	Others   []processStats
 	Signers  int // legitimate Go signers started
 	Browsers int // Chromium signers planned
 	// BrowserNote says why Chromium did not sign, when it did not.
@@ -47,6 +50,7 @@ type environment struct {
 	work   string
 	chrome string // Chromium's path, "" when none
 	policy string // the replay's policy file
+	redis  string // the Redis address of a -store redis run, "" otherwise
 	solver *nativeSolver
 }
 
@@ -67,19 +71,70 @@ func (env *environment) prepareShield(ctx context.Context, name string, backendL
 		HostingBudget: hostingBudgetPerHour,
 		IPBudget:      ipBudgetPerHour,
 		Upstream:      upstream,
+		ShieldPort:    env.cfg.ports.Shield,
+		Instances:     env.cfg.ports.Instances,
+	}
+	if len(sc.Instances) > 0 {
+		sc.ShieldPort = sc.Instances[0]
+	}
+	if env.redis != "" {
+		// Each shield of the run starts from empty state, as in memory.
+		sc.Redis, sc.KeyPrefix = env.redis, "flood-"+name+"-"+env.secret[:8]+":"
 	}
 	if backendLog {
 		sc.BackendLog = filepath.Join(dir, "backend.log")
 	}
-	caddyfile := filepath.Join(dir, "Caddyfile")
-	if err := writeCaddyfile(caddyfile, sc); err != nil {
+	if err := writeCaddyfile(filepath.Join(dir, "Caddyfile"), sc); err != nil {
 		return nil, "", err
 	}
-	shield, err := startShield(ctx, env.binary, caddyfile, filepath.Join(dir, "caddy.log"), dir, env.cfg.ports)
+	for i, port := range sc.Instances[min(1, len(sc.Instances)):] {
+		extra := sc
+		extra.Extra, extra.ShieldPort = true, port
+		extra.Storage = filepath.Join(dir, fmt.Sprintf("storage-%d", i+2))
+		if err := writeCaddyfile(filepath.Join(dir, fmt.Sprintf("Caddyfile-%d", i+2)), extra); err != nil {
+			return nil, "", err
+		}
+	}
+	shield, err := env.startShields(ctx, dir, "caddy")
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", name, err)
 	}
+	if env.redis != "" {
+		// Redis refuses tokens issued in the second a site was first
+		// marked (see redisstore.Spent): a fresh prefix is a new site.
+		time.Sleep(1100 * time.Millisecond)
+	}
 	return shield, dir, nil
+}
+
+// startShields starts the shield from the Caddyfiles prepareShield wrote
+// in dir: the other instances first, when there are several, then the
+// first, which waits until the load balancer answers. Logs go to
+// logName.log (logName-2.log... for the other instances).
+func (env *environment) startShields(ctx context.Context, dir, logName string) (*shieldProcess, error) {
+	var extras []*shieldProcess
+	stopExtras := func() {
+		for _, x := range extras {
+			x.stop()
+		}
+	}
+	for i, port := range env.cfg.ports.Instances[min(1, len(env.cfg.ports.Instances)):] {
+		n := i + 2
+		x, err := startInstance(ctx, env.binary, filepath.Join(dir, fmt.Sprintf("Caddyfile-%d", n)),
+			filepath.Join(dir, fmt.Sprintf("%s-%d.log", logName, n)), filepath.Join(dir, fmt.Sprintf("home-%d", n)), port)
+		if err != nil {
+			stopExtras()
+			return nil, fmt.Errorf("instance %d: %w", n, err)
+		}
+		extras = append(extras, x)
+	}
+	shield, err := startShield(ctx, env.binary, filepath.Join(dir, "Caddyfile"), filepath.Join(dir, logName+".log"), dir, env.cfg.ports)
+	if err != nil {
+		stopExtras()
+		return nil, err
+	}
+	shield.extras = extras
+	return shield, nil
 }
 
 // runScenario replays the incident against a fresh shield: the
@@ -130,6 +185,13 @@ func runScenario(ctx context.Context, env *environment) (*scenarioResult, error)
 	res.Stats = rec.snapshot()
 	if res.Shield, err = readProcessStats(shield.pid()); err != nil {
 		return nil, err
+	}
+	for _, x := range shield.extras {
+		st, err := readProcessStats(x.pid())
+		if err != nil {
+			return nil, err
+		}
+		res.Others = append(res.Others, st)
 	}
 	if res.BackendCount, err = petitionCount(ctx, cfg.ports); err != nil {
 		return nil, err

@@ -47,12 +47,23 @@ type ports struct {
 	// Caddy. Refuse is a bare "respond 429", what the shield's own answers
 	// (refusals, challenge pages) are compared with.
 	Demo, Shield, Bare, Counting, Refuse, Admin int
+	// Redis is the redis-server of a -store redis run.
+	Redis int
+	// Instances are the ports of the instances of an -instances run,
+	// from base+7.
+	Instances []int
 }
 
-// portsFrom lays the ports out from base: base, base+1, ... base+5, and
-// base+99 for HTTPS.
-func portsFrom(base, admin int) ports {
-	return ports{HTTP: base, Demo: base + 1, Shield: base + 2, Bare: base + 3, Counting: base + 4, Refuse: base + 5, HTTPS: base + 99, Admin: admin}
+// portsFrom lays the ports out from base: base, base+1, ... base+6,
+// base+7 on for the instances, and base+99 for HTTPS.
+func portsFrom(base, admin, instances int) ports {
+	p := ports{HTTP: base, Demo: base + 1, Shield: base + 2, Bare: base + 3, Counting: base + 4, Refuse: base + 5, Redis: base + 6, HTTPS: base + 99, Admin: admin}
+	if instances > 1 {
+		for i := range instances {
+			p.Instances = append(p.Instances, base+7+i)
+		}
+	}
+	return p
 }
 
 // checkFree makes sure nothing listens on the run's ports already (a
@@ -86,6 +97,19 @@ type shieldConfig struct {
 	// Upstream is the port of the petition the shield guards: the demo's,
 	// or the runner's counting petition in the attacker's moves.
 	Upstream int
+	// Redis, when set, is the address of the Redis the shield keeps its
+	// state in (-store redis), under KeyPrefix.
+	Redis, KeyPrefix string
+	// ShieldPort is where this process's shield listens: Ports.Shield for
+	// a single instance, else its own port behind the load balancer.
+	ShieldPort int
+	// Instances are the ports of every instance when there are several
+	// (-instances): the first process also runs the load balancer on
+	// Ports.Shield, the petition and the bare sites.
+	Instances []int
+	// Extra makes the Caddyfile of a second or third instance: the
+	// shield alone, no admin API.
+	Extra bool
 }
 
 // hostingBudgetPerHour is the replay's budget for each hosting ASN: at
@@ -102,7 +126,11 @@ const ipBudgetPerHour = 3
 // X-Forwarded-For when the request comes from 127.0.0.1, and a bare
 // reverse_proxy to compare the shield's load figures with.
 var caddyfileTemplate = template.Must(template.New("Caddyfile").Parse(`{
+{{- if .Extra}}
+	admin off
+{{- else}}
 	admin 127.0.0.1:{{.Ports.Admin}}
+{{- end}}
 	persist_config off
 	http_port {{.Ports.HTTP}}
 	https_port {{.Ports.HTTPS}}
@@ -116,8 +144,15 @@ var caddyfileTemplate = template.Must(template.New("Caddyfile").Parse(`{
 	}
 	rempart {
 		asn_db {{.ASNDB}}
+{{- if .Redis}}
+		store redis {{.Redis}} {
+			key_prefix {{.KeyPrefix}}
+		}
+{{- end}}
 	}
 }
+
+{{- if not .Extra}}
 
 # The petition: GET / (form and count), POST /sign, GET /api/count.
 http://:{{.Ports.Demo}} {
@@ -130,9 +165,11 @@ http://:{{.Ports.Demo}} {
 {{- end}}
 	rempart_demo
 }
+{{- end}}
 
-# The petition behind the shield: what signers (and the attacker) reach.
-http://localhost:{{.Ports.Shield}}, http://127.0.0.1:{{.Ports.Shield}} {
+# The petition behind the shield: what signers (and the attacker) reach
+{{- if .Instances}} through the load balancer below{{end}}.
+http://localhost:{{.ShieldPort}}, http://127.0.0.1:{{.ShieldPort}} {
 	bind 127.0.0.1
 	rempart {
 		secret {{.Secret}}
@@ -155,6 +192,18 @@ http://localhost:{{.Ports.Shield}}, http://127.0.0.1:{{.Ports.Shield}} {
 	}
 	reverse_proxy 127.0.0.1:{{.Upstream}}
 }
+{{- if not .Extra}}
+{{- if .Instances}}
+
+# Several instances sharing one Redis, behind a round-robin load balancer
+# (in this Caddy: its CPU counts in this process's).
+http://localhost:{{.Ports.Shield}}, http://127.0.0.1:{{.Ports.Shield}} {
+	bind 127.0.0.1
+	reverse_proxy{{range .Instances}} 127.0.0.1:{{.}}{{end}} {
+		lb_policy round_robin
+	}
+}
+{{- end}}
 
 # The petition behind a bare reverse proxy, for comparison.
 http://127.0.0.1:{{.Ports.Bare}} {
@@ -167,6 +216,7 @@ http://127.0.0.1:{{.Ports.Refuse}} {
 	bind 127.0.0.1
 	respond 429
 }
+{{- end}}
 `))
 
 // writeCaddyfile writes the replay's Caddyfile to path.
@@ -195,6 +245,9 @@ type shieldProcess struct {
 	logPath string
 	exited  chan struct{}
 	waitErr error
+	// extras are the second and third instances of an -instances run,
+	// stopped with this one.
+	extras []*shieldProcess
 }
 
 // startupTimeout bounds how long Caddy may take to start serving.
@@ -211,6 +264,29 @@ func startShield(ctx context.Context, binary, config, logPath, home string, p po
 	if err := p.checkFree(); err != nil {
 		return nil, err
 	}
+	return launch(ctx, binary, config, logFile, logPath, home,
+		[]string{p.demoURL() + "/api/count", p.shieldURL() + "/", p.bareURL() + "/api/count", p.refuseURL() + "/"})
+}
+
+// startInstance runs binary with the Caddyfile of a second or third
+// instance, whose shield listens on port, and waits until it answers.
+func startInstance(ctx context.Context, binary, config, logPath, home string, port int) (*shieldProcess, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("instance log: %w", err)
+	}
+	defer logFile.Close()
+	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return nil, fmt.Errorf("port %d is taken (another run?): %w", port, err)
+	}
+	l.Close()
+	return launch(ctx, binary, config, logFile, logPath, home, []string{url + "/"})
+}
+
+// launch starts the process and waits until every URL answers.
+func launch(ctx context.Context, binary, config string, logFile *os.File, logPath, home string, urls []string) (*shieldProcess, error) {
 	cmd := exec.Command(binary, "run", "--config", config, "--adapter", "caddyfile")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Should the runner die without stopping it, the shield goes too.
@@ -226,19 +302,20 @@ func startShield(ctx context.Context, binary, config, logPath, home string, p po
 		s.waitErr = cmd.Wait()
 		close(s.exited)
 	}()
-	if err := s.waitReady(ctx, p); err != nil {
+	if err := s.waitReady(ctx, urls); err != nil {
 		s.stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-// waitReady polls the petition and the shield until both answer.
-func (s *shieldProcess) waitReady(ctx context.Context, p ports) error {
+// waitReady polls the URLs (the petition, the shield...) until each
+// answers.
+func (s *shieldProcess) waitReady(ctx context.Context, urls []string) error {
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second}
-	for _, url := range []string{p.demoURL() + "/api/count", p.shieldURL() + "/", p.bareURL() + "/api/count", p.refuseURL() + "/"} {
+	for _, url := range urls {
 		for {
 			if resp, err := client.Get(url); err == nil {
 				resp.Body.Close()
@@ -259,8 +336,13 @@ func (s *shieldProcess) waitReady(ctx context.Context, p ports) error {
 func (s *shieldProcess) pid() int { return s.cmd.Process.Pid }
 
 // stop asks Caddy to stop (SIGINT, a graceful stop) and kills it if it
-// has not within ten seconds.
+// has not within ten seconds; then the other instances, if any.
 func (s *shieldProcess) stop() {
+	defer func() {
+		for _, x := range s.extras {
+			x.stop()
+		}
+	}()
 	select {
 	case <-s.exited:
 		return

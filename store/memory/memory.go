@@ -51,6 +51,33 @@ func (Backend) OpenSite(_ context.Context, _ string, cfg store.SiteConfig) (*sto
 	}, nil
 }
 
+// OpenPressure returns a fresh budget.Pressure tuned by cfg: this
+// instance's events only.
+func (Backend) OpenPressure(_ context.Context, _ string, cfg budget.PressureConfig) (store.Pressure, error) {
+	p, err := budget.NewPressure(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return Pressure{p}, nil
+}
+
+// Pressure adapts a budget.Pressure to store.Pressure.
+type Pressure struct{ *budget.Pressure }
+
+// Observe records one event (see budget.Pressure.Observe); it fails only
+// when ctx is done, and then records nothing.
+func (p Pressure) Observe(ctx context.Context, key string, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return p.Pressure.Extra(key, now), err
+	}
+	return p.Pressure.Observe(key, now), nil
+}
+
+// Extra returns the network's extra bits (see budget.Pressure.Extra).
+func (p Pressure) Extra(ctx context.Context, key string, now time.Time) (int, error) {
+	return p.Pressure.Extra(key, now), ctx.Err()
+}
+
 // Spent adapts a challenge.Spent to store.Spent.
 type Spent struct{ *challenge.Spent }
 
@@ -122,8 +149,9 @@ func (b Budgets) TakeAll(ctx context.Context, charges []budget.Charge, now time.
 
 // Interface guards
 var (
-	_ store.Backend = Backend{}
-	_ store.Spent   = Spent{}
-	_ store.Stash   = Stash{}
-	_ budget.Store  = Budgets{}
+	_ store.Backend  = Backend{}
+	_ store.Spent    = Spent{}
+	_ store.Stash    = Stash{}
+	_ budget.Store   = Budgets{}
+	_ store.Pressure = Pressure{}
 )

@@ -114,3 +114,24 @@ return {-1, 0}`)
 // budgetPeekScript returns a counter's count and milliseconds left.
 var budgetPeekScript = redis.NewScript(`
 return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1])}`)
+
+// pressureScript adds one event to a network's rate estimate, decayed to
+// now as budget.Pressure does, and returns the new estimate (events per
+// minute) as a string. KEYS: estimate. ARGV: now (unix ms), half-life
+// (ms), what one event adds, expiry (ms).
+var pressureScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local v = redis.call('HMGET', KEYS[1], 'r', 't')
+local rate, at = 0, now
+if v[1] then
+  rate, at = tonumber(v[1]), tonumber(v[2])
+  if now > at then
+    rate = rate * math.pow(2, (at - now) / tonumber(ARGV[2]))
+    at = now
+  end
+end
+rate = rate + tonumber(ARGV[3])
+local s = string.format('%.17g', rate)
+redis.call('HSET', KEYS[1], 'r', s, 't', string.format('%d', at))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return s`)

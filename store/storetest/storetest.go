@@ -62,6 +62,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("BudgetsAllOrNone", func(t *testing.T) { budgetsAllOrNone(t, h) })
 	t.Run("BudgetsExactUnderRace", func(t *testing.T) { budgetsRace(t, h) })
 	t.Run("ContextCancelled", func(t *testing.T) { cancelled(t, h) })
+	t.Run("PressureEveryEventCounts", func(t *testing.T) { pressureRace(t, h) })
+	t.Run("PressureDecay", func(t *testing.T) { pressureDecay(t, h) })
 	if h.Unreachable != nil {
 		t.Run("Unreachable", func(t *testing.T) { unreachable(t, h) })
 	}
@@ -507,4 +509,5 @@ func unreachable(t *testing.T, h Harness) {
 	if _, ok, _ := site.Stash.Take(context.Background(), id, bind, time.Now()); ok {
 		t.Fatal("released twice")
 	}
+	pressureUnreachable(t, b)
 }
