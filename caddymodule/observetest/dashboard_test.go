@@ -196,7 +196,7 @@ func TestDashboardActionsRefuseCrossSiteRequests(t *testing.T) {
 	page := func(lang string) string {
 		req, _ := http.NewRequest(http.MethodGet, dashboardURL+"?lang="+lang, nil)
 		req.Header.Set("Authorization", auth)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := adminClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,7 +238,7 @@ func TestDashboardActionsRefuseCrossSiteRequests(t *testing.T) {
 		for k, v := range tc.headers {
 			req.Header.Set(k, v)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := adminClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +250,7 @@ func TestDashboardActionsRefuseCrossSiteRequests(t *testing.T) {
 		}
 	}
 	t.Logf("forged actions tried %d, refused as expected %d", len(tests), refused)
-	resp, err := http.Get(adminURL + "/rempart/rules")
+	resp, err := adminClient.Get(adminURL + "/rempart/rules")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,7 +122,7 @@ func (s *shieldUnderTest) reload(difficulty int) {
 	s.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, adminURL+"/load", strings.NewReader(config(s.t, s.site, s.db, s.backend, s.access, difficulty)))
 	req.Header.Set("Content-Type", "text/caddyfile")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := adminClient.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -148,6 +148,11 @@ func get(t *testing.T, c *http.Client, method, target, ip, contentType, body str
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// adminClient talks to Caddy's admin endpoint without keep-alive: a config
+// load may replace the admin server, and a kept connection to the old one
+// would be reset under the next request.
+var adminClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 
 func newClient() *http.Client {
 	jar, _ := cookiejar.New(nil)
@@ -178,7 +183,7 @@ func sign(t *testing.T, ip string) int {
 // labels as Prometheus writes them.
 func scrape(t *testing.T) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(adminURL + "/metrics")
+	resp, err := adminClient.Get(adminURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +336,7 @@ func TestFloodIsSeen(t *testing.T) {
 		}
 	}
 
-	resp, err := http.Get(adminURL + "/rempart/top?n=3")
+	resp, err := adminClient.Get(adminURL + "/rempart/top?n=3")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +383,7 @@ func TestFloodIsSeen(t *testing.T) {
 		t.Errorf("recent refusals %+v", top[0].RecentRefusals)
 	}
 	for _, bad := range []string{"?n=0", "?n=101", "?action=nope"} {
-		resp, err := http.Get(adminURL + "/rempart/top" + bad)
+		resp, err := adminClient.Get(adminURL + "/rempart/top" + bad)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -391,7 +396,7 @@ func TestFloodIsSeen(t *testing.T) {
 	// explain, from the admin API and from the command asking it, says
 	// what the flood adds for this network now.
 	floodLine := regexp.MustCompile(`flood:    AS16509 sends [0-9.]+ challenges/min now \(rises above 10/min\): \+([1-9]) bits of 6 at most, so [0-9]+ bits now`)
-	resp, err = http.Get(adminURL + "/rempart/explain?ip=52.94.3.3&method=POST&path=/sign")
+	resp, err = adminClient.Get(adminURL + "/rempart/explain?ip=52.94.3.3&method=POST&path=/sign")
 	if err != nil {
 		t.Fatal(err)
 	}

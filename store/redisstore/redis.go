@@ -211,18 +211,46 @@ type health struct {
 	isDown atomic.Bool
 	since  atomic.Int64 // unix nanoseconds of the outage's first failure
 	failed atomic.Int64 // operations failed during the outage
+	upAt   atomic.Int64 // unix nanoseconds of the last recovery
+	// quiet marks an outage not logged yet: one that began within
+	// flapWindow of a recovery, as when connections a restart broke fail
+	// one after the other once Redis answers again.
+	quiet atomic.Bool
 }
+
+// flapWindow is how long after a recovery a failure is taken for the end
+// of the same outage, logged only if it lasts that long again.
+const flapWindow = 10 * time.Second
 
 func (h *health) down(err error) {
 	h.failed.Add(1)
+	now := time.Now().UnixNano()
 	if h.isDown.CompareAndSwap(false, true) {
-		h.since.Store(time.Now().UnixNano())
-		h.log.Error("Redis store unreachable: spends fail closed, held submissions kept in memory until it answers", zap.Error(err))
+		h.since.Store(now)
+		if now-h.upAt.Load() < int64(flapWindow) {
+			h.quiet.Store(true)
+			return
+		}
+		h.quiet.Store(false)
+		h.announce(err)
+		return
 	}
+	// A quiet outage that lasts is a real one: say so, once.
+	if h.quiet.Load() && now-h.since.Load() >= int64(flapWindow) && h.quiet.CompareAndSwap(true, false) {
+		h.announce(err)
+	}
+}
+
+func (h *health) announce(err error) {
+	h.log.Error("Redis store unreachable: spends fail closed, held submissions kept in memory until it answers", zap.Error(err))
 }
 
 func (h *health) up() {
 	if h.isDown.Load() && h.isDown.CompareAndSwap(true, false) {
+		h.upAt.Store(time.Now().UnixNano())
+		if h.quiet.Swap(false) {
+			return // never announced: nothing to end
+		}
 		h.log.Warn("Redis store reachable again",
 			zap.Duration("outage", time.Since(time.Unix(0, h.since.Load()))),
 			zap.Int64("failed_operations", h.failed.Swap(0)))
