@@ -17,16 +17,7 @@ var logInterval = time.Minute
 // one line with the counts per action and the heaviest networks, until
 // stop is closed.
 func (w *lookout) logEvery(stop <-chan struct{}, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			w.logTraffic(interval)
-		}
-	}
+	every(stop, interval, func() { w.logTraffic(interval) })
 }
 
 func (w *lookout) logTraffic(interval time.Duration) {

@@ -320,16 +320,7 @@ type policyStatus struct {
 // watch checks the policy file every interval until stop is closed,
 // logging each reload and each refused file.
 func (lp *livePolicy) watch(stop <-chan struct{}, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			lp.reloadAndLog(false)
-		}
-	}
+	every(stop, interval, func() { lp.reloadAndLog(false) })
 }
 
 func (lp *livePolicy) reloadAndLog(force bool) error {
