@@ -1,14 +1,15 @@
 #!/bin/sh
 # The cost of watching the shield (issue 11: metrics, top networks, interval
 # log, placeholders): wrk against the same Caddyfile served by rempart built
-# without it (BASE, default: where this branch left main) and with it (the
+# without it (BASE, default: main just before it was merged) and with it (the
 # work tree), interleaved without, with, without, with. Pass-through (a
 # valid pass, GET / -> 200) and challenge pages (no pass, a new /24 each
 # request -> 403). Compare the ratios; on a busy machine, only roughly.
 #
 #   ./bench/observe-cost.sh            # about 3 minutes, ports 9660-9661 and 3012
 set -eu
-BASE=${BASE:-$(git merge-base HEAD main)}
+# a21f22c^1 is main just before the observability work was merged.
+BASE=${BASE:-a21f22c^1}
 DUR=${DUR:-5s}
 work=$(mktemp -d)
 trap 'kill $(cat "$work"/pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
