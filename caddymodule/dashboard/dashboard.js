@@ -112,8 +112,8 @@
       var sec = el('section', {'aria-labelledby': 'site-' + site.site, 'data-site': site.site});
       sec.appendChild(el('h2', {id: 'site-' + site.site, text: T.site + ' ' + site.site}));
       var p = site.policy;
-      sec.appendChild(el('p', {text: T.mode + ' : ' + (site.mode === 'observe' ? T.observe : T.enforce)}));
-      sec.appendChild(el('p', {text: T.policy + ' : ' + p.file + ', ' + T.loaded + ' ' + new Date(p.loaded).toLocaleString(lang)}));
+      sec.appendChild(el('p', {text: T.mode + T.colon + (site.mode === 'observe' ? T.observe : T.enforce)}));
+      sec.appendChild(el('p', {text: T.policy + T.colon + p.file + ', ' + T.loaded + ' ' + new Date(p.loaded).toLocaleString(lang)}));
       if (p.error) {
         sec.appendChild(el('p', {'class': 'error', text: T.reloadError + ' ' + p.error}));
       } else {
@@ -124,8 +124,8 @@
       sec.appendChild(el('h3', {text: T.top}));
       var head = [T.network, T.org, T.class, T.perMinute, T.actions, T.difficulty, T.budget, T.respond];
       var numeric = [0, 0, 0, 1, 0, 1, 0, 0];
-      sec.appendChild(site.asns.length ? table(T.topASNs, head, networkRows(site.asns, true), numeric) : el('p', {text: T.topASNs + ' : ' + T.none}));
-      sec.appendChild(site.prefixes.length ? table(T.topPrefixes, head, networkRows(site.prefixes, false), numeric) : el('p', {text: T.topPrefixes + ' : ' + T.none}));
+      sec.appendChild(site.asns.length ? table(T.topASNs, head, networkRows(site.asns, true), numeric) : el('p', {text: T.topASNs + T.colon + T.none}));
+      sec.appendChild(site.prefixes.length ? table(T.topPrefixes, head, networkRows(site.prefixes, false), numeric) : el('p', {text: T.topPrefixes + T.colon + T.none}));
 
       sec.appendChild(el('h3', {text: T.temporary}));
       if (p.temporary.length) {
