@@ -29,12 +29,11 @@ func settle(ctx context.Context) error {
 	return chromedp.Do(ctx, chromedp.Sleep(3*time.Second))
 }
 
-// A browser that refuses cookies (its own setting) is told that the site
-// needs them, at once, and posts no proof: it used to post one proof after
-// another for ever under "vous poursuivrez dans un instant".
-func TestCookieBlockedBrowserIsTold(t *testing.T) {
-	startPetition(t)
-	ctx := browserWithPrefs(t, `{"profile":{"default_content_setting_values":{"cookies":2}}}`)
+// openUntilNoCookies opens the shielded site, counting the proofs posted,
+// and waits until the page tells who (a browser) that cookies are needed
+// and stops changing.
+func openUntilNoCookies(t *testing.T, ctx context.Context, who string) *requests {
+	t.Helper()
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatal(err)
 	}
@@ -43,11 +42,21 @@ func TestCookieBlockedBrowserIsTold(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := waitMessage(ctx, "data-nocookies"); err != nil {
-		t.Fatalf("a browser that refuses cookies was not told: %v", err)
+		t.Fatalf("%s was not told: %v", who, err)
 	}
 	if err := settle(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return reqs
+}
+
+// A browser that refuses cookies (its own setting) is told that the site
+// needs them, at once, and posts no proof: it used to post one proof after
+// another for ever under "vous poursuivrez dans un instant".
+func TestCookieBlockedBrowserIsTold(t *testing.T) {
+	startPetition(t)
+	ctx := browserWithPrefs(t, `{"profile":{"default_content_setting_values":{"cookies":2}}}`)
+	reqs := openUntilNoCookies(t, ctx, "a browser that refuses cookies")
 	auto, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('rempart-auto').hidden`))
 	if err != nil || !auto {
 		t.Errorf("the page still says the signer will continue in a moment (hidden=%v, %v)", auto, err)
@@ -62,19 +71,7 @@ func TestCookieBlockedBrowserIsTold(t *testing.T) {
 func TestCookieDroppedLoopStops(t *testing.T) {
 	startSite(t, "header -Set-Cookie")
 	ctx := browser(t)
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
-	}
-	reqs := countRequests(t, ctx, verifyPath)
-	if err := chromedp.Do(ctx, chromedp.Navigate(shieldURL+"/")); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitMessage(ctx, "data-nocookies"); err != nil {
-		t.Fatalf("a browser whose pass never sticks was not told: %v", err)
-	}
-	if err := settle(ctx); err != nil {
-		t.Fatal(err)
-	}
+	reqs := openUntilNoCookies(t, ctx, "a browser whose pass never sticks")
 	if n := reqs.count(verifyPath); n < 1 || n > 2 {
 		t.Fatalf("%d proofs posted before the page stopped, want 1 or 2", n)
 	}
