@@ -132,14 +132,27 @@ func (s *Shield) page(w http.ResponseWriter, r *http.Request, status int, action
 	return nil
 }
 
-// pageHeaders is how many header values writePage sets.
-const pageHeaders = 9
+// pageHeaders is how many header values writePage sets at most.
+const pageHeaders = 7
+
+// autoLength is the body size up to which writePage leaves Content-Length
+// to net/http: a response written whole before the handler returns, within
+// net/http's 2 KiB buffer, gets its length computed (HTTP/2 does the same).
+const autoLength = 2048
 
 // writePage sends one of the shield's own pages, gzip-compressed or not;
 // length is len(page) in decimal. Rempart-Action tells scripts and logs
-// what the shield did without parsing HTML. The header values share one
-// allocation: the fixed ones are never shared between responses, as a
-// later handler may edit a response's values in place.
+// what the shield did without parsing HTML.
+//
+// Every page answers often in a flood, so it sets as few header fields as
+// it can: up to 8 fields in all (with Caddy's Server and a 429's
+// Retry-After) fit the header map's first group, where a 9th makes
+// net/http grow the map and copy it again when the header is written. So
+// the referrer policy is in the pages' HTML, there is no Vary (no-store
+// pages are in no cache to vary), and a short page's length is net/http's.
+// The header values share one allocation: the fixed ones are never shared
+// between responses, as a later handler may edit a response's values in
+// place.
 func writePage(w http.ResponseWriter, r *http.Request, status int, action string, page []byte, length string, gzipped bool) {
 	hdr := w.Header()
 	values := make([]string, pageHeaders)
@@ -148,19 +161,17 @@ func writePage(w http.ResponseWriter, r *http.Request, status int, action string
 		hdr[key] = values[i : i+1 : i+1]
 	}
 	set(0, "Content-Type", "text/html; charset=utf-8")
-	set(1, "Content-Length", length)
-	set(2, "Cache-Control", "no-store")
-	set(3, "Content-Security-Policy", challenge.ContentSecurityPolicy)
-	set(4, "X-Content-Type-Options", "nosniff")
-	set(5, "Referrer-Policy", "same-origin")
-	set(6, "Rempart-Action", action)
-	if vary := hdr["Vary"]; len(vary) > 0 {
-		hdr["Vary"] = append(vary, "Accept-Encoding")
+	set(1, "Cache-Control", "no-store")
+	set(2, "Content-Security-Policy", challenge.ContentSecurityPolicy)
+	set(3, "X-Content-Type-Options", "nosniff")
+	set(4, "Rempart-Action", action)
+	if len(page) > autoLength {
+		set(5, "Content-Length", length)
 	} else {
-		set(7, "Vary", "Accept-Encoding")
+		delete(hdr, "Content-Length")
 	}
 	if gzipped {
-		set(8, "Content-Encoding", "gzip")
+		set(6, "Content-Encoding", "gzip")
 	} else {
 		delete(hdr, "Content-Encoding")
 	}
