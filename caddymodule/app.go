@@ -172,39 +172,72 @@ func (a *App) Identify(ip netip.Addr) Identity {
 	return id
 }
 
-// identityVarKey caches a request's Identity in its caddyhttp vars, so
-// that the handler and every asn matcher on its route look it up once.
-const identityVarKey = "rempart.identity"
+// factsVarKey caches a request's requestFacts in its caddyhttp vars, so
+// that the handler and every asn matcher on its route identify the client
+// once.
+const factsVarKey = "rempart.facts"
 
-// Placeholders set on the request's replacer by identify, so that log,
-// header and respond directives can use them once the rempart handler or
-// an asn matcher has seen the request.
+// Placeholders of the request's replacer, so that log, header and respond
+// directives can use them: the asn ones once the rempart handler or an asn
+// matcher has seen the request, the others once the handler has decided
+// it.
 const (
 	asnPlaceholder      = "http.rempart.asn"       // AS number, "" when unknown
 	asnOrgPlaceholder   = "http.rempart.asn_org"   // organisation name
 	asnClassPlaceholder = "http.rempart.asn_class" // first class, "" if none
+	actionPlaceholder   = "http.rempart.action"    // what the shield did
+	rulePlaceholder     = "http.rempart.rule"      // the deciding rule, if any
+	budgetPlaceholder   = "http.rempart.budget"    // the budget gone over, if any
 )
 
-// identify returns the Identity of the request's client (see clientIP),
-// computing it on first use and caching it for the rest of the request,
-// and sets the http.rempart.asn* placeholders.
-func (a *App) identify(r *http.Request) Identity {
-	if id, ok := caddyhttp.GetVar(r.Context(), identityVarKey).(*Identity); ok {
-		return *id
-	}
-	id := a.Identify(clientIP(r))
-	caddyhttp.SetVar(r.Context(), identityVarKey, &id)
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		if id.Known {
-			repl.Set(asnPlaceholder, id.ASN)
-		} else {
-			repl.Set(asnPlaceholder, "")
-		}
-		repl.Set(asnOrgPlaceholder, id.Org)
-		repl.Set(asnClassPlaceholder, id.Class)
-	}
-	return id
+// requestFacts is what rempart knows of one request: its client, and what
+// the shield did with it (set by the lookout). Its placeholders are read
+// only when a log or a header asks for them, so that a request nobody logs
+// costs one allocation for all six.
+type requestFacts struct {
+	id                   Identity
+	action, rule, budget string
 }
+
+// placeholder is the replacer's provider of the http.rempart.* values.
+func (f *requestFacts) placeholder(key string) (any, bool) {
+	switch key {
+	case asnPlaceholder:
+		if !f.id.Known {
+			return "", true
+		}
+		return f.id.ASN, true
+	case asnOrgPlaceholder:
+		return f.id.Org, true
+	case asnClassPlaceholder:
+		return f.id.Class, true
+	case actionPlaceholder:
+		return f.action, f.action != ""
+	case rulePlaceholder:
+		return f.rule, f.rule != ""
+	case budgetPlaceholder:
+		return f.budget, f.budget != ""
+	}
+	return nil, false
+}
+
+// facts returns the request's facts, computing the client's Identity (see
+// clientIP) on first use, keeping them for the rest of the request and
+// providing their placeholders.
+func (a *App) facts(r *http.Request) *requestFacts {
+	if f, ok := caddyhttp.GetVar(r.Context(), factsVarKey).(*requestFacts); ok {
+		return f
+	}
+	f := &requestFacts{id: a.Identify(clientIP(r))}
+	caddyhttp.SetVar(r.Context(), factsVarKey, f)
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Map(f.placeholder)
+	}
+	return f
+}
+
+// identify returns the Identity of the request's client (see facts).
+func (a *App) identify(r *http.Request) Identity { return a.facts(r).id }
 
 // Interface guards
 var (

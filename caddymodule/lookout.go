@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/rempart/rempart/shield"
@@ -275,18 +276,11 @@ func (w *lookout) changes(out *shield.Outcome, prev top.Info, extra int, now tim
 	}
 }
 
-// setPlaceholders sets {http.rempart.action}, {http.rempart.rule} and
-// {http.rempart.budget} for the access log.
+// setPlaceholders gives {http.rempart.action}, {http.rempart.rule} and
+// {http.rempart.budget} their values, through the request's facts (see
+// App.facts).
 func setPlaceholders(r *http.Request, out *shield.Outcome) {
-	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if !ok {
-		return
-	}
-	repl.Set("http.rempart.action", string(out.Action))
-	if out.Rule != "" {
-		repl.Set("http.rempart.rule", out.Rule)
-	}
-	if out.Budget != "" {
-		repl.Set("http.rempart.budget", out.Budget)
+	if f, ok := caddyhttp.GetVar(r.Context(), factsVarKey).(*requestFacts); ok {
+		f.action, f.rule, f.budget = string(out.Action), out.Rule, out.Budget
 	}
 }
