@@ -11,7 +11,6 @@
 package top
 
 import (
-	"container/heap"
 	"errors"
 	"math"
 	"sort"
@@ -79,8 +78,12 @@ type Tracker[K comparable] struct {
 	// count never needs updating; they are renormalised before the scale
 	// overflows.
 	landmark time.Time
-	byKey    map[K]*entry[K]
-	heap     entries[K]
+	// lastAt and lastScale keep the latest scale: a flood adds many
+	// events within one millisecond, and Exp2 is the dearest part of one.
+	lastAt    time.Time
+	lastScale float64
+	byKey     map[K]*entry[K]
+	heap      entries[K]
 }
 
 type entry[K comparable] struct {
@@ -113,8 +116,15 @@ func New[K comparable](cfg Config) (*Tracker[K], error) {
 // from float64's limit, near enough that no precision is lost.
 const renormAt = 1 << 60
 
+// scaleReuse is how long a scale is used again: its error then is under
+// 2^(1ms/HalfLife), a hundred-thousandth for a minute's half-life.
+const scaleReuse = time.Millisecond
+
 // scale is the weight of one event at now, relative to the landmark.
 func (t *Tracker[K]) scale(now time.Time) float64 {
+	if d := now.Sub(t.lastAt); d >= 0 && d < scaleReuse && t.lastScale != 0 {
+		return t.lastScale
+	}
 	if t.landmark.IsZero() {
 		t.landmark = now
 	}
@@ -132,6 +142,7 @@ func (t *Tracker[K]) scale(now time.Time) float64 {
 	if s < 1 { // a clock that went back counts as now
 		s = 1
 	}
+	t.lastAt, t.lastScale = now, s
 	return s
 }
 
@@ -147,9 +158,9 @@ func (t *Tracker[K]) Add(key K, kind int, now time.Time, set func(*Info)) (prev 
 	switch {
 	case ok:
 	case len(t.heap) < t.capacity:
-		e = &entry[K]{key: key}
+		e = &entry[K]{key: key, index: len(t.heap)}
 		t.byKey[key] = e
-		heap.Push(&t.heap, e)
+		t.heap = append(t.heap, e)
 	default:
 		// Space saving: the new key takes the lightest one's place and
 		// inherits its weight as its error.
@@ -166,7 +177,7 @@ func (t *Tracker[K]) Add(key K, kind int, now time.Time, set func(*Info)) (prev 
 	if set != nil {
 		set(&e.info)
 	}
-	heap.Fix(&t.heap, e.index)
+	t.heap.fix(e.index)
 	return prev
 }
 
@@ -212,23 +223,50 @@ func (t *Tracker[K]) Top(n, kind int, now time.Time) []Entry[K] {
 	return out
 }
 
-// entries is a min-heap by weight.
+// entries is a min-heap by weight. Weights only grow, so an entry only
+// ever moves down; fix also moves one up, for a new entry at the end.
+// (container/heap would do the same through an interface, at twice the
+// cost of an Add in a flood of new keys.)
 type entries[K comparable] []*entry[K]
 
-func (h entries[K]) Len() int           { return len(h) }
-func (h entries[K]) Less(i, j int) bool { return h[i].weight < h[j].weight }
-func (h entries[K]) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
+func (h entries[K]) fix(i int) {
+	if !h.down(i) {
+		h.up(i)
+	}
 }
-func (h *entries[K]) Push(x any) {
-	e := x.(*entry[K])
-	e.index = len(*h)
-	*h = append(*h, e)
+
+func (h entries[K]) up(i int) {
+	e := h[i]
+	for i > 0 {
+		parent := (i - 1) / 2
+		if h[parent].weight <= e.weight {
+			break
+		}
+		h[i] = h[parent]
+		h[i].index = i
+		i = parent
+	}
+	h[i], e.index = e, i
 }
-func (h *entries[K]) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+
+// down sinks h[i] below its lighter children; it reports whether it moved.
+func (h entries[K]) down(i int) bool {
+	e, start, n := h[i], i, len(h)
+	for {
+		child := 2*i + 1
+		if child >= n {
+			break
+		}
+		if right := child + 1; right < n && h[right].weight < h[child].weight {
+			child = right
+		}
+		if e.weight <= h[child].weight {
+			break
+		}
+		h[i] = h[child]
+		h[i].index = i
+		i = child
+	}
+	h[i], e.index = e, i
+	return i > start
 }

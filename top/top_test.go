@@ -120,12 +120,66 @@ func TestLongRunStaysFinite(t *testing.T) {
 	}
 }
 
+// checkHeap reports where the heap of t breaks its order or its indexes.
+func (t *Tracker[K]) checkHeap() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.byKey) != len(t.heap) {
+		return fmt.Errorf("%d keys mapped, %d in the heap", len(t.byKey), len(t.heap))
+	}
+	for i, e := range t.heap {
+		if e.index != i || t.byKey[e.key] != e {
+			return fmt.Errorf("entry %d: index %d, mapped %v", i, e.index, t.byKey[e.key] == e)
+		}
+		if i > 0 && t.heap[(i-1)/2].weight > e.weight {
+			return fmt.Errorf("entry %d (weight %g) lighter than its parent (%g)", i, e.weight, t.heap[(i-1)/2].weight)
+		}
+	}
+	return nil
+}
+
+// The lightest key is the one a new key replaces: the heap must keep it
+// at its root through every kind of update (a tracked key, a new key in
+// room, a new key replacing the lightest), with time standing, creeping
+// (the reused scale) and jumping.
+func TestHeapKeepsTheLightestOnTop(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	tr, _ := New[uint32](Config{Capacity: 64, HalfLife: time.Second})
+	now := t0
+	for i := range 20000 {
+		switch rng.IntN(4) {
+		case 0:
+			now = now.Add(time.Duration(rng.IntN(3000)) * time.Millisecond)
+		case 1:
+			now = now.Add(time.Duration(rng.IntN(1000)) * time.Microsecond)
+		}
+		key := uint32(rng.IntN(200))
+		if rng.IntN(2) == 0 {
+			key = uint32(rng.IntN(8)) // heavy hitters
+		}
+		tr.Add(key, rng.IntN(Kinds), now, nil)
+		if err := tr.checkHeap(); err != nil {
+			t.Fatalf("after %d events: %v", i+1, err)
+		}
+	}
+}
+
 func BenchmarkAdd(b *testing.B) {
 	tr, _ := New[uint32](Config{})
 	now := t0
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		tr.Add(uint32(i%4096), i%9, now, nil)
+	}
+}
+
+// BenchmarkAddNewKeys is a flood of distinct networks: every event is a
+// key the tracker does not hold, which replaces the lightest.
+func BenchmarkAddNewKeys(b *testing.B) {
+	tr, _ := New[uint32](Config{})
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		tr.Add(uint32(i), 2, t0.Add(time.Duration(i)*time.Microsecond), nil)
 	}
 }
 
@@ -148,6 +202,9 @@ func FuzzTracker(f *testing.F) {
 				tr.Add(key, int(step%20)-2, now, nil)
 				if tr.Len() > 4 {
 					t.Fatalf("tracks %d keys, capacity 4", tr.Len())
+				}
+				if err := tr.checkHeap(); err != nil {
+					t.Fatal(err)
 				}
 			}
 			for _, e := range tr.Top(-1, -1, now) {
