@@ -207,7 +207,10 @@ func (w *lookout) observe(r *http.Request, out *shield.Outcome) {
 	if kind >= 0 {
 		w.nets.counts[kind].Add(1)
 	}
-	now := w.now()
+	now := out.Time
+	if now.IsZero() {
+		now = w.now()
+	}
 	refused := out.Action == shield.ActionLimit || out.Action == shield.ActionDeny || out.Action == shield.ActionRefuse
 	var extra int
 	if out.Action == shield.ActionChallenge || out.Action == shield.ActionHold {

@@ -3,11 +3,15 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rempart/rempart/shield"
+	"github.com/rempart/rempart/top"
 )
 
 // metrics are rempart's Prometheus collectors. Caddy gives each config
@@ -96,6 +100,13 @@ func registerMetrics(reg *prometheus.Registry) error {
 
 // siteMetrics are one site's series, with its label bound once.
 type siteMetrics struct {
+	// counters keeps each request series' counter, by action, observed
+	// and rule, copied on write: a flood is a few series counted again and
+	// again, and finding one through its labels hashes them every time.
+	// Bounded like the labels: actions by the code, rules by the policy and
+	// the temporary rules.
+	counters   [top.Kinds][2]atomic.Pointer[map[string]prometheus.Counter]
+	countersMu sync.Mutex
 	requests   *prometheus.CounterVec
 	proofs     *prometheus.CounterVec
 	signatures *prometheus.CounterVec
@@ -126,7 +137,7 @@ func (m *siteMetrics) observe(out *shield.Outcome) {
 	if rule == "" {
 		rule = "none"
 	}
-	m.requests.WithLabelValues(string(out.Action), rule, observed).Inc()
+	m.request(out.Action, rule, out.Observed).Inc()
 	switch out.Action {
 	case shield.ActionChallenge, shield.ActionHold:
 		m.difficulty.Observe(float64(out.Difficulty))
@@ -144,6 +155,38 @@ func (m *siteMetrics) observe(out *shield.Outcome) {
 			m.signatures.WithLabelValues(result, observed).Inc()
 		}
 	}
+}
+
+// request returns the counter of one series of rempart_requests_total,
+// made on its first request.
+func (m *siteMetrics) request(action shield.Action, rule string, observed bool) prometheus.Counter {
+	kind := actionKind(action)
+	if kind < 0 { // not an action the lookout knows: no cache
+		return m.requests.WithLabelValues(string(action), rule, strconv.FormatBool(observed))
+	}
+	slot := &m.counters[kind][boolIndex(observed)]
+	if byRule := slot.Load(); byRule != nil {
+		if c, ok := (*byRule)[rule]; ok {
+			return c
+		}
+	}
+	m.countersMu.Lock()
+	defer m.countersMu.Unlock()
+	byRule := map[string]prometheus.Counter{}
+	if old := slot.Load(); old != nil {
+		maps.Copy(byRule, *old)
+	}
+	c := m.requests.WithLabelValues(string(action), rule, strconv.FormatBool(observed))
+	byRule[rule] = c
+	slot.Store(&byRule)
+	return c
+}
+
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // signatureResult names what became of a signature.

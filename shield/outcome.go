@@ -78,6 +78,8 @@ type Outcome struct {
 	// Solved is how long the proof took, from its challenge's issue to
 	// its acceptance.
 	Solved time.Duration
+	// Time is when the shield decided, by its clock.
+	Time time.Time
 }
 
 // ProofResult is what checking a proof found.

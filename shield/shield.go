@@ -127,8 +127,9 @@ func internalError(what string, err error) error {
 func (s *Shield) Serve(w http.ResponseWriter, r *http.Request, id Identity, next Next) error {
 	x := exchanges.Get().(*exchange)
 	x.c = s.client(r, id)
-	x.out = Outcome{Method: r.Method, Path: r.URL.Path, Client: id, Network: x.c.binding.Network}
-	err := s.serve(w, r, x, next, s.cfg.Now())
+	now := s.cfg.Now()
+	x.out = Outcome{Method: r.Method, Path: r.URL.Path, Client: id, Network: x.c.binding.Network, Time: now}
+	err := s.serve(w, r, x, next, now)
 	s.observe(r, &x.out)
 	*x = exchange{} // keep nothing of this request in the pool
 	exchanges.Put(x)
