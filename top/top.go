@@ -87,12 +87,11 @@ type Tracker[K comparable] struct {
 }
 
 type entry[K comparable] struct {
-	key    K
-	weight float64
-	error  float64
-	kinds  [Kinds]float64
-	info   Info
-	index  int
+	key   K
+	error float64
+	kinds [Kinds]float64
+	info  Info
+	index int
 }
 
 // New returns an empty Tracker.
@@ -130,8 +129,9 @@ func (t *Tracker[K]) scale(now time.Time) float64 {
 	}
 	s := math.Exp2(now.Sub(t.landmark).Seconds() / t.halfLife)
 	if s > renormAt {
-		for _, e := range t.heap {
-			e.weight /= s
+		for i := range t.heap {
+			e := t.heap[i].e
+			t.heap[i].weight /= s
 			e.error /= s
 			for k := range e.kinds {
 				e.kinds[k] /= s
@@ -160,16 +160,16 @@ func (t *Tracker[K]) Add(key K, kind int, now time.Time, set func(*Info)) (prev 
 	case len(t.heap) < t.capacity:
 		e = &entry[K]{key: key, index: len(t.heap)}
 		t.byKey[key] = e
-		t.heap = append(t.heap, e)
+		t.heap = append(t.heap, slot[K]{e: e})
 	default:
 		// Space saving: the new key takes the lightest one's place and
 		// inherits its weight as its error.
-		e = t.heap[0]
+		e = t.heap[0].e
 		delete(t.byKey, e.key)
-		*e = entry[K]{key: key, weight: e.weight, error: e.weight, index: e.index}
+		*e = entry[K]{key: key, error: t.heap[0].weight, index: 0}
 		t.byKey[key] = e
 	}
-	e.weight += w
+	t.heap[e.index].weight += w
 	if kind >= 0 && kind < Kinds {
 		e.kinds[kind] += w
 	}
@@ -194,8 +194,9 @@ func (t *Tracker[K]) Top(n, kind int, now time.Time) []Entry[K] {
 	t.mu.Lock()
 	s := t.scale(now)
 	out := make([]Entry[K], 0, len(t.heap))
-	for _, e := range t.heap {
-		x := Entry[K]{Key: e.key, Weight: e.weight / s, Error: e.error / s, Info: e.info}
+	for _, sl := range t.heap {
+		e := sl.e
+		x := Entry[K]{Key: e.key, Weight: sl.weight / s, Error: e.error / s, Info: e.info}
 		for k := range e.kinds {
 			x.ByKind[k] = e.kinds[k] / s
 		}
@@ -225,9 +226,15 @@ func (t *Tracker[K]) Top(n, kind int, now time.Time) []Entry[K] {
 
 // entries is a min-heap by weight. Weights only grow, so an entry only
 // ever moves down; fix also moves one up, for a new entry at the end.
-// (container/heap would do the same through an interface, at twice the
-// cost of an Add in a flood of new keys.)
-type entries[K comparable] []*entry[K]
+// Each slot holds its entry's weight, so that sifting compares weights
+// side by side in one array instead of following a pointer per entry:
+// in a flood of new networks every event sifts the heap.
+type entries[K comparable] []slot[K]
+
+type slot[K comparable] struct {
+	weight float64
+	e      *entry[K]
+}
 
 func (h entries[K]) fix(i int) {
 	if !h.down(i) {
@@ -236,22 +243,22 @@ func (h entries[K]) fix(i int) {
 }
 
 func (h entries[K]) up(i int) {
-	e := h[i]
+	x := h[i]
 	for i > 0 {
 		parent := (i - 1) / 2
-		if h[parent].weight <= e.weight {
+		if h[parent].weight <= x.weight {
 			break
 		}
 		h[i] = h[parent]
-		h[i].index = i
+		h[i].e.index = i
 		i = parent
 	}
-	h[i], e.index = e, i
+	h[i], x.e.index = x, i
 }
 
 // down sinks h[i] below its lighter children; it reports whether it moved.
 func (h entries[K]) down(i int) bool {
-	e, start, n := h[i], i, len(h)
+	x, start, n := h[i], i, len(h)
 	for {
 		child := 2*i + 1
 		if child >= n {
@@ -260,13 +267,13 @@ func (h entries[K]) down(i int) bool {
 		if right := child + 1; right < n && h[right].weight < h[child].weight {
 			child = right
 		}
-		if e.weight <= h[child].weight {
+		if x.weight <= h[child].weight {
 			break
 		}
 		h[i] = h[child]
-		h[i].index = i
+		h[i].e.index = i
 		i = child
 	}
-	h[i], e.index = e, i
+	h[i], x.e.index = x, i
 	return i > start
 }

@@ -127,12 +127,13 @@ func (t *Tracker[K]) checkHeap() error {
 	if len(t.byKey) != len(t.heap) {
 		return fmt.Errorf("%d keys mapped, %d in the heap", len(t.byKey), len(t.heap))
 	}
-	for i, e := range t.heap {
+	for i, sl := range t.heap {
+		e := sl.e
 		if e.index != i || t.byKey[e.key] != e {
 			return fmt.Errorf("entry %d: index %d, mapped %v", i, e.index, t.byKey[e.key] == e)
 		}
-		if i > 0 && t.heap[(i-1)/2].weight > e.weight {
-			return fmt.Errorf("entry %d (weight %g) lighter than its parent (%g)", i, e.weight, t.heap[(i-1)/2].weight)
+		if i > 0 && t.heap[(i-1)/2].weight > sl.weight {
+			return fmt.Errorf("entry %d (weight %g) lighter than its parent (%g)", i, sl.weight, t.heap[(i-1)/2].weight)
 		}
 	}
 	return nil
