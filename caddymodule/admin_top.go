@@ -92,7 +92,7 @@ func topOfSites(n, kind int, rankedBy string, now time.Time) []siteTop {
 			st.ASNs = append(st.ASNs, t)
 		}
 		for _, e := range l.nets.prefixes.Top(n, kind, now) {
-			key := e.Key
+			key := e.Key.prefix()
 			t := l.topNetwork(e.Weight, e.Error, e.ByKind, e.Info, "prefix:"+key.String(), now)
 			t.Prefix = &key
 			st.Prefixes = append(st.Prefixes, t)

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -66,12 +65,12 @@ func (t topASNs) MarshalLogArray(enc zapcore.ArrayEncoder) error {
 	return nil
 }
 
-type topPrefixes []top.Entry[netip.Prefix]
+type topPrefixes []top.Entry[prefixKey]
 
 func (t topPrefixes) MarshalLogArray(enc zapcore.ArrayEncoder) error {
 	for _, e := range t {
 		_ = enc.AppendObject(zapcore.ObjectMarshalerFunc(func(o zapcore.ObjectEncoder) error {
-			o.AddString("prefix", e.Key.String())
+			o.AddString("prefix", e.Key.prefix().String())
 			if e.Info.ASN != 0 {
 				o.AddUint32("asn", e.Info.ASN)
 			}

@@ -47,7 +47,7 @@ func actionKind(a shield.Action) int {
 // current log interval. It outlives config reloads (siteStates).
 type networks struct {
 	asns     *top.Tracker[uint32]
-	prefixes *top.Tracker[netip.Prefix]
+	prefixes *top.Tracker[prefixKey]
 	counts   [top.Kinds]atomic.Uint64
 	would    atomic.Uint64 // observe mode's would-be refusals
 
@@ -73,6 +73,34 @@ type minuteCounts struct {
 
 func (*networks) Destruct() error { return nil }
 
+// prefixKey is a network prefix as the top list keys it: plain bytes,
+// which a map hashes at once, where a netip.Prefix is hashed field by
+// field (its zone is a pointer). A flood of new networks looks one up per
+// request.
+type prefixKey struct {
+	addr        [16]byte
+	bitsPlusOne uint8 // 0: the zero Prefix
+	is4         bool
+}
+
+func keyOfPrefix(p netip.Prefix) prefixKey {
+	if !p.IsValid() {
+		return prefixKey{}
+	}
+	return prefixKey{addr: p.Addr().As16(), bitsPlusOne: uint8(p.Bits() + 1), is4: p.Addr().Is4()}
+}
+
+func (k prefixKey) prefix() netip.Prefix {
+	if k.bitsPlusOne == 0 {
+		return netip.Prefix{}
+	}
+	addr := netip.AddrFrom16(k.addr)
+	if k.is4 {
+		addr = addr.Unmap()
+	}
+	return netip.PrefixFrom(addr, int(k.bitsPlusOne)-1)
+}
+
 // refusal is one refused request, as the dashboard and /rempart/top list it.
 type refusal struct {
 	Time     time.Time    `json:"time"`
@@ -94,7 +122,7 @@ func loadNetworks(site string) (string, *networks, error) {
 		if err != nil {
 			return nil, err
 		}
-		prefixes, err := top.New[netip.Prefix](cfg)
+		prefixes, err := top.New[prefixKey](cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -232,7 +260,7 @@ func (w *lookout) observe(r *http.Request, out *shield.Outcome) {
 	if out.Client.Known {
 		prev = w.nets.asns.Add(out.Client.ASN, kind, now, set)
 	}
-	prevPrefix := w.nets.prefixes.Add(out.Network, kind, now, set)
+	prevPrefix := w.nets.prefixes.Add(keyOfPrefix(out.Network), kind, now, set)
 	if !out.Client.Known {
 		prev = prevPrefix
 	}

@@ -133,3 +133,28 @@ func TestRecentRefusalsAreBounded(t *testing.T) {
 		t.Fatalf("%d refusals, newest %+v", len(r), r[0])
 	}
 }
+
+// The top list's compact key gives back the prefix it was made of, and
+// two prefixes share a key only when they are equal.
+func TestPrefixKeyRoundTrips(t *testing.T) {
+	prefixes := []netip.Prefix{
+		netip.MustParsePrefix("203.0.113.0/24"),
+		netip.MustParsePrefix("203.0.113.0/25"),
+		netip.MustParsePrefix("2001:db8:1::/48"),
+		netip.MustParsePrefix("::ffff:203.0.113.0/120"), // IPv4-mapped, not IPv4
+		netip.MustParsePrefix("0.0.0.0/0"),
+		netip.MustParsePrefix("::/0"),
+		{}, // the zero prefix of an outcome with no network
+	}
+	keys := map[prefixKey]netip.Prefix{}
+	for _, p := range prefixes {
+		k := keyOfPrefix(p)
+		if got := k.prefix(); got != p {
+			t.Errorf("%v: back as %v", p, got)
+		}
+		if other, dup := keys[k]; dup {
+			t.Errorf("%v and %v share a key", p, other)
+		}
+		keys[k] = p
+	}
+}
