@@ -1,21 +1,28 @@
 #!/bin/sh
 # The cost of watching the shield (issue 11: metrics, top networks, interval
 # log, placeholders): wrk against the same Caddyfile served by rempart built
-# without it (BASE, default: main just before it was merged) and with it (the
-# work tree), interleaved without, with, without, with. Pass-through (a
-# valid pass, GET / -> 200) and challenge pages (no pass, a new /24 each
-# request -> 403). Compare the ratios; on a busy machine, only roughly.
+# from the work tree without watching (the rempart_unwatched build tag, see
+# caddymodule/watching.go: nothing else differs) and with it, interleaved
+# without, with, ROUNDS times. Pass-through (a valid pass, GET / -> 200)
+# and challenge pages (no pass, a new /24 each request -> 403). Each
+# round's ratio is with / without; the figure is their median. On a busy
+# machine, only roughly: run it with nothing else running.
 #
-#   ./bench/observe-cost.sh            # about 3 minutes, ports 9660-9661 and 3012
+#   ./bench/observe-cost.sh                 # about 4 minutes, ports 9660-9661 and 3012
+#   BASE=<commit> ./bench/observe-cost.sh   # "without" built from another commit instead
 set -eu
-# a21f22c^1 is main just before the observability work was merged.
-BASE=${BASE:-a21f22c^1}
-DUR=${DUR:-5s}
+BASE=${BASE:-}
+DUR=${DUR:-10s}
+ROUNDS=${ROUNDS:-5}
 work=$(mktemp -d)
 trap 'kill $(cat "$work"/pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
-mkdir "$work/base"
-git archive "$BASE" | tar -x -C "$work/base"
-(cd "$work/base" && go build -o "$work/without" ./cmd/rempart)
+if [ -n "$BASE" ]; then
+	mkdir "$work/base"
+	git archive "$BASE" | tar -x -C "$work/base"
+	(cd "$work/base" && go build -o "$work/without" ./cmd/rempart)
+else
+	go build -tags rempart_unwatched -o "$work/without" ./cmd/rempart
+fi
 go build -o "$work/with" ./cmd/rempart
 go build -o "$work/getpass" ./bench/getpass
 cat > "$work/Caddyfile" <<CADDY
@@ -48,7 +55,7 @@ request = function()
 	return wrk.format("GET", "/")
 end
 LUA
-rps() { wrk -t2 -c64 -d"$DUR" "$@" | awk '/Requests\/sec/ {print $2}'; }
+rps() { wrk -t1 -c32 -d"$DUR" "$@" | awk '/Requests\/sec/ {print $2}'; }
 run() {
 	"$work/$1" run --config "$work/Caddyfile" >"$work/$1.log" 2>&1 &
 	echo $! >"$work/pid"
@@ -58,8 +65,21 @@ run() {
 	printf '%s challenge %s\n' "$1" "$(rps -s "$work/distinct.lua" http://127.0.0.1:9660/)"
 	kill "$(cat "$work/pid")"; wait "$(cat "$work/pid")" 2>/dev/null || true
 }
-echo "base $BASE, with $(git rev-parse --short HEAD) (+ work tree)"
-{ run without; run with; run without; run with; } | tee "$work/out"
-awk '{ s[$1" "$2] += $3; n[$1" "$2]++ } END {
-	for (p in n) if (p ~ /^with /) { split(p, a, " "); w = s[p]/n[p]; o = s["without "a[2]]/n["without "a[2]];
-	printf "%s: without %.0f req/s, with %.0f req/s, ratio %.3f\n", a[2], o, w, w/o } }' "$work/out"
+echo "without: ${BASE:-the work tree built with -tags rempart_unwatched}; with: $(git rev-parse --short HEAD) (+ work tree)"
+for _ in $(seq "$ROUNDS"); do run without; run with; done | tee "$work/out"
+# Pair each "with" run with the "without" run of its round, then take the
+# median of the rounds' ratios, so that one disturbed round moves nothing.
+awk '{ k = $1" "$2; n[k]++; v[k, n[k]] = $3 } END {
+	split("pass-through challenge", paths, " ")
+	for (p = 1; p <= 2; p++) {
+		path = paths[p]; m = n["with "path]; line = ""
+		for (i = 1; i <= m; i++) {
+			r[i] = v["with "path, i] / v["without "path, i]; line = line sprintf(" %.3f", r[i])
+			sw += v["without "path, i]; sh += v["with "path, i]
+		}
+		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+		med = (m % 2) ? r[(m + 1) / 2] : (r[m / 2] + r[m / 2 + 1]) / 2
+		printf "%s: without %.0f req/s, with %.0f req/s (means); rounds%s; median ratio %.3f\n", path, sw / m, sh / m, line, med
+		sw = 0; sh = 0
+	}
+}' "$work/out"

@@ -219,7 +219,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		BudgetsFailClosed: budgetsFailClosed(h.app.storeOf()),
 		PassTTL:           time.Duration(h.PassTTL), ChallengeTTL: time.Duration(h.ChallengeTTL), NoScriptWait: time.Duration(h.NoScriptWait),
 		IPv4Prefix: h.IPv4Prefix, IPv6Prefix: h.IPv6Prefix, MaxBody: h.MaxBody,
-		Observe: h.Mode == modeObserve, Logger: h.logger, Observer: h.lookout.observe,
+		Observe: h.Mode == modeObserve, Logger: h.logger, Observer: h.lookout.observer(),
 	})
 	if err != nil {
 		return err

@@ -222,8 +222,19 @@ func (h *Handler) provisionWatch(ctx caddy.Context, pressure store.Pressure) err
 		w.events, _ = events.(*caddyevents.App)
 	}
 	h.lookout = w
-	go w.logEvery(ctx.Done(), logInterval)
+	if watching {
+		go w.logEvery(ctx.Done(), logInterval)
+	}
 	return nil
+}
+
+// observer is the shield's Observer: observe, unless built without
+// watching (see watching.go).
+func (w *lookout) observer() func(*http.Request, *shield.Outcome) {
+	if !watching {
+		return nil
+	}
+	return w.observe
 }
 
 func (w *lookout) len() int { return w.nets.asns.Len() + w.nets.prefixes.Len() }
