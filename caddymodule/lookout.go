@@ -267,11 +267,16 @@ func (w *lookout) observe(r *http.Request, out *shield.Outcome) {
 			i.Budget, i.BudgetAt = out.Budget, now
 		}
 	}
+	// A network going over a budget must be tracked, so that its next
+	// refusals find the budget in its Info and log nothing more (changes);
+	// other events of a network the list does not hold get in at random
+	// (see package top), which spares the list a flood of one-off networks.
+	admit := out.Budget != ""
 	var prev top.Info
 	if out.Client.Known {
-		prev = w.nets.asns.Add(out.Client.ASN, kind, now, set)
+		prev = track(w.nets.asns, admit, out.Client.ASN, kind, now, set)
 	}
-	prevPrefix := w.nets.prefixes.Add(keyOfPrefix(out.Network), kind, now, set)
+	prevPrefix := track(w.nets.prefixes, admit, keyOfPrefix(out.Network), kind, now, set)
 	if !out.Client.Known {
 		prev = prevPrefix
 	}
@@ -294,6 +299,14 @@ func (w *lookout) observe(r *http.Request, out *shield.Outcome) {
 		}
 	}
 	setPlaceholders(r, out)
+}
+
+// track counts an event in t, admitting its key when admit is set.
+func track[K comparable](t *top.Tracker[K], admit bool, key K, kind int, now time.Time, set func(*top.Info)) top.Info {
+	if admit {
+		return t.Admit(key, kind, now, set)
+	}
+	return t.Add(key, kind, now, set)
 }
 
 // changes logs, once, what changes for the client's network: it goes over

@@ -4,15 +4,22 @@
 // sent most since the start.
 //
 // A Tracker keeps at most Capacity keys. A key it does not hold replaces
-// the lightest one and inherits its count (its error bound), so that any
-// key whose true decayed weight exceeds total/Capacity is always in the
-// list. Each key also counts its events per kind (the shield's actions),
-// which lets the caller rank the tracked keys by one kind.
+// the lightest one and inherits its count (its error bound). Once the list
+// is full, it does so at random, with probability w/(lightest+w) for an
+// event of weight w (randomized admission, Ben Basat, Einziger, Friedman,
+// Kassner, 2017): a heavy key gets in after about as many events as the
+// lightest key weighs, and a flood of one-off keys, the common case of a
+// flood from many networks, costs one map lookup per event instead of a
+// replacement and a sift of the heap each. Admit always replaces, for the
+// events a caller must see tracked. Each key also counts its events per
+// kind (the shield's actions), which lets the caller rank the tracked
+// keys by one kind.
 package top
 
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -37,6 +44,9 @@ type Config struct {
 	// HalfLife is how fast past events are forgotten: an event weighs half
 	// as much after one half-life. Default: DefaultHalfLife.
 	HalfLife time.Duration
+	// Seed seeds the admission's random draws; 0 draws a seed. Tests set
+	// it to replay a run.
+	Seed uint64
 }
 
 // Info describes a key, as the caller last updated it.
@@ -84,6 +94,7 @@ type Tracker[K comparable] struct {
 	lastScale float64
 	byKey     map[K]*entry[K]
 	heap      entries[K]
+	rng       *rand.Rand // admission draws, under mu
 }
 
 type entry[K comparable] struct {
@@ -108,7 +119,12 @@ func New[K comparable](cfg Config) (*Tracker[K], error) {
 	if cfg.HalfLife < time.Second {
 		return nil, errors.New("top: half-life must be at least 1s")
 	}
-	return &Tracker[K]{capacity: cfg.Capacity, halfLife: cfg.HalfLife.Seconds(), byKey: make(map[K]*entry[K], cfg.Capacity)}, nil
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	return &Tracker[K]{capacity: cfg.Capacity, halfLife: cfg.HalfLife.Seconds(), byKey: make(map[K]*entry[K], cfg.Capacity),
+		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}, nil
 }
 
 // renormAt is the scale beyond which weights are brought back to 1: far
@@ -148,9 +164,21 @@ func (t *Tracker[K]) scale(now time.Time) float64 {
 
 // Add counts one event of kind for key, and lets set, when not nil,
 // update the key's Info. It returns the Info as it was before (zero for a
-// key not tracked until now). A kind out of range counts in the key's
-// weight only.
+// key not tracked until now, or not admitted now). A kind out of range
+// counts in the key's weight only. A key the full tracker does not hold
+// is admitted at random (see the package doc).
 func (t *Tracker[K]) Add(key K, kind int, now time.Time, set func(*Info)) (prev Info) {
+	return t.add(key, kind, now, false, set)
+}
+
+// Admit is Add for an event whose key must be tracked, such as one that
+// changes its Info: a key the full tracker does not hold always takes the
+// lightest one's place.
+func (t *Tracker[K]) Admit(key K, kind int, now time.Time, set func(*Info)) (prev Info) {
+	return t.add(key, kind, now, true, set)
+}
+
+func (t *Tracker[K]) add(key K, kind int, now time.Time, admit bool, set func(*Info)) (prev Info) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w := t.scale(now)
@@ -161,6 +189,8 @@ func (t *Tracker[K]) Add(key K, kind int, now time.Time, set func(*Info)) (prev 
 		e = &entry[K]{key: key, index: len(t.heap)}
 		t.byKey[key] = e
 		t.heap = append(t.heap, slot[K]{e: e})
+	case !admit && t.rng.Float64()*(t.heap[0].weight+w) >= w:
+		return Info{} // not admitted: the lightest key stays
 	default:
 		// Space saving: the new key takes the lightest one's place and
 		// inherits its weight as its error.

@@ -33,45 +33,87 @@ func TestHeavyHittersAreFoundAmongNoise(t *testing.T) {
 		{"three floods", 32, []int{40, 20, 10}, 300},
 		{"small list", 8, []int{300, 200}, 500},
 	}
+	// Admission is random: every seed must find them.
+	const seeds = 40
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tr, err := New[string](Config{Capacity: tc.capacity, HalfLife: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rng := rand.New(rand.NewPCG(1, 2))
-			now := t0
-			for round := 0; round < 20; round++ {
-				var events []string
-				for i, n := range tc.heavy {
-					for range n {
-						events = append(events, fmt.Sprintf("heavy-%d", i))
+			runs := 0
+			for seed := uint64(1); seed <= seeds; seed++ {
+				tr, err := New[string](Config{Capacity: tc.capacity, HalfLife: time.Hour, Seed: seed})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rng := rand.New(rand.NewPCG(seed, 2))
+				now := t0
+				for round := 0; round < 20; round++ {
+					var events []string
+					for i, n := range tc.heavy {
+						for range n {
+							events = append(events, fmt.Sprintf("heavy-%d", i))
+						}
+					}
+					for range tc.noise {
+						events = append(events, fmt.Sprintf("noise-%d", rng.Uint64()))
+					}
+					rng.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+					for _, k := range events {
+						tr.Add(k, 0, now, nil)
+					}
+					now = now.Add(time.Second)
+				}
+				if tr.Len() > tc.capacity {
+					t.Fatalf("seed %d: tracks %d keys, capacity %d", seed, tr.Len(), tc.capacity)
+				}
+				got := tr.Top(len(tc.heavy), -1, now)
+				found := 0
+				for i := range tc.heavy {
+					if got[i].Key == fmt.Sprintf("heavy-%d", i) {
+						found++
 					}
 				}
-				for range tc.noise {
-					events = append(events, fmt.Sprintf("noise-%d", rng.Uint64()))
+				if found != len(tc.heavy) {
+					t.Fatalf("seed %d: heavy keys tried %d, found in rank order %d, expected %d: top = %+v", seed, len(tc.heavy), found, len(tc.heavy), got)
 				}
-				rng.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
-				for _, k := range events {
-					tr.Add(k, 0, now, nil)
-				}
-				now = now.Add(time.Second)
+				runs++
 			}
-			if tr.Len() > tc.capacity {
-				t.Fatalf("tracks %d keys, capacity %d", tr.Len(), tc.capacity)
-			}
-			got := tr.Top(len(tc.heavy), -1, now)
-			found := 0
-			for i := range tc.heavy {
-				if got[i].Key == fmt.Sprintf("heavy-%d", i) {
-					found++
-				}
-			}
-			t.Logf("heavy keys tried %d, found in rank order %d, expected %d", len(tc.heavy), found, len(tc.heavy))
-			if found != len(tc.heavy) {
-				t.Fatalf("top = %+v", got)
-			}
+			t.Logf("%d seeds, heavy keys found in rank order in %d, expected %d", seeds, runs, seeds)
 		})
+	}
+}
+
+// A flood of one-off keys seldom displaces a tracked key (each would have
+// cost a replacement and a sift), while Admit always tracks its key.
+func TestAdmissionSparesOneOffKeys(t *testing.T) {
+	tr, _ := New[uint32](Config{Capacity: 64, HalfLife: time.Minute, Seed: 7})
+	now := t0
+	for i := range 64 { // fill the list with steady keys
+		for range 20 {
+			tr.Add(uint32(i), 0, now, nil)
+		}
+	}
+	const flood = 100000
+	admitted := 0
+	for i := range flood {
+		now = now.Add(10 * time.Microsecond) // 100,000 events a second
+		key := uint32(1000 + i)
+		tr.Add(key, 1, now, nil)
+		tr.mu.Lock()
+		_, held := tr.byKey[key]
+		tr.mu.Unlock()
+		if held {
+			admitted++
+		}
+	}
+	t.Logf("one-off keys tried %d, admitted %d (space saving would admit all %d)", flood, admitted, flood)
+	if admitted == 0 || admitted > flood/10 {
+		t.Fatalf("one-off keys tried %d, admitted %d, want some but at most a tenth", flood, admitted)
+	}
+	prev := tr.Admit(1<<31, 2, now, func(i *Info) { i.Budget = "signatures.asn" })
+	if prev != (Info{}) {
+		t.Fatalf("a new key's previous info: %+v", prev)
+	}
+	if again := tr.Add(1<<31, 2, now, nil); again.Budget != "signatures.asn" {
+		t.Fatalf("an admitted key is not tracked: info %+v", again)
 	}
 }
 
