@@ -100,13 +100,14 @@ func registerMetrics(reg *prometheus.Registry) error {
 
 // siteMetrics are one site's series, with its label bound once.
 type siteMetrics struct {
-	// counters keeps each request series' counter, by action, observed
-	// and rule, copied on write: a flood is a few series counted again and
-	// again, and finding one through its labels hashes them every time.
-	// Bounded like the labels: actions by the code, rules by the policy and
-	// the temporary rules.
-	counters   [top.Kinds][2]atomic.Pointer[map[string]prometheus.Counter]
-	countersMu sync.Mutex
+	// byRule and byBudget keep the counters of the requests and
+	// budget_refusals series, by action and observed, then rule or budget:
+	// a flood is a few series counted again and again, and finding one
+	// through its labels hashes them every time. Bounded like the labels:
+	// actions by the code, rules and budgets by the policy and the
+	// temporary rules.
+	byRule     [top.Kinds][2]counterCache
+	byBudget   [2]counterCache
 	requests   *prometheus.CounterVec
 	proofs     *prometheus.CounterVec
 	signatures *prometheus.CounterVec
@@ -129,10 +130,6 @@ func newSiteMetrics(site string) *siteMetrics {
 
 // observe counts one outcome.
 func (m *siteMetrics) observe(out *shield.Outcome) {
-	observed := "false"
-	if out.Observed {
-		observed = "true"
-	}
 	rule := out.Rule
 	if rule == "" {
 		rule = "none"
@@ -142,7 +139,7 @@ func (m *siteMetrics) observe(out *shield.Outcome) {
 	case shield.ActionChallenge, shield.ActionHold:
 		m.difficulty.Observe(float64(out.Difficulty))
 	case shield.ActionLimit:
-		m.refusals.WithLabelValues(out.Budget, observed).Inc()
+		m.refusal(out.Budget, out.Observed).Inc()
 	}
 	if out.Proof != "" {
 		m.proofs.WithLabelValues(string(out.Proof)).Inc()
@@ -152,34 +149,63 @@ func (m *siteMetrics) observe(out *shield.Outcome) {
 	}
 	if out.Signature {
 		if result := signatureResult(out.Action); result != "" {
-			m.signatures.WithLabelValues(result, observed).Inc()
+			m.signatures.WithLabelValues(result, strconv.FormatBool(out.Observed)).Inc()
 		}
 	}
 }
 
-// request returns the counter of one series of rempart_requests_total,
-// made on its first request.
+// request returns the counter of one series of rempart_requests_total.
 func (m *siteMetrics) request(action shield.Action, rule string, observed bool) prometheus.Counter {
 	kind := actionKind(action)
 	if kind < 0 { // not an action the lookout knows: no cache
 		return m.requests.WithLabelValues(string(action), rule, strconv.FormatBool(observed))
 	}
-	slot := &m.counters[kind][boolIndex(observed)]
-	if byRule := slot.Load(); byRule != nil {
-		if c, ok := (*byRule)[rule]; ok {
-			return c
+	cache := &m.byRule[kind][boolIndex(observed)]
+	if c, ok := cache.get(rule); ok {
+		return c
+	}
+	return cache.put(rule, m.requests.WithLabelValues(string(action), rule, strconv.FormatBool(observed)))
+}
+
+// refusal returns the counter of one series of rempart_budget_refusals_total.
+func (m *siteMetrics) refusal(budget string, observed bool) prometheus.Counter {
+	cache := &m.byBudget[boolIndex(observed)]
+	if c, ok := cache.get(budget); ok {
+		return c
+	}
+	return cache.put(budget, m.refusals.WithLabelValues(budget, strconv.FormatBool(observed)))
+}
+
+// counterCache maps one label's values to their counters, copied on
+// write: reading takes no lock.
+type counterCache struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[string]prometheus.Counter]
+}
+
+func (c *counterCache) get(value string) (prometheus.Counter, bool) {
+	if m := c.m.Load(); m != nil {
+		counter, ok := (*m)[value]
+		return counter, ok
+	}
+	return nil, false
+}
+
+// put adds counter under value and returns it, or the counter another
+// request put there first (the same series: Prometheus gives one
+// counter per label values).
+func (c *counterCache) put(value string, counter prometheus.Counter) prometheus.Counter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := map[string]prometheus.Counter{value: counter}
+	if old := c.m.Load(); old != nil {
+		if existing, ok := (*old)[value]; ok {
+			return existing
 		}
+		maps.Copy(m, *old)
 	}
-	m.countersMu.Lock()
-	defer m.countersMu.Unlock()
-	byRule := map[string]prometheus.Counter{}
-	if old := slot.Load(); old != nil {
-		maps.Copy(byRule, *old)
-	}
-	c := m.requests.WithLabelValues(string(action), rule, strconv.FormatBool(observed))
-	byRule[rule] = c
-	slot.Store(&byRule)
-	return c
+	c.m.Store(&m)
+	return counter
 }
 
 func boolIndex(b bool) int {

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,11 +26,24 @@ func TestRequestCountersGoToTheirSeries(t *testing.T) {
 		{shield.ActionChallenge, "hosting", false, 2},
 		{shield.ActionPass, "default", false, 4},
 		{shield.ActionLimit, "", false, 1}, // counted under rule "none"
+		{shield.ActionLimit, "signatures.asn", false, 4},
+		{shield.ActionLimit, "signatures.asn", true, 2},
 		{"unheard-of", "default", false, 2},
 	}
+	refusals := map[[2]string]int{} // budget, observed
 	for _, s := range sends {
+		budget := ""
+		if s.action == shield.ActionLimit {
+			budget = "budget-of-" + s.rule
+			refusals[[2]string{budget, strconv.FormatBool(s.observed)}] += s.times
+		}
 		for range s.times {
-			m.observe(&shield.Outcome{Action: s.action, Rule: s.rule, Observed: s.observed})
+			m.observe(&shield.Outcome{Action: s.action, Rule: s.rule, Observed: s.observed, Budget: budget})
+		}
+	}
+	for k, want := range refusals {
+		if got := counterValue(t, m.refusals.WithLabelValues(k[0], k[1])); got != float64(want) {
+			t.Errorf("refusals over %s observed=%s: sent %d, counted %g", k[0], k[1], want, got)
 		}
 	}
 	for _, s := range sends {
