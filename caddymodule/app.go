@@ -193,7 +193,7 @@ const (
 // requestFacts is what rempart knows of one request: its client, and what
 // the shield did with it (set by the lookout). Its placeholders are read
 // only when a log or a header asks for them, so that a request nobody logs
-// costs one allocation for all six.
+// costs two allocations (the facts and their provider) for all six.
 type requestFacts struct {
 	id                   Identity
 	action, rule, budget string
