@@ -18,6 +18,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
+
+	"github.com/rempart/rempart/internal/metricstest"
 )
 
 // The tests of this file and of proofs_metrics_test.go run a real Caddy
@@ -265,7 +267,7 @@ func TestRefusalsAreCaddyEvents(t *testing.T) {
 	counted := 0.0
 	for _, action := range []string{"limit", "deny"} {
 		labels := []string{`site="` + observe + `"`, `observed="true"`, `action="` + action + `"`}
-		counted += sumSeries(after, "rempart_requests_total", labels...) - sumSeries(before, "rempart_requests_total", labels...)
+		counted += metricstest.Sum(after, "rempart_requests_total", labels...) - metricstest.Sum(before, "rempart_requests_total", labels...)
 	}
 	if counted != float64(wouldRefuse) {
 		t.Errorf("observe mode: would refuse %d, counted %v would-be refusals in rempart_requests_total", wouldRefuse, counted)

@@ -1,14 +1,12 @@
 package caddymodule
 
 import (
-	"bufio"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,59 +14,17 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/internal/metricstest"
 	"github.com/rempart/rempart/internal/shieldtest"
 	"github.com/rempart/rempart/shield"
 )
 
 const proofsURL = "http://localhost:9852"
 
-// scrapeLocal returns the rempart series of the test Caddy's /metrics, by
-// series name with its labels as Prometheus writes them.
+// scrapeLocal returns the rempart series of the test Caddy's /metrics.
 func scrapeLocal(t *testing.T) map[string]float64 {
 	t.Helper()
-	resp, err := noCookieClient.Get(localAdminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "rempart_") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		out[line[:i]] = v
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// sumSeries adds the series of name whose labels contain every one of
-// labels.
-func sumSeries(series map[string]float64, name string, labels ...string) float64 {
-	total := 0.0
-	for s, v := range series {
-		if !strings.HasPrefix(s, name+"{") {
-			continue
-		}
-		ok := true
-		for _, l := range labels {
-			ok = ok && strings.Contains(s, l)
-		}
-		if ok {
-			total += v
-		}
-	}
-	return total
+	return metricstest.Scrape(t, noCookieClient, localAdminURL+"/metrics")
 }
 
 // challengePage gets a fresh challenge of the proofs site.
@@ -211,14 +167,14 @@ func TestProofResultsAreCounted(t *testing.T) {
 	after := scrapeLocal(t)
 	for _, c := range cases {
 		labels := []string{`site="` + site + `"`, `result="` + string(c.result) + `"`}
-		counted := sumSeries(after, "rempart_proofs_total", labels...) - sumSeries(before, "rempart_proofs_total", labels...)
+		counted := metricstest.Sum(after, "rempart_proofs_total", labels...) - metricstest.Sum(before, "rempart_proofs_total", labels...)
 		t.Logf("%s: tried %d, counted %v, expected %d", c.result, c.posts, counted, c.posts)
 		if counted != float64(c.posts) {
 			t.Errorf("rempart_proofs_total{result=%q}: tried %d, counted %v, expected %d", c.result, c.posts, counted, c.posts)
 		}
 	}
 	// No proof was counted under a result it was not posted as.
-	total := sumSeries(after, "rempart_proofs_total", `site="`+site+`"`) - sumSeries(before, "rempart_proofs_total", `site="`+site+`"`)
+	total := metricstest.Sum(after, "rempart_proofs_total", `site="`+site+`"`) - metricstest.Sum(before, "rempart_proofs_total", `site="`+site+`"`)
 	posts := 0
 	for _, c := range cases {
 		posts += c.posts

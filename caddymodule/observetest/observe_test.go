@@ -5,7 +5,6 @@
 package observetest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +26,7 @@ import (
 
 	"github.com/rempart/rempart/asn/asntest"
 	_ "github.com/rempart/rempart/caddymodule"
+	"github.com/rempart/rempart/internal/metricstest"
 	"github.com/rempart/rempart/internal/shieldtest"
 )
 
@@ -179,49 +178,10 @@ func sign(t *testing.T, ip string) int {
 	return status
 }
 
-// scrape returns the rempart series of /metrics, by series name with its
-// labels as Prometheus writes them.
+// scrape returns the rempart series of /metrics.
 func scrape(t *testing.T) map[string]float64 {
 	t.Helper()
-	resp, err := adminClient.Get(adminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "rempart_") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		out[line[:i]] = v
-	}
-	return out
-}
-
-// sum adds the series of name whose labels contain every one of labels.
-func sum(series map[string]float64, name string, labels ...string) float64 {
-	total := 0.0
-	for s, v := range series {
-		if !strings.HasPrefix(s, name+"{") {
-			continue
-		}
-		ok := true
-		for _, l := range labels {
-			ok = ok && strings.Contains(s, l)
-		}
-		if ok {
-			total += v
-		}
-	}
-	return total
+	return metricstest.Scrape(t, adminClient, adminURL+"/metrics")
 }
 
 // runCommand runs the registered rempart command name with args.
@@ -260,7 +220,7 @@ func TestMetricsSurviveReloads(t *testing.T) {
 		if i%10 != 0 {
 			continue
 		}
-		got := sum(scrape(t), "rempart_requests_total", `action="challenge"`, `site="`+s.site+`"`)
+		got := metricstest.Sum(scrape(t), "rempart_requests_total", `action="challenge"`, `site="`+s.site+`"`)
 		if got != float64(requests) {
 			t.Fatalf("after reload %d: rempart_requests_total{action=challenge} = %v, want %d (a frozen or reset series)", i, got, requests)
 		}
@@ -300,7 +260,7 @@ func TestFloodIsSeen(t *testing.T) {
 	m := scrape(t)
 	delta := func(name string, labels ...string) float64 {
 		labels = append(labels, site)
-		return sum(m, name, labels...) - sum(before, name, labels...)
+		return metricstest.Sum(m, name, labels...) - metricstest.Sum(before, name, labels...)
 	}
 	checks := []struct {
 		name   string
@@ -319,7 +279,7 @@ func TestFloodIsSeen(t *testing.T) {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
-	if sum(m, "rempart_store_entries", `store="solved_challenges"`, site) != signers+1 {
+	if metricstest.Sum(m, "rempart_store_entries", `store="solved_challenges"`, site) != signers+1 {
 		t.Errorf("store entries: %v", m)
 	}
 	allowed := map[string]bool{"site": true, "action": true, "rule": true, "observed": true, "result": true, "budget": true, "store": true, "le": true}
