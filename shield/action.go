@@ -77,27 +77,25 @@ func (a *action) spend(pass challenge.Pass, next Next) error {
 	st := a.s.cfg.State
 	var sub *challenge.Submission
 	ctx := a.r.Context()
+	takeUnknown := false
 	if a.held != nil {
-		got, ok, err := st.Stash.Take(ctx, a.held.id, a.c.binding, a.now)
-		if err != nil {
-			a.out.Reason = "held submission unreachable: " + err.Error()
-			return a.s.unavailable(a.w, a.r, a.out)
-		}
-		if !ok {
+		got, ok, err := a.takeHeld()
+		if err == nil && !ok {
 			a.out.Reason = "held submission expired or already sent"
 			return a.s.refuse(a.w, a.r, a.out, http.StatusGone, expired)
 		}
-		sub = &got
+		sub, takeUnknown = &got, err != nil
 	}
 	// A credit the store could not spend is never accepted: the signature
 	// is held (in memory when the store is away) and challenged again.
 	used, serr := st.Passes.Use(ctx, pass.ID, pass.Credits, pass.Issued, pass.Expires, a.now)
 	if !used {
-		if sub != nil && serr != nil {
-			// The store failed between the take and the spend: hold the
+		if sub != nil && (serr != nil || takeUnknown) {
+			// The store failed around the take or the spend: hold the
 			// submission anew, under an id that says where it is (a shared
 			// store away keeps it in this instance's memory), and challenge
-			// for that id.
+			// for that id. (After an unknown take the old id may still be
+			// held too; it only expires.)
 			id, err := st.Stash.Put(ctx, *sub, a.c.binding, a.c.stashOwner())
 			if err != nil {
 				a.s.log.Warn("could not hold a submission again after a failed spend", zapError(err))
@@ -136,13 +134,29 @@ func (a *action) spend(pass challenge.Pass, next Next) error {
 	return a.forwardSignature(next, sub)
 }
 
+// takeHeld releases the request's held submission from the stash. When
+// the store fails, it cannot tell whether the take was made (a shared
+// store may have run it and lost its answer, as Redis does for what it ran
+// just before it stops), so it returns the submission as this request read
+// it (see heldSubmission) with the error: dropping it then could lose it
+// for good. The caller decides what may go on with it.
+func (a *action) takeHeld() (challenge.Submission, bool, error) {
+	got, ok, err := a.s.cfg.State.Stash.Take(a.r.Context(), a.held.id, a.c.binding, a.now)
+	if err != nil {
+		return a.held.sub, true, err
+	}
+	return got, ok, nil
+}
+
 // forwardSignature sends a signature on: the held submission, restored as
 // the browser first sent it, when there is one.
 func (a *action) forwardSignature(next Next, sub *challenge.Submission) error {
 	a.out.Action = ActionSpend
 	if sub == nil && a.held != nil {
-		got, ok, err := a.s.cfg.State.Stash.Take(a.r.Context(), a.held.id, a.c.binding, a.now)
+		got, ok, err := a.takeHeld()
 		if err != nil {
+			// No credit decides here, so a take the store may not have
+			// made waits for the store (the browser tries again).
 			a.out.Reason = "held submission unreachable: " + err.Error()
 			return a.s.unavailable(a.w, a.r, a.out)
 		}

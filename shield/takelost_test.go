@@ -1,0 +1,72 @@
+package shield
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/store"
+)
+
+// unansweredTake is a stash whose next take fails with the store
+// unavailable, after taking (made: the answer was lost, as Redis loses
+// the answers of what it ran just before it stops) or without (not made).
+type unansweredTake struct {
+	store.Stash
+	armed atomic.Bool
+	made  bool
+}
+
+func (s *unansweredTake) Take(ctx context.Context, id string, b challenge.Binding, now time.Time) (challenge.Submission, bool, error) {
+	if !s.armed.CompareAndSwap(true, false) {
+		return s.Stash.Take(ctx, id, b, now)
+	}
+	if s.made {
+		_, _, _ = s.Stash.Take(ctx, id, b, now)
+	}
+	return challenge.Submission{}, false, fmt.Errorf("releasing a held submission: %w", store.ErrUnavailable)
+}
+
+// A held submission whose take goes unanswered is neither lost nor sent
+// twice: the shield goes on with the copy it read, the pass's one credit
+// decides, and re-posting it once more, credit spent, sends nothing.
+func TestUnansweredTakeLosesNothing(t *testing.T) {
+	for _, made := range []bool{true, false} {
+		t.Run(fmt.Sprintf("take made %v", made), func(t *testing.T) {
+			state, err := NewState(StateConfig{SpentSize: 1 << 10, Stash: challenge.StashConfig{MaxEntries: 64, MaxBytes: 1 << 20}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stash := &unansweredTake{Stash: state.Stash, made: made}
+			state.Stash = stash
+			h := newHarness(t, setup{protect: []string{"POST /sign"}, state: state})
+			signer := h.browser("198.51.100.7", 64496, "")
+			held := signer.do(http.MethodPost, "/sign", signBody)
+			if held.Code != StatusChallenge {
+				t.Fatalf("signer: %d, want a challenge", held.Code)
+			}
+			verify := signer.solve(held)
+			before := h.forwardedCount()
+			stash.armed.Store(true)
+			w := signer.follow(verify, "")
+			// The browser goes on as it is told: a fresh challenge (the
+			// store could not say the credit was spent) is solved again.
+			for tries := 0; w.Code == StatusChallenge && tries < 3; tries++ {
+				w = signer.follow(signer.solve(w), "")
+			}
+			again := signer.follow(verify, "") // the same re-post, its credit spent
+			forwarded := h.forwardedCount() - before
+			t.Logf("held submission, take unanswered: tried 2 re-posts, forwarded %d, expected 1 (answers %d, then %d)", forwarded, w.Code, again.Code)
+			if forwarded != 1 || w.Code != http.StatusOK {
+				t.Fatalf("forwarded %d, first answer %d %s; want the signature sent once", forwarded, w.Code, w.Body)
+			}
+			if last := h.forwarded[len(h.forwarded)-1]; last.Method != http.MethodPost || last.Body != signBody {
+				t.Fatalf("forwarded %+v, want the held POST", last)
+			}
+		})
+	}
+}
