@@ -153,14 +153,11 @@ func (a *action) takeHeld() (challenge.Submission, bool, error) {
 func (a *action) forwardSignature(next Next, sub *challenge.Submission) error {
 	a.out.Action = ActionSpend
 	if sub == nil && a.held != nil {
+		// Allowed without a credit, it goes on even when the take is
+		// unanswered: sending it again would take no more than posting
+		// the form again, which the rule allows.
 		got, ok, err := a.takeHeld()
-		if err != nil {
-			// No credit decides here, so a take the store may not have
-			// made waits for the store (the browser tries again).
-			a.out.Reason = "held submission unreachable: " + err.Error()
-			return a.s.unavailable(a.w, a.r, a.out)
-		}
-		if !ok {
+		if err == nil && !ok {
 			a.out.Reason = "held submission expired or already sent"
 			return a.s.refuse(a.w, a.r, a.out, http.StatusGone, expired)
 		}
