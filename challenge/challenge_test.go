@@ -273,6 +273,22 @@ func TestVerifyWait(t *testing.T) {
 			}
 		})
 	}
+	// Issued late in a second, a wait is still the whole wait: tokens count
+	// whole seconds, and rounding down gave up to a second off (a 1s wait
+	// could be over at once).
+	late := testNow.Add(999 * time.Millisecond)
+	short, err := s.IssueWait(testClient, time.Second, window, 18, 1, late)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []time.Duration{time.Millisecond, 500 * time.Millisecond, 999 * time.Millisecond} {
+		if _, err := s.VerifyWait(short.Token, testClient, window, late.Add(after)); !errors.Is(err, ErrTooEarly) {
+			t.Errorf("1s wait issued at .999, back %s later: %v, want too early", after, err)
+		}
+	}
+	if _, err := s.VerifyWait(short.Token, testClient, window, late.Add(1001*time.Millisecond)); err != nil {
+		t.Errorf("1s wait, back after 1.001s: %v", err)
+	}
 	for _, bad := range []time.Duration{0, MaxWait + time.Second} {
 		if _, err := s.IssueWait(testClient, bad, window, 18, 1, testNow); err == nil {
 			t.Errorf("IssueWait(%s) succeeded", bad)

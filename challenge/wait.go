@@ -49,9 +49,16 @@ func (s *Signer) IssueWait(b Binding, wait, window time.Duration, difficulty, cr
 		return Wait{}, fmt.Errorf("credits %d out of range [1, %d]", credits, MaxCredits)
 	}
 	secs := uint8(wait / time.Second)
+	// Tokens count in whole seconds: the expiry is rounded up, so that the
+	// wait it implies (expiry - window) is never shorter than asked.
+	end := now.Add(time.Duration(secs)*time.Second + window)
+	expires := end.Unix()
+	if end.After(time.Unix(expires, 0)) {
+		expires++
+	}
 	t := token{
 		kind: kindWait, wait: secs, difficulty: uint8(difficulty), credits: uint8(credits),
-		issued: now.Unix(), expires: now.Add(time.Duration(secs)*time.Second + window).Unix(),
+		issued: now.Unix(), expires: expires,
 	}
 	enc, err := s.issue(&t, b)
 	if err != nil {
