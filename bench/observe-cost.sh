@@ -47,14 +47,6 @@ http://127.0.0.1:9660 {
 	reverse_proxy 127.0.0.1:9661
 }
 CADDY
-cat > "$work/distinct.lua" <<'LUA'
-local n = 0
-request = function()
-	n = n + 1
-	wrk.headers["X-Forwarded-For"] = string.format("10.%d.%d.1", math.floor(n / 256) % 256, n % 256)
-	return wrk.format("GET", "/")
-end
-LUA
 rps() { wrk -t1 -c32 -d"$DUR" "$@" | awk '/Requests\/sec/ {print $2}'; }
 run() {
 	"$work/$1" run --config "$work/Caddyfile" >"$work/$1.log" 2>&1 &
@@ -62,7 +54,7 @@ run() {
 	for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:9660/ && break; sleep 0.2; done
 	pass=$("$work/getpass" http://127.0.0.1:9660/)
 	printf '%s pass-through %s\n' "$1" "$(rps -H "Cookie: $pass" http://127.0.0.1:9660/)"
-	printf '%s challenge %s\n' "$1" "$(rps -s "$work/distinct.lua" http://127.0.0.1:9660/)"
+	printf '%s challenge %s\n' "$1" "$(rps -s cmd/rempart-flood/lua/distinct-ips.lua http://127.0.0.1:9660/ -- 0 1)"
 	kill "$(cat "$work/pid")"; wait "$(cat "$work/pid")" 2>/dev/null || true
 }
 echo "without: ${BASE:-the work tree built with -tags rempart_unwatched}; with: $(git rev-parse --short HEAD) (+ work tree)"

@@ -35,10 +35,10 @@ const maxMillionRun = 10 * time.Minute
 // shield process, sampling its memory.
 func (lb *loadBench) runMillion(ctx context.Context, clients, pid int, markerDir string) (*millionFigures, error) {
 	f := &millionFigures{Clients: clients}
-	script := filepath.Join(lb.scriptDir, "million-ips.lua")
+	script := filepath.Join(lb.scriptDir, "distinct-ips.lua")
 	marker := filepath.Join(markerDir, "million-done")
 	args := lb.wrk.args(maxMillionRun, []string{"-s", script}, lb.ports.shieldURL()+"/",
-		strconv.Itoa(clients), strconv.Itoa(lb.wrk.threads), marker)
+		"0", strconv.Itoa(lb.wrk.threads), strconv.Itoa(clients), marker)
 	f.Command = commandLine(args, map[string]string{lb.scriptDir + "/": "", markerDir + "/": "/tmp/"})
 
 	sampleCtx, stopSampling := context.WithCancel(ctx)

@@ -409,7 +409,7 @@ func (r *results) loadMarkdown(p func(string, ...any)) {
 	}
 	p("```")
 	p("")
-	p("The Lua scripts (`distinct-ips.lua`, `million-ips.lua`) are next to this report (from cmd/rempart-flood/lua/).")
+	p("The Lua script (`distinct-ips.lua`) is next to this report (from cmd/rempart-flood/lua/).")
 	p("")
 	m := r.million
 	if m == nil {

@@ -21,17 +21,16 @@ import (
 const distinctNetworks = (127 - 100) << 16
 
 // wrkScripts are the Lua scripts the load figures use, in lua/ (their one
-// source, which BENCHMARKS.md's commands use too):
+// source, which BENCHMARKS.md's commands and bench/observe-cost.sh use
+// too). distinct-ips.lua makes every request come from a new network:
+// X-Forwarded-For walks the IPv4 space one /24 at a time from 100.0.0.0
+// (the threads interleaved), so that no two requests share an address or a
+// network prefix, and no per-prefix budget is ever reached. Given a total,
+// each thread stops after its share and leaves a marker file, so that the
+// runner can stop wrk (SIGINT) as soon as every thread is done (the
+// million-clients run).
 //
-//   - distinct-ips.lua makes every request come from a new network:
-//     X-Forwarded-For walks the IPv4 space one /24 at a time from
-//     100.0.0.0 (the threads interleaved), so that no two requests share an
-//     address or a network prefix, and no per-prefix budget is ever reached.
-//   - million-ips.lua is distinct-ips.lua with an end: each thread stops
-//     after its share of total requests and leaves a marker file, so that
-//     the runner can stop wrk (SIGINT) as soon as every thread is done.
-//
-//go:embed lua/distinct-ips.lua lua/million-ips.lua
+//go:embed lua/distinct-ips.lua
 var wrkScripts embed.FS
 
 // writeScripts writes the wrk scripts into dir, where wrk reads them and
