@@ -45,6 +45,9 @@ type attack struct {
 	// blindPause is the pause between two posts of a server that signs
 	// without proof (0: none, as fast as the shield answers).
 	blindPause time.Duration
+	// finish bounds a signature already sent when the attack ends: it runs
+	// to its answer, which is recorded, since the petition may count it.
+	finish context.Context
 }
 
 // roleOf gives server i its role: one in six replays passes, one in six
@@ -84,7 +87,7 @@ func (a *attack) serve(ctx context.Context, s *server) {
 	for round := 0; round < maxRoundsPerServer && ctx.Err() == nil; round++ {
 		var pause time.Duration
 		if s.role == roleBlind {
-			pause = a.signBlind(ctx, s, round)
+			pause = a.signBlind(s, round)
 		} else {
 			pause = a.solveAndSign(ctx, s, round)
 		}
@@ -95,11 +98,8 @@ func (a *attack) serve(ctx context.Context, s *server) {
 }
 
 // signBlind posts a signature with no pass and no proof.
-func (a *attack) signBlind(ctx context.Context, s *server, round int) time.Duration {
-	r, err := s.postForm(ctx, "/sign", fraudForm(s.ip, round))
-	if ctx.Err() != nil {
-		return 0
-	}
+func (a *attack) signBlind(s *server, round int) time.Duration {
+	r, err := s.postForm(a.finish, "/sign", fraudForm(s.ip, round))
 	a.rec.fraud(s.asn, roleBlind, r, err)
 	if err != nil {
 		return max(a.blindPause, errorPause) // no tight loop on a dead shield
@@ -140,19 +140,16 @@ func (a *attack) solveAndSign(ctx context.Context, s *server, round int) time.Du
 	pass, _ := passFrom(granted)
 
 	form := fraudForm(v.ip, round).Encode()
-	r, err := v.do(ctx, http.MethodPost, "/sign", formType, form, "")
-	if ctx.Err() != nil {
-		return 0
-	}
+	r, err := v.do(a.finish, http.MethodPost, "/sign", formType, form, "")
 	a.rec.fraud(s.asn, roleSolver, r, err)
 	if s.role != roleReplayer || pass == "" {
 		return 0
 	}
 	for range a.replays {
-		r, err := v.do(ctx, http.MethodPost, "/sign", formType, form, pass)
 		if ctx.Err() != nil {
 			return 0
 		}
+		r, err := v.do(a.finish, http.MethodPost, "/sign", formType, form, pass)
 		a.rec.fraud(s.asn, roleReplayer, r, err)
 	}
 	return 0

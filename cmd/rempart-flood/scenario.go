@@ -157,7 +157,7 @@ func runScenario(ctx context.Context, env *environment) (*scenarioResult, error)
 	signCtx, stopSigning := context.WithDeadline(ctx, start.Add(cfg.duration+cfg.grace))
 	defer stopSigning()
 
-	att := &attack{shieldURL: cfg.ports.shieldURL(), transport: transport, rec: rec, solver: env.solver, replays: cfg.replays, blindPause: cfg.blindPause}
+	att := &attack{shieldURL: cfg.ports.shieldURL(), transport: transport, rec: rec, solver: env.solver, replays: cfg.replays, blindPause: cfg.blindPause, finish: signCtx}
 	people := &crowd{shieldURL: cfg.ports.shieldURL(), transport: transport, rec: rec, solver: browserSpeedSolver{hashesPerSecond: cfg.signerHashRate}}
 	var wg sync.WaitGroup
 	wg.Go(func() { att.run(attackCtx, cfg.attackers) })
