@@ -27,6 +27,11 @@ var assetFS embed.FS
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; " +
 	"img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
+// MessageSecurityPolicy is sent with the shield's message pages (a
+// refusal, an expired pass...): they load the stylesheet and, for a refused
+// submission's "back" button, the solver script, and need nothing else.
+const MessageSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+
 // AssetPaths are the public, content-hashed URLs of the page's assets.
 type AssetPaths struct {
 	Style  string

@@ -104,7 +104,7 @@ func (s *Shield) renderChallenge(w http.ResponseWriter, r *http.Request, c *clie
 	}
 	out.Difficulty = ch.Difficulty
 	out.Status = StatusChallenge
-	writePage(w, r, StatusChallenge, "challenge", page, strconv.Itoa(len(page)), gzipped)
+	writePage(w, r, StatusChallenge, "challenge", challenge.ContentSecurityPolicy, page, strconv.Itoa(len(page)), gzipped)
 	return nil
 }
 

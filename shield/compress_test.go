@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rempart/rempart/budget"
+	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/internal/shieldtest"
 	"github.com/rempart/rempart/policies"
 )
@@ -27,9 +28,10 @@ func TestPagesCompressedWhenAccepted(t *testing.T) {
 		name   string
 		b      *browser
 		status int
+		csp    string
 	}{
-		{"challenge", h.browser("192.0.2.1", 64501, ""), StatusChallenge},
-		{"limit", over, http.StatusTooManyRequests},
+		{"challenge", h.browser("192.0.2.1", 64501, ""), StatusChallenge, challenge.ContentSecurityPolicy},
+		{"limit", over, http.StatusTooManyRequests, challenge.MessageSecurityPolicy},
 	} {
 		plain := tc.b.send(tc.b.request(http.MethodGet, "/petition", ""))
 		r := tc.b.request(http.MethodGet, "/petition", "")
@@ -47,8 +49,8 @@ func TestPagesCompressedWhenAccepted(t *testing.T) {
 			// Caddy adds Server, a 429 Retry-After: 8 fields in all is one
 			// group of the header map (see writePage).
 			// What the page's fields no longer say, its HTML says.
-			if w.Header().Get("Content-Security-Policy") == "" || w.Header().Get("X-Content-Type-Options") != "nosniff" {
-				t.Fatalf("%s: security fields missing: %v", tc.name, w.Header())
+			if w.Header().Get("Content-Security-Policy") != tc.csp || w.Header().Get("X-Content-Type-Options") != "nosniff" {
+				t.Fatalf("%s: security fields missing or not the page's (want policy %q): %v", tc.name, tc.csp, w.Header())
 			}
 			if fields := len(w.Header()) + 1; fields > 8 {
 				t.Fatalf("%s: %d header fields with Server, want at most 8: %v", tc.name, fields, w.Header())

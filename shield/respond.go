@@ -125,10 +125,10 @@ func (s *Shield) page(w http.ResponseWriter, r *http.Request, status int, action
 		return internalError("rendering message page", err)
 	}
 	if rendered.Gzip != nil && challenge.AcceptsGzip(r.Header.Get("Accept-Encoding")) {
-		writePage(w, r, status, action, rendered.Gzip, rendered.GzipLen, true)
+		writePage(w, r, status, action, challenge.MessageSecurityPolicy, rendered.Gzip, rendered.GzipLen, true)
 		return nil
 	}
-	writePage(w, r, status, action, rendered.Plain, rendered.PlainLen, false)
+	writePage(w, r, status, action, challenge.MessageSecurityPolicy, rendered.Plain, rendered.PlainLen, false)
 	return nil
 }
 
@@ -140,8 +140,8 @@ const pageHeaders = 7
 // net/http's 2 KiB buffer, gets its length computed (HTTP/2 does the same).
 const autoLength = 2048
 
-// writePage sends one of the shield's own pages, gzip-compressed or not;
-// length is len(page) in decimal. Rempart-Action tells scripts and logs
+// writePage sends one of the shield's own pages, gzip-compressed or not,
+// under the content security policy csp; length is len(page) in decimal. Rempart-Action tells scripts and logs
 // what the shield did without parsing HTML.
 //
 // Every page answers often in a flood, so it sets as few header fields as
@@ -153,7 +153,7 @@ const autoLength = 2048
 // The header values share one allocation: the fixed ones are never shared
 // between responses, as a later handler may edit a response's values in
 // place.
-func writePage(w http.ResponseWriter, r *http.Request, status int, action string, page []byte, length string, gzipped bool) {
+func writePage(w http.ResponseWriter, r *http.Request, status int, action, csp string, page []byte, length string, gzipped bool) {
 	hdr := w.Header()
 	values := make([]string, pageHeaders)
 	set := func(i int, key, value string) {
@@ -162,7 +162,7 @@ func writePage(w http.ResponseWriter, r *http.Request, status int, action string
 	}
 	set(0, "Content-Type", "text/html; charset=utf-8")
 	set(1, "Cache-Control", "no-store")
-	set(2, "Content-Security-Policy", challenge.ContentSecurityPolicy)
+	set(2, "Content-Security-Policy", csp)
 	set(3, "X-Content-Type-Options", "nosniff")
 	set(4, "Rempart-Action", action)
 	if len(page) > autoLength {
