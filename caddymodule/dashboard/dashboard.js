@@ -145,9 +145,10 @@
         })) : el('p', {text: T.none}));
 
       sec.appendChild(el('h3', {text: T.decisions}));
-      sec.appendChild(site.decisions.length ? table(T.decisions, [T.action, T.rule, T.count], site.decisions.map(function (d) {
-        return [d.action + (d.observed ? T.observedMark : ''), d.rule, num(d.count)];
-      }), [0, 0, 1]) : el('p', {text: T.none}));
+      var recent = recentDecisions(site, Date.parse(data.now));
+      sec.appendChild(recent.rows.length ? table(T.decisions, [T.action, T.rule, recent.label, T.count], recent.rows.map(function (r) {
+        return [r.d.action + (r.d.observed ? T.observedMark : ''), r.d.rule, num(r.recent), num(r.d.count)];
+      }), [0, 0, 1, 1]) : el('p', {text: T.none}));
       frag.appendChild(sec);
     });
     // Keep the focus and the chosen durations across a refresh.
@@ -157,6 +158,29 @@
     main.replaceChildren(frag);
     if (key) { var again = main.querySelector(key); if (again) { again.focus(); } }
     document.getElementById('updated').textContent = T.updated + ' ' + new Date(data.now).toLocaleTimeString(lang);
+  }
+
+  // The server counts decisions since Caddy started; what staff need in
+  // an attack is what happens now. Each poll's counts are kept for five
+  // minutes, and a row's recent count is its count less the oldest kept
+  // (since the page opened, until it has been open five minutes).
+  var RECENT = 5 * 60 * 1000;
+  var decisionHistory = {};
+  function recentDecisions(site, now) {
+    function key(d) { return d.action + '\n' + (d.observed ? 1 : 0) + '\n' + d.rule; }
+    var counts = {};
+    site.decisions.forEach(function (d) { counts[key(d)] = d.count; });
+    var h = decisionHistory[site.site] || (decisionHistory[site.site] = []);
+    h.push({t: now, counts: counts});
+    while (h.length > 1 && now - h[1].t >= RECENT) { h.shift(); }
+    var base = h[0];
+    var rows = site.decisions.map(function (d) {
+      var before = base.counts[key(d)] || 0;
+      // Fewer than before: Caddy restarted, and counts from zero again.
+      return {d: d, recent: d.count >= before ? d.count - before : d.count};
+    });
+    rows.sort(function (a, b) { return b.recent - a.recent; });
+    return {rows: rows, label: now - base.t >= RECENT ? T.recent5 : T.recentSince.replace('%s', time(base.t))};
   }
 
   function refresh() {

@@ -180,6 +180,28 @@ func TestDashboardDuringFlood(t *testing.T) {
 	})`); err != nil {
 		t.Errorf("the throttle's refusals never showed: %v", err)
 	}
+	// The decisions table says what happened since the page opened beside
+	// the counts since start: the throttle's two refusals (429s, counted
+	// under the rule that decided, the throttle being their budget) in
+	// both, the flood before the page opened in the second only.
+	if err := browsertest.WaitTrue(ctx, `(function () {
+		var cap = Array.prototype.find.call(document.querySelectorAll('caption'), function (c) {
+			return c.textContent === 'Decisions by action and rule';
+		});
+		if (!cap) { return false; }
+		var head = cap.parentElement.querySelectorAll('thead th');
+		if (head[2].textContent.indexOf('Since ') !== 0 || head[3].textContent !== 'Since start') { return false; }
+		var throttled = false, before = false;
+		cap.parentElement.querySelectorAll('tbody tr').forEach(function (tr) {
+			var td = tr.querySelectorAll('td');
+			var recent = +td[2].textContent.replace(/\D/g, ''), total = +td[3].textContent.replace(/\D/g, '');
+			if (td[0].textContent === 'limit' && recent === 2 && total === 2) { throttled = true; }
+			if (total >= 60 && recent < total) { before = true; }
+		});
+		return throttled && before;
+	})()`); err != nil {
+		t.Errorf("the decisions table never showed the throttle's 2 refusals since the page opened beside the flood's counts since start: %v", err)
+	}
 	browsertest.SaveScreenshot(t, ctx, "dashboard-after-throttle.png", true)
 	// Remove the rule, from the page too.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-remove="dashboard-throttle-as16509"]`))); err != nil {
