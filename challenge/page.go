@@ -29,8 +29,10 @@ const ContentSecurityPolicy = "default-src 'none'; script-src 'self' 'wasm-unsaf
 
 // MessageSecurityPolicy is sent with the shield's message pages (a
 // refusal, an expired pass...): they load the stylesheet and, for a refused
-// submission's "back" button, the solver script, and need nothing else.
-const MessageSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+// submission's "back" button, the solver script, and need nothing else. A
+// form may post from them to the site only (the challenge page's rule, and
+// what a script in the browser's hands may do on any of the site's pages).
+const MessageSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // AssetPaths are the public, content-hashed URLs of the page's assets.
 type AssetPaths struct {
