@@ -19,8 +19,8 @@ import (
 //go:embed assets
 var assetFS embed.FS
 
-// ContentSecurityPolicy is sent with every page the shield serves: no
-// inline script or style, everything from the shield's own origin.
+// ContentSecurityPolicy is sent with the challenge page: no inline script
+// or style, everything from the shield's own origin.
 // 'wasm-unsafe-eval' lets the solver compile its WebAssembly module (and
 // nothing else: eval stays forbidden); browsers that do not know it fall
 // back to the JavaScript solver.

@@ -141,8 +141,9 @@ const pageHeaders = 7
 const autoLength = 2048
 
 // writePage sends one of the shield's own pages, gzip-compressed or not,
-// under the content security policy csp; length is len(page) in decimal. Rempart-Action tells scripts and logs
-// what the shield did without parsing HTML.
+// under the content security policy csp; length is len(page) in decimal.
+// Rempart-Action tells scripts and logs what the shield did without
+// parsing HTML.
 //
 // Every page answers often in a flood, so it sets as few header fields as
 // it can: up to 8 fields in all (with Caddy's Server and a 429's
