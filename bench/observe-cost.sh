@@ -11,6 +11,7 @@
 #   ./bench/observe-cost.sh                 # about 4 minutes, ports 9660-9661 and 3012
 #   BASE=<commit> ./bench/observe-cost.sh   # "without" built from another commit instead
 set -eu
+. "$(dirname "$0")/lib.sh"
 BASE=${BASE:-}
 DUR=${DUR:-10s}
 ROUNDS=${ROUNDS:-5}
@@ -47,7 +48,6 @@ http://127.0.0.1:9660 {
 	reverse_proxy 127.0.0.1:9661
 }
 CADDY
-rps() { wrk -t1 -c32 -d"$DUR" "$@" | awk '/Requests\/sec/ {print $2}'; }
 run() {
 	"$work/$1" run --config "$work/Caddyfile" >"$work/$1.log" 2>&1 &
 	echo $! >"$work/pid"
@@ -61,7 +61,8 @@ echo "without: ${BASE:-the work tree built with -tags rempart_unwatched}; with: 
 for _ in $(seq "$ROUNDS"); do run without; run with; done | tee "$work/out"
 # Pair each "with" run with the "without" run of its round, then take the
 # median of the rounds' ratios, so that one disturbed round moves nothing.
-awk '{ k = $1" "$2; n[k]++; v[k, n[k]] = $3 } END {
+awk "$median_awk"'
+{ k = $1" "$2; n[k]++; v[k, n[k]] = $3 } END {
 	split("pass-through challenge", paths, " ")
 	for (p = 1; p <= 2; p++) {
 		path = paths[p]; m = n["with "path]; line = ""
@@ -69,9 +70,7 @@ awk '{ k = $1" "$2; n[k]++; v[k, n[k]] = $3 } END {
 			r[i] = v["with "path, i] / v["without "path, i]; line = line sprintf(" %.3f", r[i])
 			sw += v["without "path, i]; sh += v["with "path, i]
 		}
-		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
-		med = (m % 2) ? r[(m + 1) / 2] : (r[m / 2] + r[m / 2 + 1]) / 2
-		printf "%s: without %.0f req/s, with %.0f req/s (means); rounds%s; median ratio %.3f\n", path, sw / m, sh / m, line, med
+		printf "%s: without %.0f req/s, with %.0f req/s (means); rounds%s; median ratio %.3f\n", path, sw / m, sh / m, line, median(r, m)
 		sw = 0; sh = 0
 	}
 }' "$work/out"

@@ -17,6 +17,7 @@
 #
 #   ./bench/refusal-ceiling.sh      # about 3 minutes, ports 9662-9664 and 3014
 set -eu
+. "$(dirname "$0")/lib.sh"
 DUR=${DUR:-10s}
 ROUNDS=${ROUNDS:-5}
 work=$(mktemp -d)
@@ -84,18 +85,16 @@ done
 echo "the shield's 429: $(wc -c <"$work/body") bytes, header fields:"
 tr -d '\r' <"$work/headers" | sed 1d | grep -v '^$' | sed 's/^/  /'
 
-rps() { wrk -t1 -c32 -d"$DUR" "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print $2}'; }
 for _ in $(seq "$ROUNDS"); do
-	printf 'bare %s\npage %s\nshield %s\n' "$(rps 9663)" "$(rps 9664)" "$(rps 9662)"
+	printf 'bare %s\npage %s\nshield %s\n' "$(rps http://127.0.0.1:9663/)" "$(rps http://127.0.0.1:9664/)" "$(rps http://127.0.0.1:9662/)"
 done | tee "$work/out"
 stop
-awk '{ n[$1]++; v[$1, n[$1]] = $2 } END {
+awk "$median_awk"'
+{ n[$1]++; v[$1, n[$1]] = $2 } END {
 	split("page/bare shield/bare shield/page", pairs, " ")
 	for (p = 1; p <= 3; p++) {
 		split(pairs[p], ab, "/"); m = n[ab[1]]; line = ""
 		for (i = 1; i <= m; i++) { r[i] = v[ab[1], i] / v[ab[2], i]; line = line sprintf(" %.3f", r[i]) }
-		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
-		med = (m % 2) ? r[(m + 1) / 2] : (r[m / 2] + r[m / 2 + 1]) / 2
-		printf "%s: rounds%s; median %.3f\n", pairs[p], line, med
+		printf "%s: rounds%s; median %.3f\n", pairs[p], line, median(r, m)
 	}
 }' "$work/out"
