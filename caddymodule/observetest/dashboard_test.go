@@ -183,7 +183,8 @@ func TestDashboardDuringFlood(t *testing.T) {
 	// The decisions table says what happened since the page opened beside
 	// the counts since start: the throttle's two refusals (429s, counted
 	// under the rule that decided, the throttle being their budget) in
-	// both, the flood before the page opened in the second only.
+	// both, the flood before the page opened in the second only. (The
+	// counts since start are the process's, so at least these.)
 	if err := browsertest.WaitTrue(ctx, `(function () {
 		var cap = Array.prototype.find.call(document.querySelectorAll('caption'), function (c) {
 			return c.textContent === 'Decisions by action and rule';
@@ -195,7 +196,7 @@ func TestDashboardDuringFlood(t *testing.T) {
 		cap.parentElement.querySelectorAll('tbody tr').forEach(function (tr) {
 			var td = tr.querySelectorAll('td');
 			var recent = +td[2].textContent.replace(/\D/g, ''), total = +td[3].textContent.replace(/\D/g, '');
-			if (td[0].textContent === 'limit' && recent === 2 && total === 2) { throttled = true; }
+			if (td[0].textContent === 'limit' && recent === 2 && total >= 2) { throttled = true; }
 			if (total >= 60 && recent < total) { before = true; }
 		});
 		return throttled && before;
