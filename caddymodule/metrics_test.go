@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -14,7 +15,8 @@ import (
 // each action, rule and observe flag its own, a new rule a new series,
 // and an action the lookout does not know still counted.
 func TestRequestCountersGoToTheirSeries(t *testing.T) {
-	m := newSiteMetrics(t.Name())
+	// Series are process-wide: a site of its own for each run (-count).
+	m := newSiteMetrics(t.Name() + "-" + strconv.FormatInt(time.Now().UnixNano(), 36))
 	sends := []struct {
 		action   shield.Action
 		rule     string
