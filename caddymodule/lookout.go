@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -50,6 +51,9 @@ type networks struct {
 	prefixes *top.Tracker[prefixKey]
 	counts   [top.Kinds]atomic.Uint64
 	would    atomic.Uint64 // observe mode's would-be refusals
+	// second and inSecond count the refusals of the current second (see
+	// refusalShare).
+	second, inSecond atomic.Int64
 
 	mu      sync.Mutex
 	refused [recentRefusals]refusal
@@ -132,6 +136,41 @@ func loadNetworks(site string) (string, *networks, error) {
 		return "", nil, fmt.Errorf("site %q networks: %w", site, err)
 	}
 	return key, val.(*networks), nil
+}
+
+// A flood of refusals is watched by sample: beyond exactRefusals a second,
+// a site's refusals enter its top lists one in refusalSample, each counted
+// for refusalSample, so that the heaviest networks rank as they would,
+// at an eighth of the cost, and the list of latest refusals takes
+// listedRefusals a second, so that it spans seconds of a flood rather than
+// its last milliseconds. The metrics and the interval log still count
+// every refusal.
+const (
+	exactRefusals  = 200
+	refusalSample  = 8
+	listedRefusals = 10
+)
+
+// refusalShare says how a refusal at now is watched: the events it
+// counts for in the top lists (0: none, it is not sampled), and whether it
+// enters the list of latest refusals.
+func (n *networks) refusalShare(now time.Time) (weight int, listed bool) {
+	second := now.Unix()
+	if n.second.Load() != second {
+		// Two requests may both start the new second: the count is a
+		// threshold's estimate, never a figure staff read.
+		n.second.Store(second)
+		n.inSecond.Store(0)
+	}
+	k := n.inSecond.Add(1)
+	listed = k <= listedRefusals
+	switch {
+	case k <= exactRefusals:
+		return 1, listed
+	case rand.Uint32()%refusalSample == 0:
+		return refusalSample, listed
+	}
+	return 0, listed
 }
 
 func (n *networks) addRefusal(r refusal) {
@@ -272,15 +311,21 @@ func (w *lookout) observe(r *http.Request, out *shield.Outcome) {
 	// other events of a network the list does not hold get in at random
 	// (see package top), which spares the list a flood of one-off networks.
 	admit := out.Budget != ""
-	var prev top.Info
-	if out.Client.Known {
-		prev = track(w.nets.asns, admit, out.Client.ASN, kind, now, set)
+	weight, listed := 1, true
+	if refused {
+		weight, listed = w.nets.refusalShare(now)
 	}
-	prevPrefix := track(w.nets.prefixes, admit, keyOfPrefix(out.Network), kind, now, set)
-	if !out.Client.Known {
-		prev = prevPrefix
+	if weight > 0 {
+		var prev top.Info
+		if out.Client.Known {
+			prev = w.nets.asns.AddN(out.Client.ASN, kind, weight, now, admit, set)
+		}
+		prevPrefix := w.nets.prefixes.AddN(keyOfPrefix(out.Network), kind, weight, now, admit, set)
+		if !out.Client.Known {
+			prev = prevPrefix
+		}
+		w.changes(out, prev, extra, now)
 	}
-	w.changes(out, prev, extra, now)
 	if out.Signature || out.Action == shield.ActionHold {
 		w.nets.countSignature(out, now)
 	}
@@ -288,8 +333,10 @@ func (w *lookout) observe(r *http.Request, out *shield.Outcome) {
 		if out.Observed {
 			w.nets.would.Add(1)
 		}
-		w.nets.addRefusal(refusal{Time: now, Action: string(out.Action), Observed: out.Observed, Rule: out.Rule,
-			Budget: out.Budget, Reason: out.Reason, Network: out.Network, ASN: out.Client.ASN, Org: out.Client.Org})
+		if listed {
+			w.nets.addRefusal(refusal{Time: now, Action: string(out.Action), Observed: out.Observed, Rule: out.Rule,
+				Budget: out.Budget, Reason: out.Reason, Network: out.Network, ASN: out.Client.ASN, Org: out.Client.Org})
+		}
 		if !out.Observed && w.events != nil && w.events.ShouldEmit(refusedEvent) {
 			w.events.Emit(w.ctx, refusedEvent, map[string]any{
 				"site": w.site, "action": string(out.Action), "status": out.Status, "rule": out.Rule,
@@ -299,14 +346,6 @@ func (w *lookout) observe(r *http.Request, out *shield.Outcome) {
 		}
 	}
 	setPlaceholders(r, out)
-}
-
-// track counts an event in t, admitting its key when admit is set.
-func track[K comparable](t *top.Tracker[K], admit bool, key K, kind int, now time.Time, set func(*top.Info)) top.Info {
-	if admit {
-		return t.Admit(key, kind, now, set)
-	}
-	return t.Add(key, kind, now, set)
 }
 
 // changes logs, once, what changes for the client's network: it goes over

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -122,8 +123,9 @@ func TestLookoutLogStopsWithTheConfig(t *testing.T) {
 
 // Recent refusals keep the newest, bounded.
 func TestRecentRefusalsAreBounded(t *testing.T) {
-	l, _, _ := newTestLookout(t, nil)
+	l, _, now := newTestLookout(t, nil)
 	for i := range recentRefusals + 7 {
+		*now = now.Add(time.Second)
 		out := hostingOutcome(shield.ActionDeny, "52.94.1.9")
 		out.Reason = string(rune('a' + i%26))
 		l.observe(httptest.NewRequest(http.MethodGet, "/", nil), out)
@@ -156,5 +158,62 @@ func TestPrefixKeyRoundTrips(t *testing.T) {
 			t.Errorf("%v and %v share a key", p, other)
 		}
 		keys[k] = p
+	}
+}
+
+// A flood of refusals is watched by sample (refusalShare): the heaviest
+// networks still rank by what they sent, within a few percent, each is
+// logged going over its budget, the list of latest refusals takes a few a
+// second, and the interval's counts count every refusal. Below the
+// threshold, every refusal is counted one by one.
+func TestRefusalFloodIsSampled(t *testing.T) {
+	l, logs, _ := newTestLookout(t, nil)
+	const heavy, light = 40000, 4000 // in one second
+	for i := range heavy + light {
+		out := hostingOutcome(shield.ActionLimit, "52.94.1.9")
+		if i%11 == 10 {
+			out = &shield.Outcome{Action: shield.ActionLimit, Rule: "limits",
+				Client:  shield.Identity{IP: netip.MustParseAddr("203.0.113.7"), ASN: 14061, Org: "DigitalOcean", Class: "hosting", Known: true},
+				Network: netip.MustParsePrefix("203.0.113.0/24")}
+		}
+		out.Budget = "challenges.prefix"
+		l.observe(httptest.NewRequest(http.MethodGet, "/", nil), out)
+	}
+	limit := actionKind(shield.ActionLimit)
+	if got := l.nets.counts[limit].Load(); got != heavy+light {
+		t.Errorf("the interval counts %d refusals, want %d", got, heavy+light)
+	}
+	top := l.nets.asns.Top(2, limit, l.now())
+	if len(top) != 2 || top[0].Key != 16509 || top[1].Key != 14061 {
+		t.Fatalf("top ASNs %+v", top)
+	}
+	for i, want := range []float64{heavy, light} {
+		// Sampling one in 8, each kept refusal counted for 8: the count's
+		// standard deviation is 8 × sqrt(n/8 × 7/8). Five of them: a
+		// false alarm in about a million runs.
+		got, slack := top[i].ByKind[limit], 5*refusalSample*math.Sqrt(want/refusalSample*(1-1.0/refusalSample))
+		t.Logf("ASN %d: %.0f refusals counted, %.0f sent (allowed: ±%.0f)", top[i].Key, got, want, slack)
+		if math.Abs(got-want) > slack {
+			t.Errorf("ASN %d counts %.0f refusals, want %.0f ± %.0f", top[i].Key, got, want, slack)
+		}
+	}
+	if n := logs.FilterMessage("network over budget").Len(); n != 2 {
+		t.Errorf("%d lines say a network went over its budget, want 2 (one each)", n)
+	}
+	if r := l.nets.recent(); len(r) != listedRefusals {
+		t.Errorf("%d refusals listed in one second, want %d", len(r), listedRefusals)
+	}
+
+	// A trickle is counted exactly: a new second, and no more than
+	// exactRefusals in it.
+	calm, _, now := newTestLookout(t, nil)
+	*now = now.Add(time.Hour)
+	for range exactRefusals {
+		out := hostingOutcome(shield.ActionDeny, "52.94.1.9")
+		calm.observe(httptest.NewRequest(http.MethodGet, "/", nil), out)
+	}
+	deny := actionKind(shield.ActionDeny)
+	if got := calm.nets.asns.Top(1, deny, calm.now())[0].ByKind[deny]; got < exactRefusals-1e-6 || got > exactRefusals+1e-6 {
+		t.Errorf("%d refusals in a second counted as %.6f", exactRefusals, got)
 	}
 }

@@ -168,20 +168,27 @@ func (t *Tracker[K]) scale(now time.Time) float64 {
 // counts in the key's weight only. A key the full tracker does not hold
 // is admitted at random (see the package doc).
 func (t *Tracker[K]) Add(key K, kind int, now time.Time, set func(*Info)) (prev Info) {
-	return t.add(key, kind, now, false, set)
+	return t.add(key, kind, 1, now, false, set)
 }
 
 // Admit is Add for an event whose key must be tracked, such as one that
 // changes its Info: a key the full tracker does not hold always takes the
 // lightest one's place.
 func (t *Tracker[K]) Admit(key K, kind int, now time.Time, set func(*Info)) (prev Info) {
-	return t.add(key, kind, now, true, set)
+	return t.add(key, kind, 1, now, true, set)
 }
 
-func (t *Tracker[K]) add(key K, kind int, now time.Time, admit bool, set func(*Info)) (prev Info) {
+// AddN counts n events of kind for key at once, as n calls of Add (Admit
+// when admit is set) would, at the cost of one: for a caller that samples
+// a flood's events and counts each one it keeps for those it skipped.
+func (t *Tracker[K]) AddN(key K, kind, n int, now time.Time, admit bool, set func(*Info)) (prev Info) {
+	return t.add(key, kind, float64(max(n, 1)), now, admit, set)
+}
+
+func (t *Tracker[K]) add(key K, kind int, n float64, now time.Time, admit bool, set func(*Info)) (prev Info) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	w := t.scale(now)
+	w := n * t.scale(now)
 	e, ok := t.byKey[key]
 	switch {
 	case ok:

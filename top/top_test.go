@@ -258,3 +258,26 @@ func FuzzTracker(f *testing.F) {
 		})
 	})
 }
+
+// AddN counts as many events as n calls of Add, by kind and in all, and
+// keeps the Info its set gave.
+func TestAddNCountsNEvents(t *testing.T) {
+	for _, n := range []int{1, 2, 8, 100} {
+		one, err := New[string](Config{Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		many, _ := New[string](Config{Seed: 1})
+		for i := range n {
+			one.Add("flood", 2, t0.Add(time.Duration(i)), nil)
+		}
+		many.AddN("flood", 2, n, t0, false, func(i *Info) { i.Budget = "challenges.prefix" })
+		a, b := one.Top(1, 2, t0)[0], many.Top(1, 2, t0)[0]
+		if math.Abs(a.Weight-b.Weight) > 1e-6*a.Weight || math.Abs(a.ByKind[2]-b.ByKind[2]) > 1e-6*a.Weight {
+			t.Errorf("n=%d: %d Adds weigh %.6f (kind %.6f), AddN %.6f (kind %.6f)", n, n, a.Weight, a.ByKind[2], b.Weight, b.ByKind[2])
+		}
+		if b.Info.Budget != "challenges.prefix" {
+			t.Errorf("n=%d: Info %+v", n, b.Info)
+		}
+	}
+}
