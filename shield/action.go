@@ -257,10 +257,22 @@ func (a *action) validPass() (challenge.Pass, bool) {
 	}
 	pass, err := a.s.cfg.Signer.VerifyPass(token, a.c.binding, a.now)
 	if err != nil {
-		a.out.Reason = "pass refused: " + err.Error()
+		a.out.Reason = passRefused(err)
 		return challenge.Pass{}, false
 	}
 	return pass, true
+}
+
+// passForged is the reason validPass gives a pass that is not this
+// client's, made once: a flood of stolen or forged passes gives it on
+// every request.
+var passForged = "pass refused: " + challenge.ErrForged.Error()
+
+func passRefused(err error) string {
+	if err == challenge.ErrForged {
+		return passForged
+	}
+	return "pass refused: " + err.Error()
 }
 
 // exhausted reports whether the pass has no credit left. When the store

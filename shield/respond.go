@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,39 +46,43 @@ func notFound(t *challenge.Messages) (string, string)   { return t.NotFoundTitle
 
 // tooManyTexts keeps the text of a 429 for each language and wait in
 // minutes: formatting it is most of what a refusal costs once its page is
-// kept (see challenge.Pages.Message).
-var tooManyTexts struct {
-	sync.RWMutex
-	m map[tooManyKey]string
-}
+// kept (see challenge.Pages.Message). The map is never changed once
+// published, only replaced by a larger copy: every refusal reads it, and a
+// read-write lock's reader count, written by every core at each read, cost
+// more than the lookup.
+var tooManyTexts atomic.Pointer[map[tooManyKey]string]
 
 type tooManyKey struct {
 	t       *challenge.Messages
 	minutes int
 }
 
-// maxTooManyTexts bounds tooManyTexts: a day's wait in minutes in a few
-// languages.
-const maxTooManyTexts = 8192
+// maxTooManyTexts bounds tooManyTexts, and the copies that fill it: the
+// waits of a few budgets, counted down in minutes, in a few languages.
+// Beyond it a text is formatted for each refusal.
+const maxTooManyTexts = 1024
 
 // tooManyText is t.TooMany for a wait of minutes.
 func tooManyText(t *challenge.Messages, minutes int) string {
 	k := tooManyKey{t, minutes}
-	tooManyTexts.RLock()
-	text, ok := tooManyTexts.m[k]
-	tooManyTexts.RUnlock()
-	if ok {
+	old := tooManyTexts.Load()
+	var kept map[tooManyKey]string
+	if old != nil {
+		kept = *old
+	}
+	if text, ok := kept[k]; ok {
 		return text
 	}
-	text = fmt.Sprintf(t.TooMany, minutes)
-	tooManyTexts.Lock()
-	defer tooManyTexts.Unlock()
-	if tooManyTexts.m == nil {
-		tooManyTexts.m = make(map[tooManyKey]string)
+	text := fmt.Sprintf(t.TooMany, minutes)
+	if len(kept) >= maxTooManyTexts {
+		return text
 	}
-	if len(tooManyTexts.m) < maxTooManyTexts {
-		tooManyTexts.m[k] = text
-	}
+	// Waits take few values (a budget's window, counted down in minutes),
+	// so copies are few; one lost to a concurrent copy is made again later.
+	grown := make(map[tooManyKey]string, len(kept)+1)
+	maps.Copy(grown, kept)
+	grown[k] = text
+	tooManyTexts.CompareAndSwap(old, &grown)
 	return text
 }
 

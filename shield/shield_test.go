@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rempart/rempart/budget"
+	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/policies"
 )
 
@@ -454,5 +455,35 @@ rules:
 	w := b.do("PUT", "/sign", signBody)
 	if w.Code == http.StatusOK || h.forwardedCount() != before {
 		t.Errorf("a 4-bit pass bought PUT /sign: %d", w.Code)
+	}
+}
+
+// A pass sent by another client than the one it was issued to, or after
+// it expired, buys nothing, and the outcome says why.
+func TestPassRefusedSaysWhy(t *testing.T) {
+	h := newHarness(t, setup{})
+	owner := h.browser("198.51.100.7", 64496, "")
+	if w := owner.solve(owner.do(http.MethodGet, "/", "")); w.Code != http.StatusSeeOther {
+		t.Fatalf("proof answered %d", w.Code)
+	}
+	pass := owner.cookies[passCookie]
+	for _, tc := range []struct {
+		name   string
+		ip     string
+		after  time.Duration
+		reason string
+	}{
+		{"another network", "203.0.113.9", 0, "pass refused: " + challenge.ErrForged.Error()},
+		{"expired", "198.51.100.7", 2 * time.Hour, "pass refused: " + challenge.ErrExpired.Error()},
+	} {
+		h.now = h.now.Add(tc.after)
+		thief := h.browser(tc.ip, 64496, "")
+		thief.cookies[passCookie] = pass
+		if w := thief.do(http.MethodGet, "/", ""); w.Code != StatusChallenge {
+			t.Errorf("%s: answered %d, want a challenge", tc.name, w.Code)
+		}
+		if got := h.outcomes[len(h.outcomes)-1].Reason; !strings.HasPrefix(got, tc.reason) {
+			t.Errorf("%s: reason %q, want %q", tc.name, got, tc.reason)
+		}
 	}
 }
