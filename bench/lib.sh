@@ -11,3 +11,7 @@ median_awk='function median(r, m,    i, j, t) {
 	for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
 	return (m % 2) ? r[(m + 1) / 2] : (r[m / 2] + r[m / 2 + 1]) / 2
 }'
+
+# cpu_ticks prints the user and system CPU time process $1 has used, in
+# clock ticks (getconf CLK_TCK a second).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }

@@ -47,19 +47,32 @@ for bin in "$@"; do
 	echo "build $i: $bin"
 	i=$((i + 1))
 done
+# run NAME URL PID prints NAME, wrk's requests per second and the CPU time
+# the serving process spent per request, in microseconds: a steadier
+# instrument than throughput on a machine wrk shares.
+run() {
+	before=$(cpu_ticks "$3")
+	out=$(wrk -t1 -c32 -d"$DUR" "$2")
+	after=$(cpu_ticks "$3")
+	printf '%s %s\n' "$1" "$(printf '%s\n' "$out" | awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+		/requests in/ { n = $1 } /Requests\/sec/ { r = $2 } END { printf "%s %.2f", r, t / hz / n * 1e6 }')"
+}
 for _ in $(seq "$ROUNDS"); do
-	printf 'bare %s\n' "$(rps http://127.0.0.1:9664/)"
+	run bare http://127.0.0.1:9664/ "$(cat "$work/pid.0")"
 	i=0
 	for _ in "$@"; do
-		printf 'build%d %s\n' $i "$(rps "http://127.0.0.1:$((9665 + i))/")"
+		run "build$i" "http://127.0.0.1:$((9665 + i))/" "$(cat "$work/pid.$i")"
 		i=$((i + 1))
 	done
 done | tee "$work/out"
 awk "$median_awk"'
-{ n[$1]++; v[$1, n[$1]] = $2 } END {
+{ n[$1]++; v[$1, n[$1]] = $2; c[$1, n[$1]] = $3 } END {
+	m = n["bare"]
+	for (i = 1; i <= m; i++) cb[i] = c["bare", i]
+	printf "bare respond 429: CPU per request %.1f us (median)\n", median(cb, m)
 	for (b = 0; ("build" b) in n; b++) {
 		m = n["build" b]; line = ""
-		for (i = 1; i <= m; i++) { r[i] = v["build" b, i] / v["bare", i]; line = line sprintf(" %.3f", r[i]) }
-		printf "build %d / bare respond 429: rounds%s; median %.3f\n", b, line, median(r, m)
+		for (i = 1; i <= m; i++) { r[i] = v["build" b, i] / v["bare", i]; cr[i] = c["build" b, i] / c["bare", i]; line = line sprintf(" %.3f", r[i]) }
+		printf "build %d / bare respond 429: rounds%s; median %.3f; CPU per request x%.3f (median)\n", b, line, median(r, m), median(cr, m)
 	}
 }' "$work/out"

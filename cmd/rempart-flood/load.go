@@ -51,8 +51,24 @@ func meanRPS(rs []wrkResult) float64 {
 
 // Ratio is the figure: the median of the rounds' ratios, so that one
 // round disturbed by the rest of the machine does not move it.
-func (c *comparison) Ratio() float64 {
-	rs := c.RoundRatios()
+func (c *comparison) Ratio() float64 { return median(c.RoundRatios()) }
+
+// CPURatio is the median of the rounds' ratios of bare Caddy's CPU time
+// per request to the shield's: like Ratio, 1 when the shield costs nothing,
+// but unmoved by how wrk and Caddy share the machine's cores. 0 when the
+// shield's CPU time was not read.
+func (c *comparison) CPURatio() float64 {
+	var rs []float64
+	for i := range min(len(c.Shield), len(c.Bare)) {
+		if s := c.Shield[i].CPUPerRequest(); s > 0 {
+			rs = append(rs, float64(c.Bare[i].CPUPerRequest())/float64(s))
+		}
+	}
+	return median(rs)
+}
+
+// median returns the median of rs, sorting it; 0 when it is empty.
+func median(rs []float64) float64 {
 	if len(rs) == 0 {
 		return 0
 	}
@@ -209,24 +225,38 @@ type figure struct {
 // compare runs wrk against the shield and the bare proxy in turn, rounds
 // times, with the same requests.
 func (lb *loadBench) compare(ctx context.Context, c *comparison, f figure) error {
-	run := func(url string) (wrkResult, string, error) {
+	// run runs wrk once against url, with a CPU profile of the process
+	// named profile in the first round when profiling.
+	run := func(url string, round int, profile string) (wrkResult, string, error) {
+		var profiled <-chan error
+		if lb.profileDir != "" && round == 1 {
+			profiled = lb.profile(ctx, filepath.Join(lb.profileDir, profile))
+		}
 		var scriptArgs []string
 		if f.scriptArgs != nil {
 			scriptArgs = f.scriptArgs()
 		}
 		args := lb.wrk.args(lb.wrk.duration, f.wrkOptions, url, scriptArgs...)
 		busy, _ := machineBusy()
-		shield, _ := readProcessStats(lb.shieldPID)
+		shield, errShieldBefore := readProcessStats(lb.shieldPID)
 		start := time.Now()
 		r, err := lb.wrk.run(ctx, args, nil)
+		if profiled != nil {
+			if err := <-profiled; err != nil {
+				c.Problems = append(c.Problems, "CPU profile: "+err.Error())
+			}
+		}
 		if err != nil {
 			return r, "", fmt.Errorf("%s: %w", c.Name, err)
 		}
 		lb.figs.RunTime += time.Since(start)
 		busyAfter, errBusy := machineBusy()
 		shieldAfter, errShield := readProcessStats(lb.shieldPID)
-		if errBusy == nil && errShield == nil {
-			others := (busyAfter - busy) - (shieldAfter.CPU - shield.CPU) - r.CPU
+		if errShieldBefore == nil && errShield == nil {
+			r.ServerCPU = shieldAfter.CPU - shield.CPU
+		}
+		if errBusy == nil && r.ServerCPU > 0 {
+			others := (busyAfter - busy) - r.ServerCPU - r.CPU
 			lb.figs.OtherCPU += max(others, 0)
 		}
 		return r, commandLine(args, f.secrets), nil
@@ -240,18 +270,9 @@ func (lb *loadBench) compare(ctx context.Context, c *comparison, f figure) error
 		if err := f.probe(ctx); err != nil {
 			c.Problems = append(c.Problems, fmt.Sprintf("round %d, before: %v", round, err))
 		}
-		var profiled <-chan error
-		if lb.profileDir != "" && round == 1 {
-			profiled = lb.profile(ctx, filepath.Join(lb.profileDir, c.File+".pprof"))
-		}
-		r, cmd, err := run(lb.ports.shieldURL() + "/")
+		r, cmd, err := run(lb.ports.shieldURL()+"/", round, c.File+".pprof")
 		if err != nil {
 			return err
-		}
-		if profiled != nil {
-			if err := <-profiled; err != nil {
-				c.Problems = append(c.Problems, "CPU profile: "+err.Error())
-			}
 		}
 		c.Shield, c.ShieldCommand = append(c.Shield, r), cmd
 		if f.refuses && r.Non2xx != r.Requests {
@@ -262,7 +283,7 @@ func (lb *loadBench) compare(ctx context.Context, c *comparison, f figure) error
 		if err := f.probe(ctx); err != nil {
 			c.Problems = append(c.Problems, fmt.Sprintf("round %d, after: %v", round, err))
 		}
-		if r, cmd, err = run(c.referenceURL + "/"); err != nil {
+		if r, cmd, err = run(c.referenceURL+"/", round, c.File+"-bare.pprof"); err != nil {
 			return err
 		}
 		c.Bare, c.BareCommand = append(c.Bare, r), cmd

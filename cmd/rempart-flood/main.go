@@ -202,7 +202,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.wrkConnections, "wrk-connections", def.wrkConnections, "wrk -c")
 	fs.IntVar(&c.millionClients, "million", def.millionClients, "distinct clients in the memory run (0: skip it)")
 	noMoves := fs.Bool("no-moves", false, "skip the attacker's moves of issue 9")
-	fs.BoolVar(&c.profile, "profile", false, "write a CPU profile of the shield during each load figure's first run (pass.pprof, refusal.pprof, challenge.pprof in -out)")
+	fs.BoolVar(&c.profile, "profile", false, "write a CPU profile of the shield process during each load figure's first round, of the shield's run and of bare Caddy's (pass.pprof and pass-bare.pprof, refusal..., challenge... in -out; bench/profile-diff.sh compares two per request)")
 	fs.BoolVar(&c.loadOnly, "load-only", false, "skip the scenario and the moves: only the load figures (shield and bare Caddy interleaved) and the memory run")
 	fs.IntVar(&c.moveClients, "move-clients", def.moveClients, "clients in each of the attacker's moves")
 	fs.IntVar(&c.stashSigners, "stash-signers", def.stashSigners, "signers whose submissions are held during the stash flood")

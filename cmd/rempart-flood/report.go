@@ -56,7 +56,8 @@ func writeReport(dir string, r *results) (string, error) {
 func (r *results) loadSummary(b *strings.Builder) {
 	if l := r.load; l != nil {
 		for _, c := range []*comparison{&l.PassThrough, &l.Refusal, &l.Challenge} {
-			fmt.Fprintf(b, "%s: %.0f req/s vs %s %.0f req/s, median ratio %.2f (target %.2f: %s)\n", c.Name, meanRPS(c.Shield), c.Reference, meanRPS(c.Bare), c.Ratio(), c.MinRatio, check(c.Met()))
+			fmt.Fprintf(b, "%s: %.0f req/s vs %s %.0f req/s, median ratio %.2f (target %.2f: %s); CPU per request %s vs %s, ratio %.2f\n", c.Name, meanRPS(c.Shield), c.Reference, meanRPS(c.Bare), c.Ratio(), c.MinRatio, check(c.Met()),
+				microseconds(meanCPUPerRequest(c.Shield)), microseconds(meanCPUPerRequest(c.Bare)), c.CPURatio())
 		}
 	}
 	if m := r.million; m != nil {
@@ -390,6 +391,24 @@ func (r *results) loadMarkdown(p func(string, ...any)) {
 		p("| %s | %s | %.0f (%s) | %s | %.0f (%s) | %s | **%.2f** | %.2f | %s | %s |", c.Name, c.Answer, meanRPS(c.Shield), runsRPS(c.Shield), c.Reference, meanRPS(c.Bare), runsRPS(c.Bare), ratios(c.RoundRatios()), c.Ratio(), c.RatioOfMeans(), target, met)
 	}
 	p("")
+	p("The same runs in CPU time: what the shield process (which serves the bare sites too) spent per request. Throughput moves with how wrk and Caddy share the machine's cores; CPU time per request much less, so it tells more steadily what a request costs. The CPU ratio is the median of the rounds' ratios of the bare site's CPU time per request to the shield's (1: the shield costs nothing); the targets are judged on throughput, as the issue states them.")
+	p("")
+	p("| figure | shield, µs of CPU per request (runs) | compared with, µs (runs) | CPU ratio |")
+	p("|---|---|---|---|")
+	for _, c := range []*comparison{&l.PassThrough, &l.Refusal, &l.Challenge} {
+		p("| %s | %s (%s) | %s (%s) | **%.2f** |", c.Name, microseconds(meanCPUPerRequest(c.Shield)), runsCPU(c.Shield), microseconds(meanCPUPerRequest(c.Bare)), runsCPU(c.Bare), c.CPURatio())
+	}
+	p("")
+	if r.cfg.profile {
+		p("CPU profiles of the first round (`-profile`), with the requests each run served, to compare per request: `./bench/profile-diff.sh <shield profile> <its requests> <bare profile> <its requests>`.")
+		p("")
+		for _, c := range []*comparison{&l.PassThrough, &l.Refusal, &l.Challenge} {
+			if len(c.Shield) > 0 && len(c.Bare) > 0 {
+				p("- %s: `%s.pprof` %d requests, `%s-bare.pprof` %d requests", c.Name, c.File, c.Shield[0].Requests, c.File, c.Bare[0].Requests)
+			}
+		}
+		p("")
+	}
 	for _, c := range []*comparison{&l.PassThrough, &l.Refusal, &l.Challenge} {
 		for _, s := range c.Problems {
 			p("- %s: %s", c.Name, s)
@@ -509,4 +528,30 @@ func storeWords(c config) string {
 		return "a local redis-server (`store redis`)"
 	}
 	return "memory"
+}
+
+func runsCPU(rs []wrkResult) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%.1f", float64(r.CPUPerRequest())/float64(time.Microsecond))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// meanCPUPerRequest is the CPU time per request over all the runs.
+func meanCPUPerRequest(rs []wrkResult) time.Duration {
+	var cpu time.Duration
+	var n int64
+	for _, r := range rs {
+		cpu += r.ServerCPU
+		n += r.Requests
+	}
+	if n == 0 {
+		return 0
+	}
+	return cpu / time.Duration(n)
+}
+
+func microseconds(d time.Duration) string {
+	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
 }

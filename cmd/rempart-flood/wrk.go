@@ -74,6 +74,19 @@ type wrkResult struct {
 	SocketErrors string
 	// CPU is wrk's own CPU time, user and system.
 	CPU time.Duration
+	// ServerCPU is the CPU time the shield process (which also serves
+	// the bare sites) used during the run, user and system.
+	ServerCPU time.Duration
+}
+
+// CPUPerRequest is ServerCPU spent per request: where wrk and the server
+// share a machine, a steadier measure of what a request costs than
+// throughput, which moves with how the two share its cores.
+func (r wrkResult) CPUPerRequest() time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.ServerCPU / time.Duration(r.Requests)
 }
 
 var (
