@@ -40,7 +40,8 @@ type Store interface {
 	// on each (a key charged twice counts twice) and reports Allowed;
 	// otherwise it counts nothing and reports which charge is exhausted.
 	// A refused event thus costs no budget: an address over its own budget
-	// does not use up its network's.
+	// does not use up its network's. The caller may reuse charges once
+	// TakeAll returns: a store keeps none of it.
 	TakeAll(ctx context.Context, charges []Charge, now time.Time) (TakeResult, error)
 	// Peek returns key's budget without counting anything.
 	Peek(ctx context.Context, key string, kind KeyKind, rate limiter.Rate) (limiter.Context, error)

@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/rempart/rempart/budget"
@@ -25,9 +26,14 @@ const maxStackBudgets = 8
 // Use one Budgets for a policy's limit rules (NewBudgets(policy.Budgets(),
 // store, opts)) and count a decision's with Take.
 func (bs *Budgets) Take(ctx context.Context, what Counter, names []string, c budget.Client, now time.Time) (Verdict, error) {
-	// The charges go to the store through an interface, so to the heap.
 	var budgetBuf [maxStackBudgets]*Budget
-	charges, counted := make([]budget.Charge, 0, len(names)), budgetBuf[:0]
+	buf := chargeBufs.Get().(*[]budget.Charge)
+	charges, counted := (*buf)[:0], budgetBuf[:0]
+	defer func() {
+		clear(charges) // keep no key alive in the pool
+		*buf = charges[:0]
+		chargeBufs.Put(buf)
+	}()
 	for i, name := range names {
 		b := bs.named(name)
 		if b == nil {
@@ -54,6 +60,11 @@ func (bs *Budgets) Take(ctx context.Context, what Counter, names []string, c bud
 	}
 	return Verdict{Budget: counted[res.Exhausted].Name, RetryAfter: max(res.Reset.Sub(now), time.Second)}, nil
 }
+
+// chargeBufs holds the charges Take hands to the store: they go through an
+// interface, so to the heap, and a flood counts one event per request. A
+// store never keeps them past TakeAll.
+var chargeBufs = sync.Pool{New: func() any { return new([]budget.Charge) }}
 
 // listedBefore reports whether names[i] is also in names[:i].
 func listedBefore(names []string, i int) bool {
