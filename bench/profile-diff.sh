@@ -12,7 +12,7 @@ set -eu
 [ $# -eq 4 ] || { echo "usage: $0 <profile> <requests> <base profile> <requests>" >&2; exit 2; }
 N=${N:-40}
 # cum prints "function<TAB>cumulative seconds" for every node of a profile.
-cum() { go tool pprof -top -cum -nodecount=100000 "$1" 2>/dev/null | awk '
+cum() { go tool pprof -top -cum -nodecount=100000 -nodefraction=0 "$1" 2>/dev/null | awk '
 	function secs(v) {
 		if (v ~ /ms$/) return substr(v, 1, length(v) - 2) / 1000
 		if (v ~ /us$|µs$/) return substr(v, 1, length(v) - 2) / 1e6
