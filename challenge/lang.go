@@ -47,8 +47,13 @@ type Messages struct {
 	DeniedTitle     string
 	Denied          string
 	TooManyTitle    string
-	// TooMany explains a 429; %d is the number of minutes to wait.
+	// TooMany explains a 429 for a network over a signature budget; %d
+	// is the number of minutes to wait.
 	TooMany string
+	// TooManyChecks explains a 429 for a network that asked for too many
+	// browser checks (over a challenge budget), whether its visitors were
+	// reading or signing. %d is the number of minutes to wait.
+	TooManyChecks string
 	// TooManyKept is added to TooMany when the refused request was a
 	// submission: what the signer typed is still in their form.
 	TooManyKept string
@@ -104,6 +109,7 @@ var catalog = map[string]*Messages{
 		Denied:              "Cette requête n’est pas acceptée par ce site.",
 		TooManyTitle:        "Trop de demandes depuis votre réseau",
 		TooMany:             "Votre réseau a atteint sa limite de signatures pour le moment. Réessayez dans %d min.",
+		TooManyChecks:       "Votre réseau a demandé trop de vérifications de navigateur pour le moment. Réessayez dans %d min.",
 		TooManyKept:         "Ce que vous avez saisi n’est pas perdu : revenez au formulaire (avec le bouton ci-dessous, ou le bouton « Précédent » de votre navigateur, deux fois si besoin), puis envoyez-le de nouveau à ce moment-là.",
 		BackToForm:          "Revenir au formulaire",
 		ExpiredTitle:        "Envoi expiré",
@@ -145,6 +151,7 @@ var catalog = map[string]*Messages{
 		Denied:              "This site does not accept this request.",
 		TooManyTitle:        "Too many requests from your network",
 		TooMany:             "Your network has reached its limit of signatures for now. Please try again in %d min.",
+		TooManyChecks:       "Your network has asked for too many browser checks for now. Please try again in %d min.",
 		TooManyKept:         "What you typed is not lost: go back to the form (with the button below, or your browser’s Back button, twice if needed), then send it again at that time.",
 		BackToForm:          "Back to the form",
 		ExpiredTitle:        "Submission expired",

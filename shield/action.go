@@ -358,6 +358,6 @@ func (a *action) admit(what policies.Counter) (bool, error) {
 	a.w.Header().Set("Retry-After", strconv.Itoa(secs))
 	minutes := (secs + 59) / 60
 	return false, a.s.message(a.w, a.r, http.StatusTooManyRequests, "limit", func(t *challenge.Messages) (string, string) {
-		return t.TooManyTitle, tooManyText(t, minutes)
+		return t.TooManyTitle, tooManyText(t, what, minutes)
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/policies"
 )
 
 // StatusChallenge answers a request without a usable pass with the
@@ -54,6 +55,7 @@ var tooManyTexts atomic.Pointer[map[tooManyKey]string]
 
 type tooManyKey struct {
 	t       *challenge.Messages
+	checks  bool // a challenge budget's text
 	minutes int
 }
 
@@ -62,9 +64,11 @@ type tooManyKey struct {
 // Beyond it a text is formatted for each refusal.
 const maxTooManyTexts = 1024
 
-// tooManyText is t.TooMany for a wait of minutes.
-func tooManyText(t *challenge.Messages, minutes int) string {
-	k := tooManyKey{t, minutes}
+// tooManyText is the text of a 429 for an event of kind what over its
+// budget, and a wait of minutes: t.TooMany for a signature, t.TooManyChecks
+// for a challenge (a reader over a challenge budget has signed nothing).
+func tooManyText(t *challenge.Messages, what policies.Counter, minutes int) string {
+	k := tooManyKey{t, what == policies.CountChallenges, minutes}
 	old := tooManyTexts.Load()
 	var kept map[tooManyKey]string
 	if old != nil {
@@ -73,7 +77,11 @@ func tooManyText(t *challenge.Messages, minutes int) string {
 	if text, ok := kept[k]; ok {
 		return text
 	}
-	text := fmt.Sprintf(t.TooMany, minutes)
+	format := t.TooMany
+	if k.checks {
+		format = t.TooManyChecks
+	}
+	text := fmt.Sprintf(format, minutes)
 	if len(kept) >= maxTooManyTexts {
 		return text
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/internal/shieldtest"
 	"github.com/rempart/rempart/policies"
 )
 
@@ -485,5 +486,40 @@ func TestPassRefusedSaysWhy(t *testing.T) {
 		if got := h.outcomes[len(h.outcomes)-1].Reason; !strings.HasPrefix(got, tc.reason) {
 			t.Errorf("%s: reason %q, want %q", tc.name, got, tc.reason)
 		}
+	}
+}
+
+// A 429 says what the network used up: a reader over the challenge budget
+// is told of browser checks, not of signatures it never made; a signer
+// over the signature budget, of signatures.
+func TestTooManySaysWhatWasCounted(t *testing.T) {
+	h := newHarness(t, setup{
+		protect: []string{"POST /sign"},
+		limits: []policies.Budget{
+			{Counts: policies.CountSignatures, Per: budget.KeyIP, Rate: "1/hour"},
+			{Counts: policies.CountChallenges, Per: budget.KeyIP, Rate: "2/hour"},
+		},
+	})
+	_, msgs := challenge.Negotiate("")
+	reader := h.browser("198.51.100.7", 64496, "")
+	var w *httptest.ResponseRecorder
+	for range 3 {
+		w = reader.do(http.MethodGet, "/", "")
+	}
+	if want := fmt.Sprintf(msgs.TooManyChecks, 60); w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), want) {
+		t.Errorf("reader's third page: %d, want 429 saying %q:\n%s", w.Code, want, w.Body)
+	}
+
+	signer := h.browser("203.0.113.9", 64496, "")
+	if !signer.sign("/sign", signBody) {
+		t.Fatal("no first signature")
+	}
+	proof, err := shieldtest.SolvePage(signer.do(http.MethodPost, "/sign", signBody).Body.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = signer.follow(signer.send(signer.request(http.MethodPost, proof.Action, proof.Form.Encode())), proof.Form.Encode())
+	if want := fmt.Sprintf(msgs.TooMany, 60); w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), want) {
+		t.Errorf("second signature: %d, want 429 saying %q:\n%s", w.Code, want, w.Body)
 	}
 }
