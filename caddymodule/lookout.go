@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
@@ -54,6 +55,9 @@ type networks struct {
 	// second and inSecond count the refusals of the current second (see
 	// refusalShare).
 	second, inSecond atomic.Int64
+	// overBudget remembers which networks were refused by which budget in
+	// the current log interval (see firstOverBudget).
+	overBudget [overBudgetSlots]atomic.Uint64
 
 	mu      sync.Mutex
 	refused [recentRefusals]refusal
@@ -141,7 +145,9 @@ func loadNetworks(site string) (string, *networks, error) {
 // A flood of refusals is watched by sample: beyond exactRefusals a second,
 // a site's refusals enter its top lists one in refusalSample, each counted
 // for refusalSample, so that the heaviest networks rank as they would,
-// at an eighth of the cost, and the list of latest refusals takes
+// at an eighth of the cost (the first refusal of a network by a budget in
+// a log interval is always tracked, so that it is logged: see
+// firstOverBudget), and the list of latest refusals takes
 // listedRefusals a second, so that it spans seconds of a flood rather than
 // its last milliseconds. The metrics and the interval log still count
 // every refusal.
@@ -171,6 +177,35 @@ func (n *networks) refusalShare(now time.Time) (weight int, listed bool) {
 		return refusalSample, listed
 	}
 	return 0, listed
+}
+
+// overBudgetSlots sizes networks.overBudget: a flood from more networks
+// than this only makes more refusals tracked one by one.
+const overBudgetSlots = 4096
+
+var overBudgetSeed = maphash.MakeSeed()
+
+type overBudgetKey struct {
+	asn     uint32
+	network prefixKey
+	budget  string
+}
+
+// firstOverBudget reports whether out is the first refusal, in the current
+// log interval, of its network by its budget as far as a small lock-free
+// table can tell: a sampled flood still tracks it, so that every network
+// going over a budget is logged, however few its refusals. A slot another
+// network took back only makes a refusal tracked again.
+func (n *networks) firstOverBudget(out *shield.Outcome, now time.Time) bool {
+	h := maphash.Comparable(overBudgetSeed, overBudgetKey{asn: out.Client.ASN, network: keyOfPrefix(out.Network), budget: out.Budget})
+	interval := uint64(now.Unix() / int64(max(logInterval/time.Second, 1)))
+	mark := h&^0xffff | interval&0xffff
+	slot := &n.overBudget[h%overBudgetSlots]
+	if slot.Load() == mark {
+		return false
+	}
+	slot.Store(mark)
+	return true
 }
 
 func (n *networks) addRefusal(r refusal) {
@@ -314,6 +349,9 @@ func (w *lookout) observe(r *http.Request, out *shield.Outcome) {
 	weight, listed := 1, true
 	if refused {
 		weight, listed = w.nets.refusalShare(now)
+		if weight == 0 && admit && w.nets.firstOverBudget(out, now) {
+			weight = 1
+		}
 	}
 	if weight > 0 {
 		var prev top.Info

@@ -163,7 +163,8 @@ func TestPrefixKeyRoundTrips(t *testing.T) {
 
 // A flood of refusals is watched by sample (refusalShare): the heaviest
 // networks still rank by what they sent, within a few percent, each is
-// logged going over its budget, the list of latest refusals takes a few a
+// logged going over its budget, even one refused once in the thick of the
+// flood (firstOverBudget), the list of latest refusals takes a few a
 // second, and the interval's counts count every refusal. Below the
 // threshold, every refusal is counted one by one.
 func TestRefusalFloodIsSampled(t *testing.T) {
@@ -176,15 +177,23 @@ func TestRefusalFloodIsSampled(t *testing.T) {
 				Client:  shield.Identity{IP: netip.MustParseAddr("203.0.113.7"), ASN: 14061, Org: "DigitalOcean", Class: "hosting", Known: true},
 				Network: netip.MustParsePrefix("203.0.113.0/24")}
 		}
+		if i == heavy/2 {
+			// A network refused once, deep in the sampled flood: it goes
+			// over its budget all the same, and staff must read it.
+			lone := &shield.Outcome{Action: shield.ActionLimit, Rule: "limits", Budget: "signatures.ip",
+				Client:  shield.Identity{IP: netip.MustParseAddr("198.51.100.4"), ASN: 64500, Org: "Lone", Known: true},
+				Network: netip.MustParsePrefix("198.51.100.0/24")}
+			l.observe(httptest.NewRequest(http.MethodGet, "/", nil), lone)
+		}
 		out.Budget = "challenges.prefix"
 		l.observe(httptest.NewRequest(http.MethodGet, "/", nil), out)
 	}
 	limit := actionKind(shield.ActionLimit)
-	if got := l.nets.counts[limit].Load(); got != heavy+light {
-		t.Errorf("the interval counts %d refusals, want %d", got, heavy+light)
+	if got := l.nets.counts[limit].Load(); got != heavy+light+1 {
+		t.Errorf("the interval counts %d refusals, want %d", got, heavy+light+1)
 	}
-	top := l.nets.asns.Top(2, limit, l.now())
-	if len(top) != 2 || top[0].Key != 16509 || top[1].Key != 14061 {
+	top := l.nets.asns.Top(3, limit, l.now())
+	if len(top) != 3 || top[0].Key != 16509 || top[1].Key != 14061 || top[2].Key != 64500 {
 		t.Fatalf("top ASNs %+v", top)
 	}
 	for i, want := range []float64{heavy, light} {
@@ -197,8 +206,8 @@ func TestRefusalFloodIsSampled(t *testing.T) {
 			t.Errorf("ASN %d counts %.0f refusals, want %.0f ± %.0f", top[i].Key, got, want, slack)
 		}
 	}
-	if n := logs.FilterMessage("network over budget").Len(); n != 2 {
-		t.Errorf("%d lines say a network went over its budget, want 2 (one each)", n)
+	if n := logs.FilterMessage("network over budget").Len(); n != 3 {
+		t.Errorf("%d lines say a network went over its budget, want 3 (one each): %v", n, logs.All())
 	}
 	if r := l.nets.recent(); len(r) != listedRefusals {
 		t.Errorf("%d refusals listed in one second, want %d", len(r), listedRefusals)
