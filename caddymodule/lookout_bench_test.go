@@ -56,6 +56,22 @@ func BenchmarkLookoutObserve(b *testing.B) {
 			}
 		})
 	}
+	// A flood of 429s from one network over its budget, both cores at
+	// once: sampled past the first 200 a second (refusalShare), the
+	// network's first refusal of each interval tracked (firstOverBudget).
+	b.Run("limit, one network, parallel", func(b *testing.B) {
+		var n atomic.Uint32
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			out := &shield.Outcome{Action: shield.ActionLimit, Rule: "limits", Budget: "challenges.prefix", Status: http.StatusTooManyRequests,
+				Client:  shield.Identity{IP: netip.MustParseAddr("88.198.250.10"), ASN: 24940, Org: "Hetzner", Class: "hosting", Known: true},
+				Network: netip.MustParsePrefix("88.198.250.0/24")}
+			for pb.Next() {
+				out.Time = start.Add(time.Duration(n.Add(1)) * time.Microsecond)
+				l.observe(r, out)
+			}
+		})
+	})
 	// Both cores at once, as under wrk: what the shared counters and the
 	// top lists' locks cost when two requests meet.
 	b.Run("challenge, new /24 each, parallel", func(b *testing.B) {
