@@ -21,14 +21,15 @@ import (
 )
 
 // The cluster's ports (this helper's ranges: HTTP 9600-9649, admin
-// 3000-3009, Redis 6410-6419).
+// 3000-3009, Redis 6420-6429: store/redisstore's tests, which go test
+// may run at the same time, use 6410-6419).
 const (
 	lbPort         = 9600
 	firstInstance  = 9601
 	instances      = 3
 	recorderPort   = 9640
 	lbAdminPort    = 3000
-	clusterRedis   = 6412
+	clusterRedis   = 6420
 	clusterTimeout = "2s"
 )
 

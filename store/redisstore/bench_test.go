@@ -77,6 +77,17 @@ func BenchmarkStores(b *testing.B) {
 				}
 			}
 		})
+		// A network over its budget, as in a flood: Redis is asked once
+		// a second, the rest is answered from what it said.
+		b.Run(backend.name+"/budgets-exhausted", func(b *testing.B) {
+			charges := []budget.Charge{{Key: "as64500", Kind: budget.KeyASN, Rate: limiter.Rate{Limit: 1, Period: time.Hour}}}
+			_, _ = site.Budgets.TakeAll(context.Background(), charges, time.Now())
+			for b.Loop() {
+				if res, err := site.Budgets.TakeAll(context.Background(), charges, time.Now()); err != nil || res.Allowed {
+					b.Fatal(res, err)
+				}
+			}
+		})
 		if site.Close != nil {
 			_ = site.Close()
 		}

@@ -15,10 +15,12 @@ import (
 // Budgets counts budgets in Redis with the fixed windows of budget.Tables:
 // a window opens at a counter's first event and lasts one period. TakeAll
 // checks and counts every charge in one script, so all instances together
-// give a budget of k exactly k events.
+// give a budget of k exactly k events. A counter Redis refused is then
+// refused here for a moment without asking (see exhaustedCounters).
 type Budgets struct {
-	b    *Backend
-	keys siteKeys
+	b         *Backend
+	keys      siteKeys
+	exhausted *exhaustedCounters
 }
 
 func (s *Budgets) key(key string, kind budget.KeyKind) string {
@@ -26,10 +28,15 @@ func (s *Budgets) key(key string, kind budget.KeyKind) string {
 }
 
 // TakeAll counts one event against every charge, all or none, in one
-// round trip. Redis's clock is not used: windows are measured from now.
+// round trip, or none when a charge's counter was found exhausted less
+// than a second ago. Redis's clock is not used: windows are measured from
+// now.
 func (s *Budgets) TakeAll(ctx context.Context, charges []budget.Charge, now time.Time) (budget.TakeResult, error) {
 	if len(charges) == 0 {
 		return budget.TakeResult{Allowed: true, Exhausted: -1}, ctx.Err()
+	}
+	if res, ok := s.exhausted.refused(charges, now.UnixNano()); ok {
+		return res, nil
 	}
 	keys := make([]string, len(charges))
 	args := make([]any, 1, 1+2*len(charges))
@@ -51,7 +58,12 @@ func (s *Budgets) TakeAll(ctx context.Context, charges []budget.Charge, now time
 	if idx < 0 {
 		return budget.TakeResult{Allowed: true, Exhausted: -1}, nil
 	}
-	return budget.TakeResult{Exhausted: int(idx), Reset: time.UnixMilli(reset)}, nil
+	if idx >= int64(len(charges)) {
+		return budget.TakeResult{}, fmt.Errorf("redis store: counting budgets: charge %d of %d refused", idx, len(charges))
+	}
+	res := budget.TakeResult{Exhausted: int(idx), Reset: time.UnixMilli(reset)}
+	s.exhausted.remember(charges[idx], now.UnixNano(), res.Reset.UnixNano())
+	return res, nil
 }
 
 // Peek returns key's budget without counting anything.

@@ -4,9 +4,11 @@
 // browser comes back to, and budgets count every instance's events.
 //
 // Every decision costs at most one round trip: each operation is one Lua
-// script, atomic on the server. All the keys of a site share one hash tag,
-// "{site}", so that the scripts run on Redis Cluster too (one site's state
-// then lives on one shard).
+// script, atomic on the server. A network flooding past an exhausted
+// budget costs about one a second per instance: an instance remembers for
+// a second the counters Redis refused (see Budgets). All the keys of a
+// site share one hash tag, "{site}", so that the scripts run on Redis
+// Cluster too (one site's state then lives on one shard).
 //
 // When Redis is slow or away, operations fail within Timeout with an error
 // wrapping store.ErrUnavailable, and the shield never accepts a token it
@@ -114,7 +116,7 @@ func (b *Backend) OpenSite(ctx context.Context, name string, cfg store.SiteConfi
 		Challenges: &Spent{b: b, keys: k, kind: "c:"},
 		Passes:     &Spent{b: b, keys: k, kind: "p:"},
 		Stash:      stash,
-		Budgets:    &Budgets{b: b, keys: k},
+		Budgets:    &Budgets{b: b, keys: k, exhausted: newExhaustedCounters()},
 	}
 	stop := stash.startFlushing()
 	site.Close = func() error { stop(); return nil }
