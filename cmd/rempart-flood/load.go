@@ -112,6 +112,8 @@ type loadBench struct {
 	scriptDir string
 	shieldPID int
 	figs      *loadFigures // where run times and other processes' CPU add up
+	// redisAddr, when set, is the Redis whose scripts each run counts.
+	redisAddr string
 	// profileDir, when set, receives a CPU profile of the shield process
 	// during its first run of each figure (from Caddy's admin API,
 	// /debug/pprof/profile), named after the figure.
@@ -239,6 +241,7 @@ func (lb *loadBench) compare(ctx context.Context, c *comparison, f figure) error
 		args := lb.wrk.args(lb.wrk.duration, f.wrkOptions, url, scriptArgs...)
 		busy, _ := machineBusy()
 		shield, errShieldBefore := readProcessStats(lb.shieldPID)
+		scripts, errScriptsBefore := lb.storeScripts()
 		start := time.Now()
 		r, err := lb.wrk.run(ctx, args, nil)
 		if profiled != nil {
@@ -254,6 +257,9 @@ func (lb *loadBench) compare(ctx context.Context, c *comparison, f figure) error
 		shieldAfter, errShield := readProcessStats(lb.shieldPID)
 		if errShieldBefore == nil && errShield == nil {
 			r.ServerCPU = shieldAfter.CPU - shield.CPU
+		}
+		if scriptsAfter, err := lb.storeScripts(); errScriptsBefore == nil && err == nil {
+			r.StoreScripts = scriptsAfter - scripts
 		}
 		if errBusy == nil && r.ServerCPU > 0 {
 			others := (busyAfter - busy) - r.ServerCPU - r.CPU
@@ -294,6 +300,15 @@ func (lb *loadBench) compare(ctx context.Context, c *comparison, f figure) error
 		}
 	}
 	return nil
+}
+
+// storeScripts returns how many scripts the run's Redis has run, or 0
+// without Redis.
+func (lb *loadBench) storeScripts() (int64, error) {
+	if lb.redisAddr == "" {
+		return 0, nil
+	}
+	return scriptsRun(lb.redisAddr)
 }
 
 // expectStatus returns a probe: one request as wrk sends it (no

@@ -397,6 +397,7 @@ func runLoad(ctx context.Context, env *environment, wrkPath string, res *results
 		transport: transport,
 		solver:    env.solver,
 		scriptDir: luaDir,
+		redisAddr: env.redis,
 	}
 	if cfg.profile {
 		if err := os.MkdirAll(cfg.outDir, 0o755); err != nil {

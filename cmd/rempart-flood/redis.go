@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -93,4 +95,54 @@ func ping(addr string) error {
 		return fmt.Errorf("unexpected answer %q", line)
 	}
 	return nil
+}
+
+// scriptsRun returns how many scripts the Redis at addr has run (EVALSHA
+// and EVAL, from INFO commandstats): each is one round trip of the
+// shield's store. Commands a script calls are counted apart, not here.
+func scriptsRun(addr string) (int64, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("INFO commandstats\r\n")); err != nil {
+		return 0, err
+	}
+	return parseScriptsRun(bufio.NewReader(c))
+}
+
+// parseScriptsRun reads INFO commandstats' bulk reply and returns the
+// calls of EVALSHA and EVAL together.
+func parseScriptsRun(r *bufio.Reader) (int64, error) {
+	head, err := r.ReadString('\n')
+	if err != nil {
+		return 0, fmt.Errorf("INFO: %w", err)
+	}
+	size, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(head, "$"), "\r\n"))
+	if !strings.HasPrefix(head, "$") || err != nil || size < 0 || size > 1<<20 {
+		return 0, fmt.Errorf("INFO: unexpected answer %q", head)
+	}
+	body := make([]byte, size)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, fmt.Errorf("INFO: %w", err)
+	}
+	var calls int64
+	for line := range strings.SplitSeq(string(body), "\r\n") {
+		stats, ok := strings.CutPrefix(line, "cmdstat_evalsha:")
+		if !ok {
+			stats, ok = strings.CutPrefix(line, "cmdstat_eval:")
+		}
+		if !ok {
+			continue
+		}
+		n, ok := strings.CutPrefix(strings.Split(stats, ",")[0], "calls=")
+		v, err := strconv.ParseInt(n, 10, 64)
+		if !ok || err != nil || v < 0 || calls+v < calls {
+			return 0, fmt.Errorf("INFO: unexpected line %q", line)
+		}
+		calls += v
+	}
+	return calls, nil
 }

@@ -399,6 +399,16 @@ func (r *results) loadMarkdown(p func(string, ...any)) {
 		p("| %s | %s (%s) | %s (%s) | **%.2f** |", c.Name, microseconds(meanCPUPerRequest(c.Shield)), runsCPU(c.Shield), microseconds(meanCPUPerRequest(c.Bare)), runsCPU(c.Bare), c.CPURatio())
 	}
 	p("")
+	if r.cfg.store == "redis" {
+		p("Redis round trips per request in the same runs: the scripts Redis ran (INFO commandstats, EVALSHA and EVAL, before and after each run), one round trip each; the store's only other command on a request, the GET of a pass's uses before a signature, has no figure here. Bare Caddy's runs ask Redis nothing; what they show is the shield's background work.")
+		p("")
+		p("| figure | shield, Redis scripts a request (runs) | compared with (runs) |")
+		p("|---|---|---|")
+		for _, c := range []*comparison{&l.PassThrough, &l.Refusal, &l.Challenge} {
+			p("| %s | %s | %s |", c.Name, runsStoreScripts(c.Shield), runsStoreScripts(c.Bare))
+		}
+		p("")
+	}
 	if r.cfg.profile {
 		p("CPU profiles of the first round (`-profile`), with the requests each run served, to compare per request: `./bench/profile-diff.sh <shield profile> <its requests> <bare profile> <its requests>`.")
 		p("")
@@ -534,6 +544,15 @@ func runsCPU(rs []wrkResult) string {
 	parts := make([]string, len(rs))
 	for i, r := range rs {
 		parts[i] = fmt.Sprintf("%.1f", float64(r.CPUPerRequest())/float64(time.Microsecond))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// runsStoreScripts lists each run's Redis scripts per request.
+func runsStoreScripts(rs []wrkResult) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%.4f", r.StoreScriptsPerRequest())
 	}
 	return strings.Join(parts, ", ")
 }

@@ -77,6 +77,17 @@ type wrkResult struct {
 	// ServerCPU is the CPU time the shield process (which also serves
 	// the bare sites) used during the run, user and system.
 	ServerCPU time.Duration
+	// StoreScripts is how many scripts Redis ran during the run (-store
+	// redis): the shield's round trips.
+	StoreScripts int64
+}
+
+// StoreScriptsPerRequest is StoreScripts per request.
+func (r wrkResult) StoreScriptsPerRequest() float64 {
+	if r.Requests == 0 {
+		return 0
+	}
+	return float64(r.StoreScripts) / float64(r.Requests)
 }
 
 // CPUPerRequest is ServerCPU spent per request: where wrk and the server
