@@ -26,6 +26,18 @@ const maxStackBudgets = 8
 // Use one Budgets for a policy's limit rules (NewBudgets(policy.Budgets(),
 // store, opts)) and count a decision's with Take.
 func (bs *Budgets) Take(ctx context.Context, what Counter, names []string, c budget.Client, now time.Time) (Verdict, error) {
+	// A closure, not the method value: bs.store is nil when bs is empty.
+	return bs.TakeWith(ctx, what, names, c, now, func(ctx context.Context, charges []budget.Charge, now time.Time) (budget.TakeResult, error) {
+		return bs.store.TakeAll(ctx, charges, now)
+	})
+}
+
+// TakeWith is Take counting through take rather than the store's TakeAll:
+// for a store that does more in the same round trip (such as
+// store.BudgetedPressure). take is called at most once, and only with
+// charges to count.
+func (bs *Budgets) TakeWith(ctx context.Context, what Counter, names []string, c budget.Client, now time.Time,
+	take func(context.Context, []budget.Charge, time.Time) (budget.TakeResult, error)) (Verdict, error) {
 	var budgetBuf [maxStackBudgets]*Budget
 	buf := chargeBufs.Get().(*[]budget.Charge)
 	charges, counted := (*buf)[:0], budgetBuf[:0]
@@ -48,7 +60,7 @@ func (bs *Budgets) Take(ctx context.Context, what Counter, names []string, c bud
 	if len(charges) == 0 {
 		return Verdict{Allowed: true}, nil
 	}
-	res, err := bs.store.TakeAll(ctx, charges, now)
+	res, err := take(ctx, charges, now)
 	if err != nil {
 		return Verdict{}, fmt.Errorf("counting budgets: %w", err)
 	}

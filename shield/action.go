@@ -1,12 +1,14 @@
 package shield
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/policies"
 	"github.com/rempart/rempart/store"
@@ -23,6 +25,10 @@ type action struct {
 	held   *held
 	now    time.Time
 	out    *Outcome
+	// observed is set when admitting a challenge also added it to its
+	// network's flood rate, which earned it floodExtra bits.
+	observed   bool
+	floodExtra int
 }
 
 // run acts on the decision.
@@ -224,6 +230,7 @@ func (a *action) shadow() {
 	if len(a.dec.Budgets) == 0 {
 		return
 	}
+	// Take, not take: the flood was counted above.
 	v, err := a.active.Budgets.Take(a.r.Context(), what, a.dec.Budgets, a.c.budgetClient(), a.now)
 	if err != nil {
 		a.s.log.Error("budget store failed; request not counted", zapError(err))
@@ -283,6 +290,24 @@ func (a *action) exhausted(pass challenge.Pass) bool {
 	return err == nil && ex
 }
 
+// take counts the request against the decision's budgets. A challenge is
+// added to its network's flood rate in the same round trip when the store
+// can (store.BudgetedPressure): Redis then answers a challenge in one
+// round trip, not two.
+func (a *action) take(what policies.Counter) (policies.Verdict, error) {
+	ctx, client := a.r.Context(), a.c.budgetClient()
+	bp, ok := a.s.cfg.Pressure.(store.BudgetedPressure)
+	if what != policies.CountChallenges || !ok {
+		return a.active.Budgets.Take(ctx, what, a.dec.Budgets, client, a.now)
+	}
+	return a.active.Budgets.TakeWith(ctx, what, a.dec.Budgets, client, a.now,
+		func(ctx context.Context, charges []budget.Charge, now time.Time) (budget.TakeResult, error) {
+			res, extra, err := bp.TakeAllAndObserve(ctx, charges, a.c.network(), now)
+			a.observed, a.floodExtra = err == nil && res.Allowed, extra
+			return res, err
+		})
+}
+
 // required is the work a signature needs now: what the policy asks, plus
 // what its network's flood adds, within the cap.
 func (a *action) required() int {
@@ -301,9 +326,13 @@ func (a *action) required() int {
 func (a *action) issueDifficulty() int {
 	bits := a.dec.Difficulty
 	if p := a.s.cfg.Pressure; p != nil {
-		// A store that fails still answers with this instance's estimate,
-		// and logs its outage once: the challenge never waits on it.
-		extra, _ := p.Observe(a.r.Context(), a.c.network(), a.now)
+		extra := a.floodExtra
+		if !a.observed {
+			// A store that fails still answers with this instance's
+			// estimate, and logs its outage once: the challenge never
+			// waits on it.
+			extra, _ = p.Observe(a.r.Context(), a.c.network(), a.now)
+		}
 		bits += extra
 		a.out.FloodExtra = extra
 	}
@@ -327,7 +356,7 @@ func (a *action) admit(what policies.Counter) (bool, error) {
 	if len(a.dec.Budgets) == 0 {
 		return true, nil
 	}
-	v, err := a.active.Budgets.Take(a.r.Context(), what, a.dec.Budgets, a.c.budgetClient(), a.now)
+	v, err := a.take(what)
 	if err != nil {
 		// By default a budget store that fails (Redis down) does not take
 		// the petition down with it: the request goes through uncounted.

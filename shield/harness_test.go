@@ -1,6 +1,7 @@
 package shield
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"net/http"
@@ -44,6 +45,10 @@ type setup struct {
 	// bounds it (Config.DifficultyCap).
 	pressure      *budget.Pressure
 	difficultyCap int
+	// backend, when set, keeps the site's state, budgets and (with flood
+	// set) flood rates, in place of a memory state and pressure.
+	backend store.Backend
+	flood   budget.PressureConfig
 }
 
 // harness runs a Shield in-process, with a clock it moves and a backend
@@ -91,19 +96,41 @@ func newHarness(t testing.TB, cfg setup) *harness {
 		t.Fatal(err)
 	}
 	chain := policies.Chain{limits, file}
-	tables, err := budget.NewTables(budget.TablesConfig{})
-	if err != nil {
-		t.Fatal(err)
+	if cfg.stash.MaxEntries == 0 {
+		cfg.stash = challenge.StashConfig{MaxEntries: 4096, MaxBytes: 32 << 20}
 	}
-	budgets, err := policies.NewBudgets(chain.Budgets(), tables, policies.BudgetOptions{})
-	if err != nil {
-		t.Fatal(err)
+	var counters budget.Store
+	var pressure store.Pressure
+	if cfg.pressure != nil {
+		pressure = memory.Pressure{Pressure: cfg.pressure}
 	}
 	state := cfg.state
-	if state == nil {
-		if cfg.stash.MaxEntries == 0 {
-			cfg.stash = challenge.StashConfig{MaxEntries: 4096, MaxBytes: 32 << 20}
+	if cfg.backend != nil {
+		site, err := cfg.backend.OpenSite(context.Background(), t.Name(), store.SiteConfig{SpentSize: 1 << 16, Stash: cfg.stash})
+		if err != nil {
+			t.Fatal(err)
 		}
+		if site.Close != nil {
+			t.Cleanup(func() { _ = site.Close() })
+		}
+		state, counters = StateOf(site), site.Budgets
+		if cfg.flood.Threshold > 0 {
+			if pressure, err = cfg.backend.OpenPressure(context.Background(), t.Name(), cfg.flood); err != nil {
+				t.Fatal(err)
+			}
+		}
+	} else {
+		tables, err := budget.NewTables(budget.TablesConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		counters = tables
+	}
+	budgets, err := policies.NewBudgets(chain.Budgets(), counters, policies.BudgetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state == nil {
 		if state, err = NewState(StateConfig{SpentSize: 1 << 16, Stash: cfg.stash}); err != nil {
 			t.Fatal(err)
 		}
@@ -117,10 +144,6 @@ func newHarness(t testing.TB, cfg setup) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, state: state, now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
-	var pressure store.Pressure
-	if cfg.pressure != nil {
-		pressure = memory.Pressure{Pressure: cfg.pressure}
-	}
 	h.shield, err = New(Config{
 		Prefix: "/.rempart/", Signer: signer, Pages: pages, State: state,
 		Policy:  staticPolicy{&Active{Chain: chain, Budgets: budgets}},

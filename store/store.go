@@ -107,6 +107,20 @@ type Pressure interface {
 	Rate(key string, now time.Time) float64
 }
 
+// BudgetedPressure is a Pressure whose store counts a challenge against
+// its budgets and adds it to its network's estimate in one round trip
+// (Redis), where the shield would otherwise make two.
+type BudgetedPressure interface {
+	Pressure
+	// TakeAllAndObserve is the site's budget.Store TakeAll over charges
+	// and, only when the event is counted, Observe of network key: a
+	// challenge refused by a budget adds nothing to its network's rate.
+	// extraBits is Observe's when the event is counted, else 0. On error
+	// nothing may be assumed counted or observed; the caller goes on as
+	// for an error of TakeAll, then Observes on its own.
+	TakeAllAndObserve(ctx context.Context, charges []budget.Charge, key string, now time.Time) (res budget.TakeResult, extraBits int, err error)
+}
+
 // Backend opens the state of sites.
 type Backend interface {
 	// OpenSite returns the state of the site called name, shared with

@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/ulule/limiter/v3"
@@ -23,10 +22,6 @@ type Budgets struct {
 	exhausted *exhaustedCounters
 }
 
-func (s *Budgets) key(key string, kind budget.KeyKind) string {
-	return s.keys.base + "b:" + strconv.Itoa(int(kind)) + ":" + key
-}
-
 // TakeAll counts one event against every charge, all or none, in one
 // round trip, or none when a charge's counter was found exhausted less
 // than a second ago. Redis's clock is not used: windows are measured from
@@ -38,13 +33,7 @@ func (s *Budgets) TakeAll(ctx context.Context, charges []budget.Charge, now time
 	if res, ok := s.exhausted.refused(charges, now.UnixNano()); ok {
 		return res, nil
 	}
-	keys := make([]string, len(charges))
-	args := make([]any, 1, 1+2*len(charges))
-	args[0] = now.UnixMilli()
-	for i, c := range charges {
-		keys[i] = s.key(c.Key, c.Kind)
-		args = append(args, c.Rate.Limit, max(c.Rate.Period.Milliseconds(), 1))
-	}
+	keys, args := budgetCall(s.keys, charges, now, 0)
 	v, err := s.b.call(ctx, "counting budgets", budgetScript, keys, args...)
 	if err != nil {
 		return budget.TakeResult{}, err
@@ -53,22 +42,41 @@ func (s *Budgets) TakeAll(ctx context.Context, charges []budget.Charge, now time
 	if !ok || len(reply) != 2 {
 		return budget.TakeResult{}, fmt.Errorf("redis store: counting budgets: unexpected reply %v", v)
 	}
-	idx, _ := reply[0].(int64)
-	reset, _ := reply[1].(int64)
-	if idx < 0 {
+	return budgetVerdict(s.exhausted, reply, charges, now)
+}
+
+// budgetCall returns the keys and arguments of budgetScript for charges,
+// with room for extra more of each.
+func budgetCall(k siteKeys, charges []budget.Charge, now time.Time, extra int) ([]string, []any) {
+	keys := make([]string, len(charges), len(charges)+extra)
+	args := make([]any, 1, 1+2*len(charges)+extra)
+	args[0] = now.UnixMilli()
+	for i, c := range charges {
+		keys[i] = k.budget(c.Key, c.Kind)
+		args = append(args, c.Rate.Limit, max(c.Rate.Period.Milliseconds(), 1))
+	}
+	return keys, args
+}
+
+// budgetVerdict reads budgetScript's answer (its first two values) for
+// charges, and remembers the counter it found exhausted.
+func budgetVerdict(e *exhaustedCounters, reply []any, charges []budget.Charge, now time.Time) (budget.TakeResult, error) {
+	idx, ok1 := reply[0].(int64)
+	reset, ok2 := reply[1].(int64)
+	switch {
+	case !ok1 || !ok2 || idx >= int64(len(charges)):
+		return budget.TakeResult{}, fmt.Errorf("redis store: counting budgets: unexpected reply %v", reply)
+	case idx < 0:
 		return budget.TakeResult{Allowed: true, Exhausted: -1}, nil
 	}
-	if idx >= int64(len(charges)) {
-		return budget.TakeResult{}, fmt.Errorf("redis store: counting budgets: charge %d of %d refused", idx, len(charges))
-	}
 	res := budget.TakeResult{Exhausted: int(idx), Reset: time.UnixMilli(reset)}
-	s.exhausted.remember(charges[idx], now.UnixNano(), res.Reset.UnixNano())
+	e.remember(charges[idx], now.UnixNano(), res.Reset.UnixNano())
 	return res, nil
 }
 
 // Peek returns key's budget without counting anything.
 func (s *Budgets) Peek(ctx context.Context, key string, kind budget.KeyKind, rate limiter.Rate) (limiter.Context, error) {
-	v, err := s.b.call(ctx, "reading a budget", budgetPeekScript, []string{s.key(key, kind)})
+	v, err := s.b.call(ctx, "reading a budget", budgetPeekScript, []string{s.keys.budget(key, kind)})
 	if err != nil {
 		return limiter.Context{}, err
 	}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/ulule/limiter/v3"
 
 	"github.com/rempart/rempart/budget"
@@ -21,28 +20,11 @@ import (
 // exhaustedPort is the redis-server of the tests of exhausted counters.
 const exhaustedPort = conformancePort + 7
 
-// scriptCalls counts the scripts a client runs on Redis: one round trip
-// each (EVALSHA, or EVAL after a NOSCRIPT).
-type scriptCalls struct{ n atomic.Int64 }
-
-func (h *scriptCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *scriptCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if name := cmd.Name(); name == "evalsha" || name == "eval" {
-			h.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-func (h *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
 // instance is one shield instance's budgets on the shared server, with
 // the round trips it makes.
 type instance struct {
 	budgets budget.Store
-	calls   *scriptCalls
+	calls   *redistest.Scripts
 }
 
 func openInstances(t *testing.T, srv *redistest.Server, n int) []instance {
@@ -50,8 +32,7 @@ func openInstances(t *testing.T, srv *redistest.Server, n int) []instance {
 	out := make([]instance, n)
 	for i := range out {
 		client := srv.Client(t)
-		out[i].calls = &scriptCalls{}
-		client.AddHook(out[i].calls)
+		out[i].calls = redistest.CountScripts(client)
 		b, err := redisstore.New(redisstore.Config{Client: client, Timeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
@@ -86,7 +67,7 @@ func TestExhaustedBudgetRefusedWithoutRoundTrips(t *testing.T) {
 			t.Fatalf("event %d within the budget: %+v, %v", i+1, res, err)
 		}
 	}
-	before := [2]int64{inst[0].calls.n.Load(), inst[1].calls.n.Load()}
+	before := [2]int64{inst[0].calls.Count(), inst[1].calls.Count()}
 	start := time.Now()
 	const tries = 1000
 	var accepted atomic.Int64
@@ -117,7 +98,7 @@ func TestExhaustedBudgetRefusedWithoutRoundTrips(t *testing.T) {
 	// The hold is a second: a slow run asks again once a second.
 	maxTrips := 1 + int64(time.Since(start)/time.Second)
 	for i := range inst {
-		trips := inst[i].calls.n.Load() - before[i]
+		trips := inst[i].calls.Count() - before[i]
 		t.Logf("instance %d: %d tries over budget, %d accepted (0 expected), %d Redis round trips (at most %d expected)",
 			i, tries, accepted.Load(), trips, maxTrips)
 		if trips < 1 || trips > maxTrips {
@@ -166,7 +147,7 @@ func TestExhaustedBudgetRemembersOnlyWhatRedisRefused(t *testing.T) {
 
 	hourly := asnCharge("as64501", 2, time.Hour)
 	exhaust(hourly)
-	trips := inst.calls.n.Load()
+	trips := inst.calls.Count()
 	cases := []struct {
 		name   string
 		charge budget.Charge
@@ -183,7 +164,7 @@ func TestExhaustedBudgetRemembersOnlyWhatRedisRefused(t *testing.T) {
 			t.Errorf("%s: allowed %v, want %v", c.name, got, c.want)
 		}
 	}
-	if got := inst.calls.n.Load() - trips; got != int64(len(cases)-1) {
+	if got := inst.calls.Count() - trips; got != int64(len(cases)-1) {
 		t.Errorf("%d round trips for %d takes, of which one refused from memory; want %d", got, len(cases), len(cases)-1)
 	}
 

@@ -27,6 +27,8 @@ type Pressure struct {
 	keys   siteKeys
 	local  *budget.Pressure
 	expiry time.Duration
+	// exhausted is the site's, shared with its Budgets.
+	exhausted *exhaustedCounters
 }
 
 // OpenPressure returns the shared flood estimates of site, tuned by cfg.
@@ -35,7 +37,8 @@ func (b *Backend) OpenPressure(_ context.Context, name string, cfg budget.Pressu
 	if err != nil {
 		return nil, err
 	}
-	return &Pressure{b: b, keys: b.keys(name), local: local, expiry: pressureLifetimes * local.HalfLife()}, nil
+	k := b.keys(name)
+	return &Pressure{b: b, keys: k, local: local, expiry: pressureLifetimes * local.HalfLife(), exhausted: b.exhaustedOf(k)}, nil
 }
 
 // Observe adds one event to the network's shared estimate in one round
@@ -43,20 +46,71 @@ func (b *Backend) OpenPressure(_ context.Context, name string, cfg budget.Pressu
 // estimate answers, with the error.
 func (p *Pressure) Observe(ctx context.Context, key string, now time.Time) (int, error) {
 	v, err := p.b.call(ctx, "observing a network's rate", pressureScript,
-		[]string{p.keys.base + "f:" + key},
-		now.UnixMilli(), p.local.HalfLife().Milliseconds(), strconv.FormatFloat(p.local.PerEvent(), 'g', -1, 64), p.expiry.Milliseconds())
+		[]string{p.key(key)}, now.UnixMilli(), p.halfLifeArg(), p.perEventArg(), p.expiry.Milliseconds())
 	if err != nil {
 		return p.local.Observe(key, now), err
 	}
-	s, ok := v.(string)
-	if !ok {
-		return p.local.Observe(key, now), fmt.Errorf("redis store: observing a network's rate: unexpected reply %T", v)
-	}
-	rate, err := strconv.ParseFloat(s, 64)
+	extra, err := p.set(key, v, now)
 	if err != nil {
 		return p.local.Observe(key, now), fmt.Errorf("redis store: observing a network's rate: %w", err)
 	}
+	return extra, nil
+}
+
+// TakeAllAndObserve implements store.BudgetedPressure in one script, or
+// none when a charge's counter was found exhausted less than a second ago
+// (by this or the site's Budgets).
+func (p *Pressure) TakeAllAndObserve(ctx context.Context, charges []budget.Charge, key string, now time.Time) (budget.TakeResult, int, error) {
+	if len(charges) == 0 {
+		extra, err := p.Observe(ctx, key, now)
+		return budget.TakeResult{Allowed: true, Exhausted: -1}, extra, err
+	}
+	if res, ok := p.exhausted.refused(charges, now.UnixNano()); ok {
+		return res, 0, nil
+	}
+	keys, args := budgetCall(p.keys, charges, now, 4)
+	keys = append(keys, p.key(key))
+	args = append(args, p.halfLifeArg(), p.perEventArg(), p.expiry.Milliseconds())
+	v, err := p.b.call(ctx, "counting a challenge", budgetPressureScript, keys, args...)
+	if err != nil {
+		return budget.TakeResult{}, 0, err
+	}
+	reply, ok := v.([]any)
+	if !ok || len(reply) < 2 {
+		return budget.TakeResult{}, 0, fmt.Errorf("redis store: counting a challenge: unexpected reply %v", v)
+	}
+	res, err := budgetVerdict(p.exhausted, reply, charges, now)
+	if err != nil || !res.Allowed {
+		return res, 0, err
+	}
+	if len(reply) != 3 {
+		return budget.TakeResult{}, 0, fmt.Errorf("redis store: counting a challenge: unexpected reply %v", v)
+	}
+	extra, err := p.set(key, reply[2], now)
+	if err != nil {
+		return budget.TakeResult{}, 0, fmt.Errorf("redis store: counting a challenge: %w", err)
+	}
+	return res, extra, nil
+}
+
+// set keeps the network's shared estimate v, a script's answer, as this
+// instance's copy, and returns the extra bits it earns.
+func (p *Pressure) set(key string, v any, now time.Time) (int, error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, fmt.Errorf("unexpected estimate %T", v)
+	}
+	rate, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, err
+	}
 	return p.local.Set(key, rate, now), nil
+}
+
+func (p *Pressure) key(network string) string { return p.keys.base + "f:" + network }
+func (p *Pressure) halfLifeArg() int64        { return p.local.HalfLife().Milliseconds() }
+func (p *Pressure) perEventArg() string {
+	return strconv.FormatFloat(p.local.PerEvent(), 'g', -1, 64)
 }
 
 // Extra returns the network's extra bits from the last shared estimate
@@ -70,4 +124,4 @@ func (p *Pressure) Extra(ctx context.Context, key string, now time.Time) (int, e
 func (p *Pressure) Rate(key string, now time.Time) float64 { return p.local.Rate(key, now) }
 
 // Interface guards
-var _ store.Pressure = (*Pressure)(nil)
+var _ store.BudgetedPressure = (*Pressure)(nil)

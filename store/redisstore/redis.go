@@ -4,11 +4,13 @@
 // browser comes back to, and budgets count every instance's events.
 //
 // Every decision costs at most one round trip: each operation is one Lua
-// script, atomic on the server. A network flooding past an exhausted
-// budget costs about one a second per instance: an instance remembers for
-// a second the counters Redis refused (see Budgets). All the keys of a
-// site share one hash tag, "{site}", so that the scripts run on Redis
-// Cluster too (one site's state then lives on one shard).
+// script, atomic on the server; a challenge's budgets and its network's
+// flood rate are one script too (Pressure.TakeAllAndObserve). A network
+// flooding past an exhausted budget costs about one a second per
+// instance: an instance remembers for a second the counters Redis refused
+// (see Budgets). All the keys of a site share one hash tag, "{site}", so
+// that the scripts run on Redis Cluster too (one site's state then lives
+// on one shard).
 //
 // When Redis is slow or away, operations fail within Timeout with an error
 // wrapping store.ErrUnavailable, and the shield never accepts a token it
@@ -22,13 +24,16 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/store"
 )
 
@@ -57,6 +62,11 @@ type Backend struct {
 	prefix  string
 	timeout time.Duration
 	health  *health
+
+	// exhausted holds each site's exhaustedCounters, shared by its
+	// Budgets and its Pressure (which counts budgets too).
+	mu        sync.Mutex
+	exhausted map[string]*exhaustedCounters
 }
 
 // New returns a Backend using cfg's client. It does not contact Redis: a
@@ -90,9 +100,29 @@ func (b *Backend) keys(site string) siteKeys {
 	return siteKeys{base: b.prefix + "{" + site + "}:"}
 }
 
+// exhaustedOf returns the exhausted counters of the site whose keys are k.
+func (b *Backend) exhaustedOf(k siteKeys) *exhaustedCounters {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.exhausted[k.base]
+	if !ok {
+		if b.exhausted == nil {
+			b.exhausted = make(map[string]*exhaustedCounters)
+		}
+		e = newExhaustedCounters()
+		b.exhausted[k.base] = e
+	}
+	return e
+}
+
 func (k siteKeys) marker() string { return k.base + "marker" }
 func (k siteKeys) floor() string  { return k.base + "floor" }
 func (k siteKeys) secret() string { return k.base + "secret" }
+
+// budget is the key of a budget counter.
+func (k siteKeys) budget(key string, kind budget.KeyKind) string {
+	return k.base + "b:" + strconv.Itoa(int(kind)) + ":" + key
+}
 
 // OpenSite returns the Redis-backed state of site. Its epoch is derived
 // from the prefix and the site name, so that every instance agrees on it
@@ -116,7 +146,7 @@ func (b *Backend) OpenSite(ctx context.Context, name string, cfg store.SiteConfi
 		Challenges: &Spent{b: b, keys: k, kind: "c:"},
 		Passes:     &Spent{b: b, keys: k, kind: "p:"},
 		Stash:      stash,
-		Budgets:    &Budgets{b: b, keys: k, exhausted: newExhaustedCounters()},
+		Budgets:    &Budgets{b: b, keys: k, exhausted: b.exhaustedOf(k)},
 	}
 	stop := stash.startFlushing()
 	site.Close = func() error { stop(); return nil }

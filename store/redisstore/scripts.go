@@ -91,29 +91,58 @@ local v = redis.call('HMGET', KEYS[1], 'c', 'd')
 if not v[1] or v[1] ~= ARGV[1] then return false end
 return v[2]`)
 
+// budgetLua counts one event against the counters KEYS[1..n], all or
+// none, with ARGV[2i] and ARGV[2i+1] the limit and period (ms) of KEYS[i]
+// and now (unix ms) in local now. When one is exhausted it returns {index
+// (from 0) of the exhausted counter whose window ends last, end of that
+// window (unix ms)}; otherwise it goes on.
+const budgetLua = `
+local worst, worstReset = -1, -1
+for i = 1, n do
+  local c = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if c >= tonumber(ARGV[2 * i]) then
+    local reset = now + math.max(redis.call('PTTL', KEYS[i]), 0)
+    if reset > worstReset then worst, worstReset = i - 1, reset end
+  end
+end
+if worst >= 0 then return {worst, worstReset} end
+for i = 1, n do
+  if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[2 * i + 1]) end
+end
+`
+
 // budgetScript counts one event against every counter, all or none.
 // KEYS: counters. ARGV: now (unix ms), then per counter its limit and
 // period (ms). Returns {-1, 0} when counted, else {index (from 0) of the
 // exhausted counter whose window ends last, end of that window (unix ms)}.
 var budgetScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
-local worst, worstReset = -1, -1
-for i, k in ipairs(KEYS) do
-  local c = tonumber(redis.call('GET', k) or '0')
-  if c >= tonumber(ARGV[2 * i]) then
-    local reset = now + math.max(redis.call('PTTL', k), 0)
-    if reset > worstReset then worst, worstReset = i - 1, reset end
-  end
-end
-if worst >= 0 then return {worst, worstReset} end
-for i, k in ipairs(KEYS) do
-  if redis.call('INCR', k) == 1 then redis.call('PEXPIRE', k, ARGV[2 * i + 1]) end
-end
+local n = #KEYS` + budgetLua + `
 return {-1, 0}`)
 
 // budgetPeekScript returns a counter's count and milliseconds left.
 var budgetPeekScript = redis.NewScript(`
 return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1])}`)
+
+// pressureLua adds one event to the estimate at key pkey, decayed to now
+// as budget.Pressure does, with halfLife (ms), perEvent (what one event
+// adds) and expiry (ms); s is the new estimate (events per minute) as a
+// string.
+const pressureLua = `
+local v = redis.call('HMGET', pkey, 'r', 't')
+local rate, at = 0, now
+if v[1] then
+  rate, at = tonumber(v[1]), tonumber(v[2])
+  if now > at then
+    rate = rate * math.pow(2, (at - now) / halfLife)
+    at = now
+  end
+end
+rate = rate + perEvent
+local s = string.format('%.17g', rate)
+redis.call('HSET', pkey, 'r', s, 't', string.format('%d', at))
+redis.call('PEXPIRE', pkey, expiry)
+`
 
 // pressureScript adds one event to a network's rate estimate, decayed to
 // now as budget.Pressure does, and returns the new estimate (events per
@@ -121,17 +150,16 @@ return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1])
 // (ms), what one event adds, expiry (ms).
 var pressureScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
-local v = redis.call('HMGET', KEYS[1], 'r', 't')
-local rate, at = 0, now
-if v[1] then
-  rate, at = tonumber(v[1]), tonumber(v[2])
-  if now > at then
-    rate = rate * math.pow(2, (at - now) / tonumber(ARGV[2]))
-    at = now
-  end
-end
-rate = rate + tonumber(ARGV[3])
-local s = string.format('%.17g', rate)
-redis.call('HSET', KEYS[1], 'r', s, 't', string.format('%d', at))
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local pkey, halfLife, perEvent, expiry = KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]` + pressureLua + `
 return s`)
+
+// budgetPressureScript is budgetScript then, when the event is counted,
+// pressureScript, in one round trip: a challenge refused by a budget adds
+// nothing to its network's rate. KEYS: counters, then the estimate. ARGV:
+// budgetScript's, then pressureScript's after now. Returns budgetScript's
+// answer, with the new estimate third when counted.
+var budgetPressureScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local n = #KEYS - 1
+local pkey, halfLife, perEvent, expiry = KEYS[n + 1], tonumber(ARGV[2 * n + 2]), tonumber(ARGV[2 * n + 3]), ARGV[2 * n + 4]` + budgetLua + pressureLua + `
+return {-1, 0, s}`)
