@@ -63,7 +63,11 @@ func (a *action) run(next Next) error {
 	switch {
 	case !hasPass:
 		a.out.Reason = "no valid pass"
-	case pass.Credits == 0 || a.exhausted(pass):
+	case pass.Credits == 0 || (a.held != nil && a.exhausted(pass)):
+		// Without a held submission, spending the pass tells as much, in
+		// the same round trip of a shared store. With one, asking first
+		// keeps a spent pass from taking the submission and putting it
+		// back.
 		a.out.Reason = "pass has no credit left"
 	case pass.Difficulty < required:
 		// A pass is worth what was paid for it: one bought on a cheap page

@@ -22,17 +22,19 @@ const redisPort = 6430
 // The same flood, readers and signers through a shield keeping its state
 // in memory and through one keeping it in Redis get the same answers,
 // difficulties included; with Redis, each challenge page costs one round
-// trip (its budget and its network's flood rate in one script), and a
-// network knocking on its exhausted budget about none.
+// trip (its budget and its network's flood rate in one script), a network
+// knocking on its exhausted budget about none, and a signature with a
+// pass two.
 func TestRedisShieldAnswersAsMemory(t *testing.T) {
 	srv := redistest.Start(t, redisPort)
 	client := srv.Client(t)
-	calls := redistest.CountScripts(client)
+	calls := redistest.CountRoundTrips(client)
 	rb := redisBackend(t, client)
-	run := func(backend store.Backend) (outcomes []Outcome, pages int, floodTrips int64) {
+	run := func(backend store.Backend) (outcomes []Outcome, pages int, floodTrips, signTrips int64) {
 		h := newHarness(t, setup{
 			protect: []string{"POST /sign"},
-			limits:  []policies.Budget{{Counts: policies.CountChallenges, Per: budget.KeyPrefix, Rate: "6/min"}},
+			limits: []policies.Budget{{Counts: policies.CountChallenges, Per: budget.KeyPrefix, Rate: "6/min"},
+				{Counts: policies.CountSignatures, Per: budget.KeyIP, Rate: "3/hour"}},
 			backend: backend, flood: flood,
 		})
 		// Redis refuses tokens issued before the second its site was
@@ -52,14 +54,19 @@ func TestRedisShieldAnswersAsMemory(t *testing.T) {
 		if w := reader.do(http.MethodGet, "/about", ""); w.Code != http.StatusOK {
 			t.Errorf("a reader with a pass: %d", w.Code)
 		}
+		signStart := calls.Count()
+		if w := reader.do(http.MethodPost, "/sign", "name=Grace"); w.Code != http.StatusOK {
+			t.Errorf("a reader signing with their pass: %d", w.Code)
+		}
+		signTrips = calls.Count() - signStart
 		signer := h.browser("192.0.2.1", 64501, "")
 		if !signer.sign("/sign", "name=Ada") {
 			t.Error("a signer's signature was not forwarded")
 		}
-		return h.outcomes, pages, floodTrips
+		return h.outcomes, pages, floodTrips, signTrips
 	}
-	inMemory, memoryPages, _ := run(memory.Backend{})
-	inRedis, redisPages, trips := run(rb)
+	inMemory, memoryPages, _, _ := run(memory.Backend{})
+	inRedis, redisPages, trips, signTrips := run(rb)
 
 	sameAnswers(t, inMemory, inRedis)
 	var rising bool
@@ -74,6 +81,11 @@ func TestRedisShieldAnswersAsMemory(t *testing.T) {
 	t.Logf("the flood: 20 requests, %d challenge pages, %d Redis round trips (at most %d expected)", redisPages, trips, redisPages+3)
 	if trips > int64(redisPages)+3 {
 		t.Errorf("the flood made %d Redis round trips for %d challenge pages and %d refusals, want at most %d", trips, redisPages, 20-redisPages, redisPages+3)
+	}
+	// A signature with a pass: spend its credit, count its budgets.
+	t.Logf("a signature with a pass: %d Redis round trips (2 expected)", signTrips)
+	if signTrips != 2 {
+		t.Errorf("a signature with a pass made %d Redis round trips, want 2 (spend, budgets)", signTrips)
 	}
 }
 

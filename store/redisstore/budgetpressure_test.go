@@ -24,12 +24,12 @@ var floodConfig = budget.PressureConfig{Threshold: 2, HalfLife: time.Minute, Max
 type challengeSite struct {
 	budgets  budget.Store
 	pressure store.BudgetedPressure
-	calls    *redistest.Scripts
+	calls    *redistest.RoundTrips
 }
 
 func openChallengeSite(t *testing.T, client *redis.Client, name string) challengeSite {
 	t.Helper()
-	calls := redistest.CountScripts(client)
+	calls := redistest.CountRoundTrips(client)
 	b, err := redisstore.New(redisstore.Config{Client: client, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)

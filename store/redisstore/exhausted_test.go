@@ -24,7 +24,7 @@ const exhaustedPort = conformancePort + 7
 // the round trips it makes.
 type instance struct {
 	budgets budget.Store
-	calls   *redistest.Scripts
+	calls   *redistest.RoundTrips
 }
 
 func openInstances(t *testing.T, srv *redistest.Server, n int) []instance {
@@ -32,7 +32,7 @@ func openInstances(t *testing.T, srv *redistest.Server, n int) []instance {
 	out := make([]instance, n)
 	for i := range out {
 		client := srv.Client(t)
-		out[i].calls = redistest.CountScripts(client)
+		out[i].calls = redistest.CountRoundTrips(client)
 		b, err := redisstore.New(redisstore.Config{Client: client, Timeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
