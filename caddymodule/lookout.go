@@ -62,7 +62,11 @@ type networks struct {
 	mu      sync.Mutex
 	refused [recentRefusals]refusal
 	next    int
-	minutes [plotMinutes]minuteCounts
+	// listSecond is the second of the latest listed refusals, which
+	// start at refused[listStart%recentRefusals] (see refusalShare).
+	listSecond int64
+	listStart  int
+	minutes    [plotMinutes]minuteCounts
 }
 
 // plotMinutes is how many minutes of signatures the dashboard plots.
@@ -149,8 +153,8 @@ func loadNetworks(site string) (string, *networks, error) {
 // a log interval is always tracked, so that it is logged: see
 // firstOverBudget), and the list of latest refusals takes
 // listedRefusals a second, so that it spans seconds of a flood rather than
-// its last milliseconds. The metrics and the interval log still count
-// every refusal.
+// its last milliseconds: a uniform sample of each second's refusals. The
+// metrics and the interval log still count every refusal.
 const (
 	exactRefusals  = 200
 	refusalSample  = 8
@@ -159,8 +163,9 @@ const (
 
 // refusalShare says how a refusal at now is watched: the events it
 // counts for in the top lists (0: none, it is not sampled), and whether it
-// enters the list of latest refusals.
-func (n *networks) refusalShare(now time.Time) (weight int, listed bool) {
+// enters the list of latest refusals, with slot -1 to be added to it or
+// the rank among the second's listed refusals of the one it replaces.
+func (n *networks) refusalShare(now time.Time) (weight int, listed bool, slot int) {
 	second := now.Unix()
 	if n.second.Load() != second {
 		// Two requests may both start the new second: the count is a
@@ -169,14 +174,22 @@ func (n *networks) refusalShare(now time.Time) (weight int, listed bool) {
 		n.inSecond.Store(0)
 	}
 	k := n.inSecond.Add(1)
-	listed = k <= listedRefusals
+	listed, slot = k <= listedRefusals, -1
+	if !listed {
+		// Reservoir sampling: the k-th refusal of the second takes the
+		// place of one of the listed with probability listedRefusals/k, so
+		// that they are a uniform sample of the second, not its first.
+		if j := rand.Int64N(k); j < listedRefusals {
+			listed, slot = true, int(j)
+		}
+	}
 	switch {
 	case k <= exactRefusals:
-		return 1, listed
+		return 1, listed, slot
 	case rand.Uint32()%refusalSample == 0:
-		return refusalSample, listed
+		return refusalSample, listed, slot
 	}
-	return 0, listed
+	return 0, listed, slot
 }
 
 // overBudgetSlots sizes networks.overBudget: a flood from more networks
@@ -208,11 +221,21 @@ func (n *networks) firstOverBudget(out *shield.Outcome, now time.Time) bool {
 	return true
 }
 
-func (n *networks) addRefusal(r refusal) {
+// addRefusal lists r: added, or in place of the slot-th listed refusal of
+// its second (see refusalShare).
+func (n *networks) addRefusal(r refusal, slot int) {
 	n.mu.Lock()
+	defer n.mu.Unlock()
+	second := r.Time.Unix()
+	if slot >= 0 && second == n.listSecond && slot < n.next-n.listStart {
+		n.refused[(n.listStart+slot)%recentRefusals] = r
+		return
+	}
+	if second != n.listSecond {
+		n.listSecond, n.listStart = second, n.next
+	}
 	n.refused[n.next%recentRefusals] = r
 	n.next++
-	n.mu.Unlock()
 }
 
 // countSignature counts a signature in its minute.
@@ -346,9 +369,9 @@ func (w *lookout) observe(r *http.Request, out *shield.Outcome) {
 	// other events of a network the list does not hold get in at random
 	// (see package top), which spares the list a flood of one-off networks.
 	admit := out.Budget != ""
-	weight, listed := 1, true
+	weight, listed, slot := 1, true, -1
 	if refused {
-		weight, listed = w.nets.refusalShare(now)
+		weight, listed, slot = w.nets.refusalShare(now)
 		if weight == 0 && admit && w.nets.firstOverBudget(out, now) {
 			weight = 1
 		}
@@ -373,7 +396,7 @@ func (w *lookout) observe(r *http.Request, out *shield.Outcome) {
 		}
 		if listed {
 			w.nets.addRefusal(refusal{Time: now, Action: string(out.Action), Observed: out.Observed, Rule: out.Rule,
-				Budget: out.Budget, Reason: out.Reason, Network: out.Network, ASN: out.Client.ASN, Org: out.Client.Org})
+				Budget: out.Budget, Reason: out.Reason, Network: out.Network, ASN: out.Client.ASN, Org: out.Client.Org}, slot)
 		}
 		if !out.Observed && w.events != nil && w.events.ShouldEmit(refusedEvent) {
 			w.events.Emit(w.ctx, refusedEvent, map[string]any{
