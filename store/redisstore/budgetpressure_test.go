@@ -6,51 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 	"github.com/ulule/limiter/v3"
 
 	"github.com/rempart/rempart/budget"
-	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/store"
-	"github.com/rempart/rempart/store/redisstore"
 	"github.com/rempart/rempart/store/redisstore/redistest"
 )
-
-var floodConfig = budget.PressureConfig{Threshold: 2, HalfLife: time.Minute, MaxExtraBits: 6}
-
-// challengeSite is one instance's view of a site: its budgets and its
-// flood rates, with the round trips it makes.
-type challengeSite struct {
-	budgets  budget.Store
-	pressure store.BudgetedPressure
-	calls    *redistest.RoundTrips
-}
-
-func openChallengeSite(t *testing.T, client *redis.Client, name string) challengeSite {
-	t.Helper()
-	calls := redistest.CountRoundTrips(client)
-	b, err := redisstore.New(redisstore.Config{Client: client, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	site, err := b.OpenSite(context.Background(), name, store.SiteConfig{Stash: challenge.StashConfig{MaxEntries: 16, MaxBytes: 1 << 20}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if site.Close != nil {
-		t.Cleanup(func() { _ = site.Close() })
-	}
-	p, err := b.OpenPressure(context.Background(), name, floodConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bp, ok := p.(store.BudgetedPressure)
-	if !ok {
-		t.Fatalf("the Redis store's pressure %T counts no budgets", p)
-	}
-	return challengeSite{budgets: site.Budgets, pressure: bp, calls: calls}
-}
 
 // A challenge is counted against its budget and added to its network's
 // flood rate in one round trip; a challenge the budget refuses adds
@@ -58,8 +19,8 @@ func openChallengeSite(t *testing.T, client *redis.Client, name string) challeng
 // memory; and a counter refused by one path is remembered by the other.
 func TestChallengeCountedWithItsFloodRate(t *testing.T) {
 	srv := redistest.Start(t, exhaustedPort)
-	a := openChallengeSite(t, srv.Client(t), t.Name())
-	other := openChallengeSite(t, srv.Client(t), t.Name()) // a second instance
+	inst := openInstances(t, srv, 2)
+	a, other := inst[0], inst[1]
 	ctx := context.Background()
 	now := time.Now() // one moment: no decay, the rates are exact
 	const network = "prefix:198.51.100.0/24"
@@ -130,14 +91,7 @@ func TestChallengeCountedWithItsFloodRate(t *testing.T) {
 // With Redis away, counting a challenge fails with store.ErrUnavailable:
 // the shield then goes on as for a budget store that fails.
 func TestChallengeCountedWithRedisAway(t *testing.T) {
-	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6419", DialTimeout: 100 * time.Millisecond, MaxRetries: -1,
-		DialerRetries: 1, MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
-	t.Cleanup(func() { _ = dead.Close() })
-	b, err := redisstore.New(redisstore.Config{Client: dead, Timeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := b.OpenPressure(context.Background(), t.Name(), floodConfig)
+	p, err := unreachable(t).OpenPressure(context.Background(), t.Name(), floodConfig)
 	if err != nil {
 		t.Fatal(err)
 	}

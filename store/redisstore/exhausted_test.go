@@ -20,18 +20,21 @@ import (
 // exhaustedPort is the redis-server of the tests of exhausted counters.
 const exhaustedPort = conformancePort + 7
 
-// instance is one shield instance's budgets on the shared server, with
-// the round trips it makes.
+// instance is one shield instance's view of a site on the shared server:
+// its budgets and its flood rates, with the round trips it makes.
 type instance struct {
-	budgets budget.Store
-	calls   *redistest.RoundTrips
+	budgets  budget.Store
+	pressure store.BudgetedPressure
+	calls    *redistest.RoundTrips
 }
+
+var floodConfig = budget.PressureConfig{Threshold: 2, HalfLife: time.Minute, MaxExtraBits: 6}
 
 func openInstances(t *testing.T, srv *redistest.Server, n int) []instance {
 	t.Helper()
 	out := make([]instance, n)
 	for i := range out {
-		client := srv.Client(t)
+		client := srv.Client(t) // each instance a client of its own
 		out[i].calls = redistest.CountRoundTrips(client)
 		b, err := redisstore.New(redisstore.Config{Client: client, Timeout: 5 * time.Second})
 		if err != nil {
@@ -44,7 +47,15 @@ func openInstances(t *testing.T, srv *redistest.Server, n int) []instance {
 		if site.Close != nil {
 			t.Cleanup(func() { _ = site.Close() })
 		}
-		out[i].budgets = site.Budgets
+		p, err := b.OpenPressure(context.Background(), t.Name(), floodConfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bp, ok := p.(store.BudgetedPressure)
+		if !ok {
+			t.Fatalf("the Redis store's pressure %T counts no budgets", p)
+		}
+		out[i].budgets, out[i].pressure = site.Budgets, bp
 	}
 	return out
 }

@@ -54,17 +54,20 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
-		Unreachable: func(t *testing.T) store.Backend {
-			dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6419", DialTimeout: 100 * time.Millisecond, MaxRetries: -1,
-				DialerRetries: 1, MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
-			t.Cleanup(func() { _ = dead.Close() })
-			b, err := redisstore.New(redisstore.Config{Client: dead, Timeout: 200 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return b
-		},
+		Unreachable: func(t *testing.T) store.Backend { return unreachable(t) },
 	})
+}
+
+// unreachable returns a Backend whose Redis never answers.
+func unreachable(t *testing.T) *redisstore.Backend {
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6419", DialTimeout: 100 * time.Millisecond, MaxRetries: -1,
+		DialerRetries: 1, MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
+	t.Cleanup(func() { _ = dead.Close() })
+	b, err := redisstore.New(redisstore.Config{Client: dead, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestCheckEviction(t *testing.T) {
