@@ -241,7 +241,7 @@ func (lb *loadBench) compare(ctx context.Context, c *comparison, f figure) error
 		args := lb.wrk.args(lb.wrk.duration, f.wrkOptions, url, scriptArgs...)
 		busy, _ := machineBusy()
 		shield, errShieldBefore := readProcessStats(lb.shieldPID)
-		scripts, errScriptsBefore := lb.storeScripts()
+		scripts, errScriptsBefore := storeScripts(lb.redisAddr)
 		start := time.Now()
 		r, err := lb.wrk.run(ctx, args, nil)
 		if profiled != nil {
@@ -258,7 +258,7 @@ func (lb *loadBench) compare(ctx context.Context, c *comparison, f figure) error
 		if errShieldBefore == nil && errShield == nil {
 			r.ServerCPU = shieldAfter.CPU - shield.CPU
 		}
-		if scriptsAfter, err := lb.storeScripts(); errScriptsBefore == nil && err == nil {
+		if scriptsAfter, err := storeScripts(lb.redisAddr); errScriptsBefore == nil && err == nil {
 			r.StoreScripts = scriptsAfter - scripts
 		}
 		if errBusy == nil && r.ServerCPU > 0 {
@@ -300,15 +300,6 @@ func (lb *loadBench) compare(ctx context.Context, c *comparison, f figure) error
 		}
 	}
 	return nil
-}
-
-// storeScripts returns how many scripts the run's Redis has run, or 0
-// without Redis.
-func (lb *loadBench) storeScripts() (int64, error) {
-	if lb.redisAddr == "" {
-		return 0, nil
-	}
-	return scriptsRun(lb.redisAddr)
 }
 
 // expectStatus returns a probe: one request as wrk sends it (no

@@ -97,6 +97,15 @@ func ping(addr string) error {
 	return nil
 }
 
+// storeScripts is scriptsRun of the run's Redis at addr, or 0 without
+// one.
+func storeScripts(addr string) (int64, error) {
+	if addr == "" {
+		return 0, nil
+	}
+	return scriptsRun(addr)
+}
+
 // scriptsRun returns how many scripts the Redis at addr has run (EVALSHA
 // and EVAL, from INFO commandstats): each is one round trip of the
 // shield's store. Commands a script calls are counted apart, not here.

@@ -282,6 +282,9 @@ func (r *results) markdown() string {
 	for i, o := range sc.Others {
 		p("| instance %d: CPU time, peak memory | %.1f s, %s |", i+2, o.CPU.Seconds(), mib(o.VmHWM))
 	}
+	if sc.StoreRoundTrips >= 0 {
+		p("| Redis round trips (scripts Redis ran, INFO commandstats), all instances | %d: %.2f a request of the Go clients |", sc.StoreRoundTrips, float64(sc.StoreRoundTrips)/float64(max(total, 1)))
+	}
 	p("")
 	p("The attacker's solver, the signers, Chromium and the shield share the same %d CPUs: the shield's latencies above include waiting for a core.", runtime.NumCPU())
 	p("")

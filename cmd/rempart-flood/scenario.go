@@ -24,10 +24,14 @@ type scenarioResult struct {
 	// Shield is the shield process's CPU time and peak memory (the first
 	// instance's, load balancer included, when there are several), and
 	// Others those of the other instances.
-	Shield   processStats
-	Others   []processStats
-	Signers  int // legitimate Go signers started
-	Browsers int // Chromium signers planned
+	Shield processStats
+	Others []processStats
+	// StoreRoundTrips is how many scripts Redis ran during the attack
+	// (-store redis; -1 otherwise): the shield's round trips, all
+	// instances together.
+	StoreRoundTrips int64
+	Signers         int // legitimate Go signers started
+	Browsers        int // Chromium signers planned
 	// BrowserNote says why Chromium did not sign, when it did not.
 	BrowserNote string
 }
@@ -149,7 +153,8 @@ func runScenario(ctx context.Context, env *environment) (*scenarioResult, error)
 	transport := newTransport()
 	defer transport.CloseIdleConnections()
 
-	res := &scenarioResult{Signers: cfg.signers(), Browsers: cfg.browsers}
+	res := &scenarioResult{Signers: cfg.signers(), Browsers: cfg.browsers, StoreRoundTrips: -1}
+	scriptsBefore, errScripts := storeScripts(env.redis)
 	start := time.Now()
 	rec := newRecorder(start)
 	attackCtx, stopAttack := context.WithDeadline(ctx, start.Add(cfg.duration))
@@ -179,6 +184,9 @@ func runScenario(ctx context.Context, env *environment) (*scenarioResult, error)
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(start)
+	if scriptsAfter, err := storeScripts(env.redis); errScripts == nil && err == nil && env.redis != "" {
+		res.StoreRoundTrips = scriptsAfter - scriptsBefore
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
