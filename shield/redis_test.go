@@ -76,11 +76,11 @@ func TestRedisShieldAnswersAsMemory(t *testing.T) {
 	if !rising || memoryPages != 6 || redisPages != 6 {
 		t.Errorf("the flood: %d and %d challenge pages of 20 (6 expected), difficulty rising: %v", memoryPages, redisPages, rising)
 	}
-	// One script a challenge page; the 14 refusals of the flood's 1.4 s ask
-	// Redis at most once a second; the site's marker once.
-	t.Logf("the flood: 20 requests, %d challenge pages, %d Redis round trips (at most %d expected)", redisPages, trips, redisPages+3)
-	if trips > int64(redisPages)+3 {
-		t.Errorf("the flood made %d Redis round trips for %d challenge pages and %d refusals, want at most %d", trips, redisPages, 20-redisPages, redisPages+3)
+	// One script a challenge page; the 14 refusals, over 1.4 s of the
+	// harness's clock, ask Redis once a second: twice.
+	t.Logf("the flood: 20 requests, %d challenge pages, %d Redis round trips (at most %d expected)", redisPages, trips, redisPages+2)
+	if trips > int64(redisPages)+2 {
+		t.Errorf("the flood made %d Redis round trips for %d challenge pages and %d refusals, want at most %d", trips, redisPages, 20-redisPages, redisPages+2)
 	}
 	// A signature with a pass: spend its credit, count its budgets.
 	t.Logf("a signature with a pass: %d Redis round trips (2 expected)", signTrips)
