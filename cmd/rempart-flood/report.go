@@ -403,7 +403,7 @@ func (r *results) loadMarkdown(p func(string, ...any)) {
 	}
 	p("")
 	if r.cfg.store == "redis" {
-		p("Redis round trips per request in the same runs: the scripts Redis ran (INFO commandstats, EVALSHA and EVAL, before and after each run), one round trip each; the store's only other command on a request, the GET of a pass's uses before a signature, has no figure here. Bare Caddy's runs ask Redis nothing; what they show is the shield's background work.")
+		p("Redis round trips per request in the same runs: the scripts Redis ran (INFO commandstats, EVALSHA and EVAL, before and after each run), one round trip each; the store's only other command on a request, the GET of a pass's uses (before a held submission's spend, and after the spend of a pass of several credits), has no figure here. Bare Caddy's runs ask Redis nothing; what they show is the shield's background work.")
 		p("")
 		p("| figure | shield, Redis scripts a request (runs) | compared with (runs) |")
 		p("|---|---|---|")
