@@ -54,8 +54,9 @@ type Messages struct {
 	// browser checks (over a challenge budget), whether its visitors were
 	// reading or signing. %d is the number of minutes to wait.
 	TooManyChecks string
-	// TooManyKept is added to TooMany when the refused request was a
-	// submission: what the signer typed is still in their form.
+	// TooManyKept is added to a 429's text (TooMany or TooManyChecks)
+	// when the refused request was a submission: what the signer typed is
+	// still in their form.
 	TooManyKept string
 	// BackToForm is the button that goes back to the form.
 	BackToForm   string
