@@ -51,7 +51,8 @@ func (s *Shield) serveOwn(w http.ResponseWriter, r *http.Request, c *client, now
 // verify checks a proof of work. On success it sets a pass worth the work
 // done and sends the browser on: back to the page it asked for (303), or,
 // when the proof releases a held submission, to re-post it (307). A proof
-// that fails gets a fresh challenge, so a browser never gets stuck.
+// that fails is answered as the page it was for (see rechallenge), so a
+// browser never gets stuck.
 func (s *Shield) verify(w http.ResponseWriter, r *http.Request, c *client, now time.Time, out *Outcome) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxVerifyBody)
 	if err := r.ParseForm(); err != nil {
@@ -93,7 +94,7 @@ type solved struct {
 
 // accept checks that what was verified (err is the verification's) is
 // solved once only, and grants its pass; a malformed token gets 400, a
-// refused one a fresh challenge, so a browser never gets stuck.
+// refused one what rechallenge answers.
 func (s *Shield) accept(w http.ResponseWriter, r *http.Request, c *client, now time.Time, out *Outcome, what string, sol solved, err error, ret, submission string, status int) error {
 	if errors.Is(err, challenge.ErrMalformed) || errors.Is(err, challenge.ErrWrongKind) {
 		out.Proof = ProofMalformed
@@ -116,7 +117,7 @@ func (s *Shield) accept(w http.ResponseWriter, r *http.Request, c *client, now t
 	}
 	if err != nil {
 		out.Reason = what + " refused: " + err.Error()
-		return s.rechallenge(w, r, c, now, ret, submission, out)
+		return s.rechallenge(w, r, c, now, ret, submission, status, out)
 	}
 	out.Difficulty = sol.difficulty
 	return s.grant(w, r, c, now, sol.credits, sol.difficulty, ret, submission, status, out)
@@ -142,17 +143,25 @@ func (s *Shield) waitMore(w http.ResponseWriter, r *http.Request, now time.Time,
 }
 
 // rechallenge answers a refused proof with a fresh challenge for what the
-// browser was after: the held submission, or the page it asked for.
-func (s *Shield) rechallenge(w http.ResponseWriter, r *http.Request, c *client, now time.Time, ret, submission string, out *Outcome) error {
+// browser was after: the held submission, or the page it asked for. What
+// needs no challenge gets none: a refused proof naming an allowed page
+// (robots.txt, say) would otherwise buy a challenge at that page's
+// difficulty, counted against none of the budgets that its allow rule
+// comes before. So an allowed target is reached without a pass, and a
+// denied one is refused.
+func (s *Shield) rechallenge(w http.ResponseWriter, r *http.Request, c *client, now time.Time, ret, submission string, submissionStatus int, out *Outcome) error {
 	method, target := http.MethodGet, ret
 	if submission != "" {
 		// A submission the store cannot reach now stays named: it is
-		// released once the store answers.
+		// released once the store answers. One that is gone (expired, sent,
+		// or lost with a restart) is said to be, as grant says it: a
+		// challenge for its page would end on that page with nothing sent.
 		switch sub, ok, err := s.cfg.State.Stash.Peek(r.Context(), submission, c.binding, now); {
 		case ok:
 			method, target = sub.Method, sub.Path
 		case err == nil:
-			submission = ""
+			out.Reason += "; held submission expired or already sent"
+			return s.refuse(w, r, out, http.StatusGone, expired)
 		}
 	}
 	u, err := url.ParseRequestURI(target)
@@ -168,6 +177,15 @@ func (s *Shield) rechallenge(w http.ResponseWriter, r *http.Request, c *client, 
 	}
 	dec := active.Chain.Decide(&req)
 	a := action{s: s, w: w, r: probe, c: c, active: active, dec: &dec, now: now, out: out}
+	switch dec.Action {
+	case policies.ActionDeny:
+		return a.deny()
+	case policies.ActionAllow:
+		// An allowed signature is released as the rule allows it, within
+		// its signature budgets, when it comes back.
+		out.Action = ActionRefuse
+		return s.sendOn(w, r, c, now, ret, submission, submissionStatus, out)
+	}
 	if ok, err := a.admit(policies.CountChallenges); !ok {
 		return err
 	}
@@ -185,6 +203,12 @@ func (s *Shield) grant(w http.ResponseWriter, r *http.Request, c *client, now ti
 		return err
 	}
 	out.Action = ActionVerify
+	return s.sendOn(w, r, c, now, ret, submission, submissionStatus, out)
+}
+
+// sendOn sends the browser back to ret, or to the held submission's path
+// with a replay cookie naming it.
+func (s *Shield) sendOn(w http.ResponseWriter, r *http.Request, c *client, now time.Time, ret, submission string, submissionStatus int, out *Outcome) error {
 	if submission == "" {
 		http.Redirect(w, r, ret, http.StatusSeeOther)
 		out.Status = http.StatusSeeOther

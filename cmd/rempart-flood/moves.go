@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,7 +49,7 @@ const (
 const (
 	firstMoveAddress  = 200 // the stash's signers (200, 201), the amplified network, the flood's hosting server
 	aliasesAddress    = 202 // up to 8 clients
-	cheapAddress      = 210 // up to 9
+	cheapAddress      = 210 // up to 10 (the last, the refused proof's server)
 	crossSiteAddress  = 220 // up to 8
 	restartAddress    = 230 // up to 8
 	forwardedAddress  = 240 // the real addresses
@@ -468,7 +469,41 @@ func (m *mover) cheap(ctx context.Context) []*moveResult {
 		cheapPath, bitsText(pageBits), bitsText(signBits)))
 	t := m.petition.traffic(tagCheap)
 	mv.Accepted, mv.Reached = t.Signatures, t.Samples
-	return []*moveResult{mv}
+	return []*moveResult{mv, m.refusedProofElsewhere(ctx)}
+}
+
+// refusedProofElsewhere: a refused proof is answered as the page it names
+// would be. A server replays one spent proof, naming a page that an allow
+// rule lets through (robots.txt, above every limit rule of the default
+// policy), to get challenge pages that no budget counts, at that page's
+// difficulty.
+func (m *mover) refusedProofElsewhere(ctx context.Context) *moveResult {
+	const tries = 50
+	mv := newMove("2. cheap challenge elsewhere: a refused proof naming an allowed page",
+		fmt.Sprintf("a hosting server solves one challenge, then posts its proof again %d times with return=/robots.txt (an allow rule, above the challenge budgets)", tries),
+		"challenge pages got for the replayed proof")
+	ip := addressIn(hostingNetworks[2].Prefix, cheapAddress+m.cfg.moveClients+1).String()
+	v := m.visitor(ip, attackerUA, tagCheap)
+	p, err := m.buyPass(ctx, v, "/")
+	if err != nil {
+		mv.problemf("client %s: %v", ip, err)
+		return mv
+	}
+	form, err := url.ParseQuery(p.form)
+	if err != nil {
+		mv.problemf("the proof form of %s: %v", ip, err)
+		return mv
+	}
+	form.Set("return", "/robots.txt")
+	for range tries {
+		r, err := v.do(ctx, http.MethodPost, p.action, formType, form.Encode(), "")
+		mv.Tried++
+		mv.answer(r, err)
+		if err == nil && r.header.Get("Rempart-Action") == "challenge" {
+			mv.Accepted++
+		}
+	}
+	return mv
 }
 
 func bitsText(counts map[int]int) string {
