@@ -63,7 +63,7 @@ func (a *action) run(next Next) error {
 	switch {
 	case !hasPass:
 		a.out.Reason = "no valid pass"
-	case pass.Credits == 0 || (a.held != nil && a.exhausted(pass)):
+	case a.credits(pass) == 0 || (a.held != nil && a.exhausted(pass)):
 		// Without a held submission, spending the pass tells as much, in
 		// the same round trip of a shared store. With one, asking first
 		// keeps a spent pass from taking the submission and putting it
@@ -98,7 +98,7 @@ func (a *action) spend(pass challenge.Pass, next Next) error {
 	}
 	// A credit the store could not spend is never accepted: the signature
 	// is held (in memory when the store is away) and challenged again.
-	used, serr := st.Passes.Use(ctx, pass.ID, pass.Credits, pass.Issued, pass.Expires, a.now)
+	used, serr := st.Passes.Use(ctx, pass.ID, a.credits(pass), pass.Issued, pass.Expires, a.now)
 	if !used {
 		if sub != nil && (serr != nil || takeUnknown) {
 			// The store failed around the take or the spend: hold the
@@ -134,7 +134,7 @@ func (a *action) spend(pass challenge.Pass, next Next) error {
 		return err
 	}
 	// A one-credit pass is used up by this spend: no need to ask the store.
-	if pass.Credits == 1 || a.exhausted(pass) {
+	if a.credits(pass) == 1 || a.exhausted(pass) {
 		// Keep the browser able to read the site (a thank-you page) without a
 		// new challenge; signing again will need one.
 		if err := a.s.setPass(a.w, a.r, a.c, 0, pass.Difficulty, a.now, pass.Expires.Sub(a.now)); err != nil {
@@ -196,7 +196,7 @@ func (a *action) observe(next Next) error {
 		switch {
 		case !a.dec.Signature && ok && pass.Difficulty >= a.capped(a.dec.Difficulty):
 			a.out.Action = ActionPass
-		case a.dec.Signature && ok && pass.Credits > 0 && pass.Difficulty >= a.required() &&
+		case a.dec.Signature && ok && a.credits(pass) > 0 && pass.Difficulty >= a.required() &&
 			!a.exhausted(pass):
 			a.out.Action = ActionSpend
 		case a.dec.Signature && !safeMethod(a.r.Method):
@@ -290,8 +290,20 @@ func passRefused(err error) string {
 // cannot tell, the pass is not exhausted: spending it decides, and a spend
 // the store cannot check is never accepted.
 func (a *action) exhausted(pass challenge.Pass) bool {
-	ex, err := a.s.cfg.State.Passes.Exhausted(a.r.Context(), pass.ID, pass.Credits)
+	ex, err := a.s.cfg.State.Passes.Exhausted(a.r.Context(), pass.ID, a.credits(pass))
 	return err == nil && ex
+}
+
+// credits is how many signatures the pass may pay for here: no more than
+// it was bought with, nor than the signature's rule gives a pass. A pass
+// bought on a page whose rule gives 5 credits pays for one signature where
+// the signature's rule says 1, as its difficulty is checked against the
+// signature's too.
+func (a *action) credits(pass challenge.Pass) int {
+	if a.dec.Credits > 0 {
+		return min(pass.Credits, a.dec.Credits)
+	}
+	return pass.Credits
 }
 
 // take counts the request against the decision's budgets. A challenge is
