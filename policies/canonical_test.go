@@ -319,8 +319,17 @@ func TestEndpointMatchesCanonical(t *testing.T) {
 		{Endpoint{"POST", "/sign"}, Canonical{"X-SIGN", "/sign"}, true},
 		{Endpoint{"POST", "/sign"}, Canonical{"GET", "/sign"}, false},
 		{Endpoint{"DELETE", "/sign"}, Canonical{"POST", "/sign"}, true},
-		{Endpoint{"GET", "/vote"}, Canonical{"HEAD", "/vote"}, false},
-		{Endpoint{"GET", "/vote"}, Canonical{"POST", "/vote"}, false},
+		{Endpoint{"GET", "/vote"}, Canonical{"HEAD", "/vote"}, true},    // the GET handler answers HEAD
+		{Endpoint{"GET", "/vote"}, Canonical{"POST", "/vote"}, true},    // $_GET is read whatever the method
+		{Endpoint{"GET", "/vote"}, Canonical{"OPTIONS", "/vote"}, true}, // so is a script run for OPTIONS
+		{Endpoint{"GET", "/vote"}, Canonical{"GET", "/vote/x"}, false},
+		{Endpoint{"POST", "/sign"}, Canonical{"HEAD", "/sign"}, false},
+		{Endpoint{"POST", "/sign"}, Canonical{"POST", "/index.php/sign"}, true}, // a front controller's PATH_INFO
+		{Endpoint{"POST", "/sign"}, Canonical{"POST", "/app.php/sign.json"}, true},
+		{Endpoint{"POST", "/sign"}, Canonical{"POST", "/index.php/x/sign"}, false},
+		{Endpoint{"POST", "/sign"}, Canonical{"POST", "/indexphp/sign"}, false},
+		{Endpoint{"POST", "/sign"}, Canonical{"POST", "/a.php/b.php/sign"}, true},
+		{Endpoint{"POST", "/petitions/*/sign"}, Canonical{"POST", "/index.php/petitions/climat/sign"}, true},
 	}
 	for _, tt := range tests {
 		if got := tt.e.MatchesCanonical(tt.c); got != tt.want {
@@ -334,9 +343,10 @@ func TestEndpointMatchesCanonical(t *testing.T) {
 	}
 }
 
-// A signature sent with another method that writes is decided in the form
-// of the endpoint it reaches, so rules written for POST /sign price it; an
-// endpoint that names the request's own method wins.
+// A signature sent with another method that writes (or any method, for an
+// endpoint that only reads) is decided in the form of the endpoint it
+// reaches, so rules written for POST /sign price it; an endpoint that names
+// the request's own method wins.
 func TestSignatureFormTakesTheEndpointsMethod(t *testing.T) {
 	p := mustParse(t, "signatures:\n  - POST /sign\n  - PUT /sign\n  - \"* /any\"\n  - GET /vote\nrules: []\n")
 	server, err := ParseOptions{Signatures: Endpoints{{"POST", "/petition"}}}.Parse([]byte("rules: []\n"), "server")
@@ -355,8 +365,10 @@ func TestSignatureFormTakesTheEndpointsMethod(t *testing.T) {
 		{"DELETE", "/any", "DELETE /any"},
 		{"GET", "/any", "GET /any"},
 		{"GET", "/vote", "GET /vote"},
-		{"POST", "/vote", ""},
+		{"POST", "/vote", "GET /vote"},
+		{"HEAD", "/vote", "GET /vote"},
 		{"GET", "/sign", ""},
+		{"POST", "/index.php/sign", "POST /index.php/sign"}, // rules for /sign match it (TestRulesMatchSignatureAliases)
 		{"PUT", "/petition", "POST /petition"},
 	}
 	for _, tt := range tests {
@@ -469,7 +481,7 @@ func TestAliasedSignaturesDecideAsCanonical(t *testing.T) {
 				strings.Replace(plain, "sign", "%73ign", 1), strings.Replace(plain, "sign", "%2573ign", 1),
 				plain + ";jsessionid=x", strings.ReplaceAll(plain, "/", `\`), "/" + strings.ReplaceAll(plain[1:], "/", "%2F"),
 				"/" + strings.ReplaceAll(plain[1:], "/", "%252F"), strings.Replace(plain, "sign", "ſign", 1),
-				plain + ".json",
+				plain + ".json", "/index.php" + plain, "/app.php" + plain + ".json",
 			} {
 				c, err := Canonicalize("post", alias)
 				if err != nil {
@@ -478,8 +490,8 @@ func TestAliasedSignaturesDecideAsCanonical(t *testing.T) {
 				if !p.IsSignature(c) {
 					t.Fatalf("POST %s is not a signature", alias)
 				}
-				if strings.HasSuffix(alias, ".json") && client.ASN == 64501 {
-					continue // CEL sees the canonical path, /sign.json, as it is
+				if (strings.HasSuffix(alias, ".json") || strings.Contains(alias, ".php/")) && client.ASN == 64501 {
+					continue // CEL sees the canonical path, /sign.json or /index.php/sign, as it is
 				}
 				req := client
 				req.Method, req.Path, req.Signature = c.Method, c.Path, true

@@ -99,7 +99,10 @@ func isCanonicalGlob(p string) bool {
 // Canonicalize), is e. The method matches in upper case ("*" matches any),
 // and a method that writes matches every method that writes (all but GET,
 // HEAD, OPTIONS and TRACE): a petition that does not check the method takes
-// PUT /sign or DELETE /sign as its POST /sign;
+// PUT /sign or DELETE /sign as its POST /sign. A method that only reads (a
+// GET vote) matches every method: frameworks answer HEAD with the GET
+// handler, and a script that does not check the method (PHP's $_GET, a
+// Django view) counts POST /vote?choice=x as its GET;
 // the path matches e's pattern in canonical form, as path.Match does, or
 // one of its aliases does (see canonicalMatch):
 //
@@ -107,7 +110,10 @@ func isCanonicalGlob(p string) bool {
 //     /sign.xml.gz are POST /sign, as Rails routes /sign(.:format) and
 //     Spring's suffix matching routes /sign.* there;
 //   - the path cut after a segment that names a PHP script: /sign.php/x
-//     runs sign.php with PATH_INFO /x.
+//     runs sign.php with PATH_INFO /x;
+//   - the PATH_INFO after such a segment, which a front controller
+//     (Laravel, Symfony, CodeIgniter, Caddy's php_fastcgi) routes:
+//     /index.php/sign is /sign.
 //
 // /signature, /sign2, /sign/x and /static/sign.js are not POST /sign. An
 // endpoint that does not validate matches nothing.
@@ -125,9 +131,10 @@ func (e Endpoint) matchesCanonical(c Canonical) bool {
 }
 
 // matchesMethod reports whether e names method: "*", method itself or,
-// when loose, any method that writes when method writes.
+// when loose, any method that writes when method writes, and any method
+// at all when e's only reads.
 func (e Endpoint) matchesMethod(method string, loose bool) bool {
-	return e.Method == "*" || e.Method == method || loose && Writes(e.Method) && Writes(method)
+	return e.Method == "*" || e.Method == method || loose && (!Writes(e.Method) || Writes(method))
 }
 
 func (e Endpoint) matchesPath(p string) bool {
@@ -151,8 +158,26 @@ func Writes(method string) bool {
 //   - p with the extension of its last segment cut, the last one or
 //     everything from the first dot (an extension follows a dot that does
 //     not start the segment): /sign.json and /sign.xml.gz are /sign;
-//   - p cut after any segment ending in .php: /sign.php/x is /sign.php.
+//   - p cut after any segment ending in .php: /sign.php/x is /sign.php;
+//   - what follows such a segment, with its extension cut as above:
+//     /index.php/sign.json is /sign.
 func canonicalMatch(p string, matches func(string) bool) bool {
+	if withoutExtension(p, matches) {
+		return true
+	}
+	last := strings.LastIndexByte(p, '/') + 1
+	for i := 1; i < last; i++ {
+		if p[i] == '/' && strings.HasSuffix(p[:i], ".php") && (matches(p[:i]) || withoutExtension(p[i:], matches)) {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutExtension reports whether matches holds for p, or for p with the
+// extension of its last segment cut: the last one, or everything from the
+// first dot (an extension follows a dot that does not start the segment).
+func withoutExtension(p string, matches func(string) bool) bool {
 	if matches(p) {
 		return true
 	}
@@ -163,11 +188,6 @@ func canonicalMatch(p string, matches func(string) bool) bool {
 			return true
 		}
 		if first := strings.IndexByte(segment, '.'); first > 0 && first < dot && matches(p[:last+first]) {
-			return true
-		}
-	}
-	for i := 1; i < last; i++ {
-		if p[i] == '/' && strings.HasSuffix(p[:i], ".php") && matches(p[:i]) {
 			return true
 		}
 	}

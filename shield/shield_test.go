@@ -27,6 +27,9 @@ func TestAliasesOfTheSignatureEndpointPayLikeIt(t *testing.T) {
 		{"POST", "/sign;jsessionid=1"}, {"POST", "/sign.json"}, {"POST", "/sign?x=1"}, {"POST", "/sign%2F"},
 		{"POST", "/%252Fsign"}, {"post", "/sign"}, {"Post", "/sign"}, {"POST", "/sign//"}, {"POST", "/./SIGN/."},
 		{"GET", "/sign?_=1"}, // with a method override below
+		// A front controller routes the PATH_INFO after its script.
+		{"POST", "/index.php/sign"}, {"POST", "/index.php/SIGN/"}, {"POST", "/app.php/sign"}, {"POST", "/index.php//sign"},
+		{"POST", "/index.php/sign.json"}, {"POST", "/INDEX.PHP/sign"},
 	}
 	h := newHarness(t, setup{protect: []string{"POST /sign"}})
 	b := h.browser("198.51.100.7", 64496, "")
@@ -48,6 +51,37 @@ func TestAliasesOfTheSignatureEndpointPayLikeIt(t *testing.T) {
 	t.Logf("aliases with a spent pass: tried %d / accepted %d / expected 0", len(aliases), accepted)
 	if accepted != 0 {
 		t.Fatalf("accepted %d aliases", accepted)
+	}
+}
+
+// A vote by GET is every method's: HEAD runs the GET handler, and a script
+// that does not check the method counts a POST's query as its GET. With
+// the one vote's credit spent, no other method votes again.
+func TestGetEndpointTakesEveryMethod(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"GET /vote"}})
+	b := h.browser("198.51.100.7", 64496, "")
+	b.pass("/")
+	if w := b.do(http.MethodGet, "/vote?choice=yes", ""); w.Code != http.StatusOK {
+		t.Fatalf("the first vote: %d", w.Code)
+	}
+	tried := 0
+	before := h.forwardedCount()
+	for _, method := range []string{"GET", "HEAD", "POST", "PUT", "OPTIONS", "get"} {
+		for range 3 {
+			tried++
+			body := ""
+			if method == "POST" || method == "PUT" {
+				body = "x=1"
+			}
+			if w := b.do(method, "/vote?choice=yes", body); w.Code == http.StatusOK {
+				t.Errorf("%s /vote with the vote's credit spent reached the backend", method)
+			}
+		}
+	}
+	accepted := h.forwardedCount() - before
+	t.Logf("votes with a spent pass, protect GET /vote: tried %d / accepted %d / expected 0", tried, accepted)
+	if accepted != 0 {
+		t.Fatalf("accepted %d votes", accepted)
 	}
 }
 

@@ -210,6 +210,8 @@ var aliasRequests = []aliasRequest{
 	{method: "PUT", target: "/sign"},
 	{method: "DELETE", target: "/sign"},
 	{method: "PATCH", target: "/Sign/"},
+	{method: "POST", target: "/index.php/sign"},
+	{method: "POST", target: "/app.php/sign.json"},
 }
 
 // mover plays the moves.
