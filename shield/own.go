@@ -232,9 +232,10 @@ func (s *Shield) sendOn(w http.ResponseWriter, r *http.Request, c *client, now t
 	return nil
 }
 
-// pathOf returns the path part of a same-site target.
+// pathOf returns the path part of a same-site target, without
+// ;parameters, which a cookie's Path cannot hold.
 func pathOf(target string) string {
-	if i := strings.IndexAny(target, "?#"); i >= 0 {
+	if i := strings.IndexAny(target, "?#;"); i >= 0 {
 		return target[:i]
 	}
 	return target

@@ -1,6 +1,8 @@
 package shield
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -138,16 +140,20 @@ func crossSite(r *http.Request) bool {
 	return !strings.EqualFold(u.Host, r.Host)
 }
 
-// heldSubmission looks at the request's replay cookie. It returns the held
-// submission the request releases, if any. When the cookie names nothing
-// held for this client and path any more, it clears the cookie; a request
-// with a body then gets 410 (answered), since its body is the browser's
-// re-post of the proof form, not the signer's submission, and no credit is
-// spent on it.
+// heldSubmission returns the held submission the request releases, if
+// any: the one its body names when the body is the shield's own proof form
+// (the browser's re-post after a proof, see reposted), else the one its
+// replay cookie names (a browser without JavaScript comes back with a GET).
+// When nothing is held under that id for this client and path any more, it
+// clears the cookie; a request with a body then gets 410 (answered), since
+// its body is the browser's re-post of the proof form, not the signer's
+// submission, and no credit is spent on it.
 func (s *Shield) heldSubmission(w http.ResponseWriter, r *http.Request, c *client, now time.Time, out *Outcome) (*held, bool, error) {
-	id, ok := cookie(r, replayCookie)
+	id, ok := reposted(r)
 	if !ok {
-		return nil, false, nil
+		if id, ok = cookie(r, replayCookie); !ok {
+			return nil, false, nil
+		}
 	}
 	sub, ok, err := s.cfg.State.Stash.Peek(r.Context(), id, c.binding, now)
 	if err != nil {
@@ -170,4 +176,39 @@ func (s *Shield) heldSubmission(w http.ResponseWriter, r *http.Request, c *clien
 	out.Held = true
 	out.Reason = "held submission expired or already sent"
 	return nil, true, s.refuse(w, r, out, http.StatusGone, expired)
+}
+
+// reposted reports whether the request's body is the shield's own proof
+// form, as a browser re-posts it to a held submission's path after a 307,
+// and returns the submission it names. The body is read (a short form
+// only) and put back as it was. The form, not the replay cookie, names the
+// submission, so that two tabs released at once each send their own, a
+// path the cookie cannot be scoped to (/sign;jsessionid=x) still sends it,
+// and a reload of the page the release answered gets 410 instead of being
+// held and sent on as a signature of its own.
+func reposted(r *http.Request) (string, bool) {
+	if safeMethod(r.Method) || r.Body == nil || r.ContentLength <= 0 || r.ContentLength > maxVerifyBody ||
+		r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
+		return "", false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, r.ContentLength))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+	if err != nil {
+		return "", false
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil || len(form.Get("challenge")) == 0 || !form.Has("nonce") || !form.Has("submission") {
+		return "", false
+	}
+	for k := range form {
+		switch k {
+		case "challenge", "nonce", "return", "submission":
+		default:
+			return "", false
+		}
+	}
+	return form.Get("submission"), true
 }

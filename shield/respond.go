@@ -241,7 +241,7 @@ func cookie(r *http.Request, name string) (string, bool) {
 }
 
 func clearCookie(w http.ResponseWriter, r *http.Request, name, path string) {
-	setCookie(w, r, name, "", path, -1)
+	setCookie(w, r, name, "", pathOf(path), -1)
 }
 
 // removeCookie drops one cookie from the request, so the backend never
