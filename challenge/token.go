@@ -173,13 +173,19 @@ func (s *Signer) issue(t *token, b Binding) (string, error) {
 	if _, err := rand.Read(t.id[:]); err != nil {
 		return "", fmt.Errorf("reading random token id: %w", err)
 	}
+	return s.seal(t, b), nil
+}
+
+// seal fills in the MAC of t, whose id is set, and returns the encoded
+// token.
+func (s *Signer) seal(t *token, b Binding) string {
 	var payload [payloadSize]byte
 	encodePayload(&payload, t)
 	t.mac = s.sign(payload[:], b)
 	var raw [tokenSize]byte
 	copy(raw[:], payload[:])
 	copy(raw[payloadSize:], t.mac[:])
-	return tokenEncoding.EncodeToString(raw[:]), nil
+	return tokenEncoding.EncodeToString(raw[:])
 }
 
 // tokenEncoding is strict so that each token has exactly one spelling

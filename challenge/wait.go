@@ -39,14 +39,41 @@ type Wait struct {
 // of difficulty bits that buys credits: it is accepted from now+wait until
 // now+wait+window.
 func (s *Signer) IssueWait(b Binding, wait, window time.Duration, difficulty, credits int, now time.Time) (Wait, error) {
+	t, err := waitToken(wait, window, difficulty, credits, now)
+	if err != nil {
+		return Wait{}, err
+	}
+	enc, err := s.issue(&t, b)
+	if err != nil {
+		return Wait{}, err
+	}
+	return waitFrom(enc, t, window), nil
+}
+
+// IssueWaitFor returns a wait challenge that stands in for ch on the same
+// page: bound to b, worth ch's difficulty and credits, and with ch's id, so
+// that the single-use record that spends one spends the other, and one
+// page buys one pass. It is accepted from now+wait until now+wait+window,
+// which may be after ch expires: the record of either must outlive both.
+func (s *Signer) IssueWaitFor(ch Challenge, b Binding, wait, window time.Duration, now time.Time) (Wait, error) {
+	t, err := waitToken(wait, window, ch.Difficulty, ch.Credits, now)
+	if err != nil {
+		return Wait{}, err
+	}
+	t.id = ch.ID
+	return waitFrom(s.seal(&t, b), t, window), nil
+}
+
+// waitToken checks a wait's parameters and returns its token, without id.
+func waitToken(wait, window time.Duration, difficulty, credits int, now time.Time) (token, error) {
 	if wait < time.Second || wait > MaxWait {
-		return Wait{}, fmt.Errorf("wait %s out of range [1s, %s]", wait, MaxWait)
+		return token{}, fmt.Errorf("wait %s out of range [1s, %s]", wait, MaxWait)
 	}
 	if difficulty < MinDifficulty || difficulty > MaxDifficulty {
-		return Wait{}, fmt.Errorf("difficulty %d out of range [%d, %d]", difficulty, MinDifficulty, MaxDifficulty)
+		return token{}, fmt.Errorf("difficulty %d out of range [%d, %d]", difficulty, MinDifficulty, MaxDifficulty)
 	}
 	if credits < 1 || credits > MaxCredits {
-		return Wait{}, fmt.Errorf("credits %d out of range [1, %d]", credits, MaxCredits)
+		return token{}, fmt.Errorf("credits %d out of range [1, %d]", credits, MaxCredits)
 	}
 	secs := uint8(wait / time.Second)
 	// Tokens count in whole seconds: the expiry is rounded up, so that the
@@ -56,15 +83,10 @@ func (s *Signer) IssueWait(b Binding, wait, window time.Duration, difficulty, cr
 	if end.After(time.Unix(expires, 0)) {
 		expires++
 	}
-	t := token{
+	return token{
 		kind: kindWait, wait: secs, difficulty: uint8(difficulty), credits: uint8(credits),
 		issued: now.Unix(), expires: expires,
-	}
-	enc, err := s.issue(&t, b)
-	if err != nil {
-		return Wait{}, err
-	}
-	return waitFrom(enc, t, window), nil
+	}, nil
 }
 
 // VerifyWait checks that tokenStr is an authentic wait challenge issued to

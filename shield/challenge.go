@@ -79,7 +79,8 @@ func (s *Shield) renderChallenge(w http.ResponseWriter, r *http.Request, c *clie
 	}
 	var noScript *challenge.NoScriptWait
 	if s.cfg.NoScriptWait > 0 {
-		wait, err := s.cfg.Signer.IssueWait(c.binding, s.cfg.NoScriptWait, s.cfg.ChallengeTTL, difficulty, credits, now)
+		// One page, one pass: the wait shares the challenge's id.
+		wait, err := s.cfg.Signer.IssueWaitFor(ch, c.binding, s.cfg.NoScriptWait, s.cfg.ChallengeTTL, now)
 		if err != nil {
 			return internalError("issuing wait challenge", err)
 		}

@@ -104,7 +104,13 @@ func (s *Shield) accept(w http.ResponseWriter, r *http.Request, c *client, now t
 	if err == nil {
 		// A proof the store could not check is never accepted: the browser
 		// solves again, its held submission kept, until the store answers.
-		used, serr := s.cfg.State.Challenges.Use(r.Context(), sol.id, 1, sol.issued, sol.expires, now)
+		// A page's wait shares its challenge's id and is accepted up to
+		// its wait longer: the record of a proof outlives both.
+		until := sol.expires
+		if what == "proof" && s.cfg.NoScriptWait > 0 {
+			until = until.Add(s.cfg.NoScriptWait + time.Second)
+		}
+		used, serr := s.cfg.State.Challenges.Use(r.Context(), sol.id, 1, sol.issued, until, now)
 		switch {
 		case serr != nil:
 			err = serr

@@ -190,3 +190,53 @@ func TestTooManySubmissionOffersTheFormBack(t *testing.T) {
 		t.Fatalf("429 for a page: %d\n%s", w.Code, w.Body)
 	}
 }
+
+// A challenge page with a wait for browsers without JavaScript buys one
+// pass, not two: its proof and its wait are one single-use challenge,
+// whichever is redeemed first, even once the proof's own token has expired
+// and the wait's has not.
+func TestOneChallengePageBuysOnePass(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		waitFirst bool
+		late      bool
+	}{
+		{"proof, then wait", false, false},
+		{"wait, then proof", true, false},
+		{"proof, then wait past the proof's expiry", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, setup{protect: []string{"POST /sign"}})
+			h.shield.cfg.NoScriptWait = 10 * time.Second
+			b := h.browser("198.51.100.7", 64496, "")
+			page := b.do(http.MethodGet, "/", "")
+			m := waitLink.FindStringSubmatch(page.Body.String())
+			if page.Code != StatusChallenge || m == nil {
+				t.Fatalf("challenge page %d without a wait link", page.Code)
+			}
+			waitURL := html.UnescapeString(m[1])
+			proof := b.solveProof(page)
+			// Each redemption from a cookie jar of its own: the same client.
+			redeem := map[bool]func() int{
+				false: func() int { return h.browser("198.51.100.7", 64496, "").sendProof(proof).Code },
+				true: func() int {
+					return h.browser("198.51.100.7", 64496, "").do(http.MethodGet, waitURL, "").Code
+				},
+			}
+			h.now = h.now.Add(11 * time.Second) // the wait is over
+			passes := 0
+			for i, wait := range []bool{tc.waitFirst, !tc.waitFirst} {
+				if i == 1 && tc.late {
+					h.now = h.now.Add(h.shield.cfg.ChallengeTTL - 11*time.Second + time.Second)
+				}
+				if redeem[wait]() == http.StatusSeeOther {
+					passes++
+				}
+			}
+			t.Logf("redemptions of one page's proof and wait: tried 2 / passes %d / expected 1", passes)
+			if passes != 1 {
+				t.Errorf("one challenge page bought %d passes", passes)
+			}
+		})
+	}
+}
