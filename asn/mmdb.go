@@ -375,7 +375,10 @@ func readPointer(b []byte, off int) (target, next int, err error) {
 // ipv4Aliases are the IPv6 networks through which MaxMind DB writers
 // make the IPv4 subtree reachable a second time. Their content repeats
 // the IPv4 networks, which Lookup reaches directly, so storing them
-// would only triple the table.
+// would only triple the table: Lookup maps a 6to4 or Teredo address to
+// the IPv4 address it carries itself (ClientAddr), for every format,
+// and rightly for Teredo, whose alias in these files leads to the
+// Teredo server's address (bits 32 to 63), not the client's.
 var ipv4Aliases = [...]netip.Prefix{
 	netip.MustParsePrefix("::ffff:0:0/96"),
 	netip.MustParsePrefix("2001::/32"),

@@ -35,13 +35,15 @@ type Table struct {
 // Lookup returns the autonomous system announcing addr, using the most
 // specific prefix that contains it. IPv4-mapped IPv6 addresses
 // (::ffff:a.b.c.d) are looked up as the IPv4 address they carry, which
-// is how a dual-stack listener reports IPv4 clients. Lookup does not
-// allocate. A nil Table finds nothing.
+// is how a dual-stack listener reports IPv4 clients, and so are 6to4
+// and Teredo addresses that carry a public IPv4 address (see
+// [ClientAddr]). Lookup does not allocate. A nil Table finds nothing.
 func (t *Table) Lookup(addr netip.Addr) (Info, bool) {
 	if t == nil {
 		return Info{}, false
 	}
-	idx, ok := t.prefixes.Lookup(addr.Unmap())
+	addr, _ = ClientAddr(addr)
+	idx, ok := t.prefixes.Lookup(addr)
 	if !ok {
 		return Info{}, false
 	}
