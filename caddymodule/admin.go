@@ -278,9 +278,12 @@ func handleExplain(w http.ResponseWriter, r *http.Request) error {
 	for i, lp := range lps {
 		h := hs[i]
 		fmt.Fprintf(&b, "site:     %s, mode %s%s\n", h.Site, h.Mode, modeNote(h.Mode))
-		id := h.app.Identify(req.IP)
-		req.ASN, req.Org, req.Class = id.ASN, id.Org, id.Class
+		id := h.app.Identify(ip.Unmap())
+		req.IP, req.ASN, req.Org, req.Class = id.IP, id.ASN, id.Org, id.Class
 		network := challenge.NewBinding(req.IP, h.IPv4Prefix, h.IPv6Prefix, "", "").Network
+		if id.Tunneled.IsValid() {
+			fmt.Fprintf(&b, "address:  %s\n", tunnelNote(id))
+		}
 		if id.Known {
 			fmt.Fprintf(&b, "lookup:   %s  AS%d  %s  class=%s  (prefix %s)\n", req.IP, id.ASN, id.Org, id.Class, network)
 		} else {

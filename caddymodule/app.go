@@ -157,13 +157,16 @@ func (a *App) Cleanup() error {
 // address and the network that announces it.
 type Identity = shield.Identity
 
-// Identify looks ip up in the database and classes. It does not allocate.
+// Identify looks ip up in the database and classes. A 6to4 or Teredo
+// address is the client at the IPv4 address it carries (see
+// shield.IdentityOf): its network and its budgets are that address's.
+// It does not allocate.
 func (a *App) Identify(ip netip.Addr) Identity {
-	id := Identity{IP: ip}
+	id := shield.IdentityOf(ip)
 	if a.db == nil {
 		return id
 	}
-	info, ok := a.db.Lookup(ip)
+	info, ok := a.db.Lookup(id.IP)
 	if !ok {
 		return id
 	}

@@ -113,11 +113,19 @@ func TestIdentify(t *testing.T) {
 		{"1.1.1.1", Identity{ASN: 13335, Org: "Cloudflare, Inc.", Known: true}},
 		{"198.51.100.7", Identity{ASN: 64501, Known: true}},
 		{"192.0.2.1", Identity{}},
+		// A 6to4 or Teredo address is the client at the IPv4 address it
+		// carries; one carrying a private address stays IPv6.
+		{"2002:345e:101::1", Identity{IP: netip.MustParseAddr("52.94.1.1"), Tunneled: netip.MustParseAddr("2002:345e:101::1"), ASN: 16509, Org: "Amazon.com, Inc.", Class: "zeta", Known: true}},
+		{"2002:345e:101:beef::1", Identity{IP: netip.MustParseAddr("52.94.1.1"), Tunneled: netip.MustParseAddr("2002:345e:101:beef::1"), ASN: 16509, Org: "Amazon.com, Inc.", Class: "zeta", Known: true}},
+		{"2001:0:4136:e378:8000:63bf:cba1:fefe", Identity{IP: netip.MustParseAddr("52.94.1.1"), Tunneled: netip.MustParseAddr("2001:0:4136:e378:8000:63bf:cba1:fefe"), ASN: 16509, Org: "Amazon.com, Inc.", Class: "zeta", Known: true}},
+		{"2002:a00:1::1", Identity{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ip, func(t *testing.T) {
 			ip := netip.MustParseAddr(tt.ip)
-			tt.want.IP = ip
+			if !tt.want.IP.IsValid() {
+				tt.want.IP = ip
+			}
 			if got := app.Identify(ip); got != tt.want {
 				t.Errorf("Identify(%s) = %+v, want %+v", ip, got, tt.want)
 			}
@@ -392,11 +400,14 @@ func TestIdentifyRequest(t *testing.T) {
 		{"52.94.1.1", Identity{ASN: 16509, Org: "Amazon.com, Inc.", Class: HostingClass, Known: true}, [3]string{"16509", "Amazon.com, Inc.", HostingClass}},
 		{"1.1.1.1", Identity{ASN: 13335, Org: "Cloudflare, Inc.", Known: true}, [3]string{"13335", "Cloudflare, Inc.", ""}},
 		{"192.0.2.1", Identity{}, [3]string{"", "", ""}},
+		{"2002:345e:101::1", Identity{IP: netip.MustParseAddr("52.94.1.1"), Tunneled: netip.MustParseAddr("2002:345e:101::1"), ASN: 16509, Org: "Amazon.com, Inc.", Class: HostingClass, Known: true}, [3]string{"16509", "Amazon.com, Inc.", HostingClass}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ip, func(t *testing.T) {
 			r := requestFrom(tt.ip)
-			tt.want.IP = netip.MustParseAddr(tt.ip)
+			if !tt.want.IP.IsValid() {
+				tt.want.IP = netip.MustParseAddr(tt.ip)
+			}
 			id := app.identify(r)
 			if id != tt.want {
 				t.Errorf("identify = %+v, want %+v", id, tt.want)

@@ -127,10 +127,21 @@ func (f *lookupFlags) run(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// printIdentity prints one line for id, named by the address it was
+// asked for: a 6to4 or Teredo address says the IPv4 address it maps to.
 func printIdentity(w io.Writer, id Identity) {
+	label := id.IP.String()
+	if id.Tunneled.IsValid() {
+		_, tunnel := asn.ClientAddr(id.Tunneled)
+		label = fmt.Sprintf("%s (%s of %s)", id.Tunneled, tunnel, id.IP)
+	}
+	fmt.Fprintln(w, identityLine(id, label))
+}
+
+// identityLine describes id's network after label.
+func identityLine(id Identity, label string) string {
 	if !id.Known {
-		fmt.Fprintf(w, "%s  not found\n", id.IP)
-		return
+		return label + "  not found"
 	}
 	org := id.Org
 	if org == "" {
@@ -140,5 +151,12 @@ func printIdentity(w io.Writer, id Identity) {
 	if id.Class != "" {
 		class = "  class=" + id.Class
 	}
-	fmt.Fprintf(w, "%s  AS%d  %s%s\n", id.IP, id.ASN, org, class)
+	return fmt.Sprintf("%s  AS%d  %s%s", label, id.ASN, org, class)
+}
+
+// tunnelNote says that a client's 6to4 or Teredo address stands for the
+// IPv4 address it carries, by which the client is known.
+func tunnelNote(id Identity) string {
+	_, tunnel := asn.ClientAddr(id.Tunneled)
+	return fmt.Sprintf("%s is a %s address: it maps to IPv4 %s, whose network, budgets and rules apply", id.Tunneled, tunnel, id.IP)
 }

@@ -53,6 +53,13 @@ func TestASNLookupCommand(t *testing.T) {
 				"192.0.2.1  not found\n",
 		},
 		{
+			name: "6to4 and Teredo",
+			args: []string{"lookup", "--db", db, "2002:345e:101::1", "2001:0:4136:e378:8000:63bf:cba1:fefe", "2002:a00:1::1"},
+			wantOut: "2002:345e:101::1 (6to4 of 52.94.1.1)  AS16509  Amazon.com, Inc.  class=hosting\n" +
+				"2001:0:4136:e378:8000:63bf:cba1:fefe (Teredo of 52.94.1.1)  AS16509  Amazon.com, Inc.  class=hosting\n" +
+				"2002:a00:1::1  not found\n",
+		},
+		{
 			name:    "classes",
 			args:    []string{"lookup", "--db", db, "--class", "cdn=" + cdn, "--no-builtin-hosting", "1.1.1.1", "52.94.1.1"},
 			wantOut: "1.1.1.1  AS13335  Cloudflare, Inc.  class=cdn\n52.94.1.1  AS16509  Amazon.com, Inc.\n",

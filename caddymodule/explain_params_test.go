@@ -162,6 +162,17 @@ func TestAdminAnswersPerSite(t *testing.T) {
 	if explain := get("/rempart/explain?" + q.Encode()); !strings.Contains(explain, "decided:  rule no-tea") {
 		t.Errorf("explain with a header: no-tea does not decide:\n%s", explain)
 	}
+	// A 6to4 address is explained as the IPv4 address it carries.
+	q = url.Values{"ip": {"2002:345e:101:beef::1"}, "method": {"POST"}, "path": {"/sign"}}
+	explain = get("/rempart/explain?" + q.Encode())
+	for _, want := range []string{
+		"address:  2002:345e:101:beef::1 is a 6to4 address: it maps to IPv4 52.94.1.1, whose network, budgets and rules apply\n",
+		"lookup:   52.94.1.1  unknown ASN: budgets per asn count it by its prefix 52.94.1.0/24\n",
+	} {
+		if strings.Count(explain, want) != 2 {
+			t.Errorf("explain of a 6to4 address: want %q in both sites' blocks, got:\n%s", want, explain)
+		}
+	}
 	resp, err := http.Get(multiSiteAdmin + "/rempart/explain?ip=203.0.113.9&useragent=curl")
 	if err != nil {
 		t.Fatal(err)

@@ -331,12 +331,15 @@ func (f *explainFlags) run(cmd *cobra.Command) error {
 	id := app.Identify(ip)
 
 	w := cmd.OutOrStdout()
+	if id.Tunneled.IsValid() {
+		fmt.Fprintf(w, "address:  %s\n", tunnelNote(id))
+	}
 	fmt.Fprintf(w, "lookup:   %s\n", describeLookup(id, f.db != ""))
 	req := policies.Request{
 		Method:    strings.ToUpper(f.method),
 		Path:      f.path,
 		Host:      f.host,
-		IP:        ip,
+		IP:        id.IP,
 		ASN:       id.ASN,
 		Org:       id.Org,
 		Class:     id.Class,
@@ -352,9 +355,7 @@ func (f *explainFlags) run(cmd *cobra.Command) error {
 // `rempart asn lookup` prints it, or why its network is unknown.
 func describeLookup(id Identity, haveDB bool) string {
 	if id.Known {
-		var b strings.Builder
-		printIdentity(&b, id)
-		return strings.TrimSuffix(b.String(), "\n")
+		return identityLine(id, id.IP.String())
 	}
 	why := "not found in the ASN database"
 	if !haveDB {

@@ -251,6 +251,16 @@ action:   challenge at 18 bits (the default), the pass buys 1 signature
 `,
 		},
 		{
+			name: "hosting signer over 6to4",
+			args: []string{"--asn-db", db, "--ip", "2002:345e:101:beef::1", "--method", "POST", "--path", "/sign"},
+			wantOutHas: []string{
+				"address:  2002:345e:101:beef::1 is a 6to4 address: it maps to IPv4 52.94.1.1, whose network, budgets and rules apply\n",
+				"lookup:   52.94.1.1  AS16509  Amazon.com, Inc.  class=hosting\n",
+				"network:  52.94.1.1, AS16509",
+				"limit:    hosting-signatures (line 36), signatures per asn at 10/h, because class is hosting\n",
+			},
+		},
+		{
 			name:       "not in the database",
 			args:       []string{"--asn-db", db, "--ip", "2001:db8::7"},
 			wantOutHas: []string{"lookup:   2001:db8::7  not found in the ASN database: no ASN, org or class; per-asn budgets count it by its prefix 2001:db8::/48\n", "decided:  by the defaults"},

@@ -4,15 +4,24 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/rempart/rempart/asn"
 	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/challenge"
 )
 
 // Identity is who a request comes from: the client address as the server
 // resolved it (trusted proxies honoured) and the network that announces it.
+// Build it with IdentityOf, then look the network up by its IP.
 type Identity struct {
-	// IP is the client address.
+	// IP is the address the client is known by, which its network, its
+	// budgets, its passes and the policy's rules go by: the client
+	// address, or the public IPv4 address a 6to4 or Teredo client
+	// address carries (see asn.ClientAddr), so that a server counts as
+	// itself over IPv4 and over either tunnel.
 	IP netip.Addr
+	// Tunneled is the 6to4 or Teredo address the client sent from when
+	// IP is the IPv4 address it carries, the zero Addr otherwise.
+	Tunneled netip.Addr
 	// ASN is the autonomous system that announces IP, 0 if not Known.
 	ASN uint32
 	// Org is the organisation the database names for ASN.
@@ -21,6 +30,19 @@ type Identity struct {
 	Class string
 	// Known reports whether the database has a network for IP.
 	Known bool
+}
+
+// IdentityOf returns the identity of a client sending from addr, before
+// its network is looked up: IP is the address the client is known by
+// (see Identity.IP), to look its network up with; addr itself when it is
+// not a 6to4 or Teredo address carrying a public IPv4 address. It does
+// not allocate.
+func IdentityOf(addr netip.Addr) Identity {
+	ip, tunnel := asn.ClientAddr(addr)
+	if tunnel == asn.NoTunnel {
+		return Identity{IP: addr}
+	}
+	return Identity{IP: ip, Tunneled: addr}
 }
 
 // client is the identity of a request's sender with what the shield

@@ -144,6 +144,9 @@ func (o *Outcome) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		enc.AddBool("held", true)
 	}
 	enc.AddString("ip", o.Client.IP.String())
+	if o.Client.Tunneled.IsValid() {
+		enc.AddString("tunneled_from", o.Client.Tunneled.String())
+	}
 	if o.Client.Known {
 		enc.AddUint32("asn", o.Client.ASN)
 		enc.AddString("org", o.Client.Org)
