@@ -17,6 +17,10 @@
 // could not spend. Held submissions are kept in this instance's memory,
 // bounded, and moved to Redis when it answers again. One line is logged
 // when Redis stops answering and one when it is back.
+//
+// Tokens carry their instance's times, while Redis expires keys and dates
+// a loss of data on its own clock; the two may differ by up to ClockSkew
+// without letting a spent token be replayed (see Spent).
 package redisstore
 
 import (
@@ -157,11 +161,12 @@ func (b *Backend) OpenSite(ctx context.Context, name string, cfg store.SiteConfi
 }
 
 // markSite sets the site's marker if it is missing, raising the floor to
-// now: a site seen for the first time has no record to lose.
+// Redis's now plus ClockSkew: a site seen for the first time has no record
+// to lose, but one whose records Redis lost looks the same.
 func (b *Backend) markSite(ctx context.Context, k siteKeys) error {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
-	err := markScript.Run(ctx, b.client, []string{k.marker(), k.floor()}, time.Now().Unix()).Err()
+	err := markScript.Run(ctx, b.client, []string{k.marker(), k.floor()}, ClockSkew.Milliseconds()).Err()
 	return b.result(ctx, "marking site", err)
 }
 

@@ -55,6 +55,7 @@ func TestConformance(t *testing.T) {
 			}
 		},
 		Unreachable: func(t *testing.T) store.Backend { return unreachable(t) },
+		Settle:      redisstore.ClockSkew,
 	})
 }
 

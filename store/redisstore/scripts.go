@@ -3,11 +3,14 @@ package redisstore
 import "github.com/redis/go-redis/v9"
 
 // markScript sets a site's marker when it is missing and raises the floor
-// to now (ARGV[1], unix seconds).
+// to Redis's own clock plus the clock-skew allowance (ARGV[1], ms): an
+// instance whose clock runs ahead issued tokens "in the future". KEYS:
+// marker, floor.
 var markScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
+  local t = redis.call('TIME')
   redis.call('SET', KEYS[1], '1')
-  redis.call('SET', KEYS[2], ARGV[1])
+  redis.call('SET', KEYS[2], string.format('%d', math.floor((t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[1])) / 1000)))
 end
 return 1`)
 
@@ -18,13 +21,21 @@ redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('GET', KEYS[1])`)
 
 // spendScript spends one use of a token. KEYS: record, marker, floor.
-// ARGV: limit, issued (unix s), expires (unix ms), now (unix s).
-// A missing marker means Redis lost the site's records: the floor rises to
-// now, and an unknown token issued at or before the floor is refused.
+// ARGV: limit, issued (unix s), expires (unix ms), clock-skew allowance
+// (ms). Times are the instances' and checked on Redis's own clock, which
+// may differ by up to the allowance: a record is kept that long past its
+// token's expiry, and a token expired longer ago on Redis's clock is
+// refused (its record may be gone). A missing marker means Redis lost the
+// site's records: the floor rises to Redis's now plus the allowance, and
+// an unknown token issued at or before the floor is refused.
 var spendScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local keep = tonumber(ARGV[3]) + tonumber(ARGV[4])
+if now >= keep then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('SET', KEYS[2], '1')
-  redis.call('SET', KEYS[3], ARGV[4])
+  redis.call('SET', KEYS[3], string.format('%d', math.floor((now + tonumber(ARGV[4])) / 1000)))
 end
 local n = redis.call('GET', KEYS[1])
 if not n then
@@ -35,7 +46,7 @@ else
   n = tonumber(n)
 end
 if n >= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], n + 1, 'PXAT', ARGV[3])
+redis.call('SET', KEYS[1], n + 1, 'PXAT', string.format('%d', keep))
 return 1`)
 
 // stashPutScript holds a submission. KEYS: entry, owner set, all set.

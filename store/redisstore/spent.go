@@ -13,20 +13,33 @@ import (
 )
 
 // Spent records token uses in Redis: one key per token, counting its uses,
-// expiring with the token. Spending is one script, so two instances
+// expiring ClockSkew after the token. Spending is one script, so two instances
 // spending the last use of a token at once cannot both succeed.
 //
 // It fails closed like challenge.Spent: when the site's marker key is
 // missing (Redis restarted without its data, was flushed, or evicted the
 // marker), the floor rises to that moment and every token issued at or
 // before it that Redis does not know is refused; its holder is challenged
-// again. Records evicted one by one cannot be detected: run Redis with
+// again. That moment is Redis's clock plus ClockSkew, since an instance
+// whose clock runs ahead issued tokens "in the future": for ClockSkew after
+// a loss every token is refused. Records evicted one by one cannot be detected: run Redis with
 // maxmemory-policy noeviction (Backend.CheckEviction warns otherwise).
 type Spent struct {
 	b    *Backend
 	keys siteKeys
 	kind string // "c:" solved challenges, "p:" passes
 }
+
+// ClockSkew is how far an instance's clock may stray from Redis's without
+// letting a spent token be replayed. Tokens carry their instance's times,
+// while Redis expires records and measures losses on its own clock; so a
+// spent record is kept ClockSkew past its token's expiry (an instance
+// behind Redis still takes the token for unexpired), and after Redis loses
+// a site's records every token issued up to ClockSkew after the loss is
+// refused (an instance ahead of Redis stamped its tokens in the future).
+// A minute covers a clock that NTP has not set yet or a paused VM; keep
+// the instances' clocks and Redis's synchronised.
+const ClockSkew = time.Minute
 
 func (s *Spent) key(id [challenge.IDSize]byte) string {
 	return s.keys.base + s.kind + string(id[:])
@@ -39,7 +52,7 @@ func (s *Spent) Use(ctx context.Context, id [challenge.IDSize]byte, limit int, i
 	}
 	v, err := s.b.call(ctx, "spending a token", spendScript,
 		[]string{s.key(id), s.keys.marker(), s.keys.floor()},
-		limit, issued.Unix(), expires.UnixMilli(), now.Unix())
+		limit, issued.Unix(), expires.UnixMilli(), ClockSkew.Milliseconds())
 	if err != nil {
 		return false, err
 	}

@@ -32,6 +32,11 @@ type Harness struct {
 	// production: eviction under its bound, or a restart without data.
 	// Tokens issued at issued are at stake.
 	Lose func(t *testing.T, site *store.Site, name string, issued time.Time)
+	// Settle is how long after opening a site or losing its records the
+	// store may refuse every token, as Redis does for its clock-skew
+	// allowance (redisstore.ClockSkew): the suite issues its tokens that
+	// far ahead.
+	Settle time.Duration
 	// Unreachable, when set, returns a backend whose server does not
 	// answer, to check that errors wrap store.ErrUnavailable and that a
 	// held submission is not lost.
@@ -105,10 +110,11 @@ func instances(t *testing.T, h Harness, n int) []*store.Site {
 	return sites
 }
 
-// issuedNow is when the suite's tokens are issued: a second ahead, since
-// a store that has just opened a site may refuse tokens issued in the same
-// second (tokens carry whole seconds; see redisstore.Spent).
-func issuedNow() time.Time { return time.Now().Add(time.Second) }
+// issuedNow is when the suite's tokens are issued: a second past h.Settle
+// ahead, since a store that has just opened a site may refuse tokens
+// issued in the same second (tokens carry whole seconds; see
+// redisstore.Spent).
+func issuedNow(h Harness) time.Time { return time.Now().Add(h.Settle + time.Second) }
 
 func newID() (id [challenge.IDSize]byte) {
 	_, _ = rand.Read(id[:])
@@ -147,7 +153,7 @@ func spendRace(t *testing.T, sites []*store.Site, id [challenge.IDSize]byte, lim
 
 func spentSingleUse(t *testing.T, h Harness) {
 	sites := instances(t, h, 3)
-	now := issuedNow()
+	now := issuedNow(h)
 	id := newID()
 	if got := spendRace(t, sites, id, 1, now, now.Add(time.Minute)); got != 1 {
 		t.Fatalf("one-use token: tried %d spends on %d instances, accepted %d, expected 1", Goroutines, len(sites), got)
@@ -163,7 +169,7 @@ func spentSingleUse(t *testing.T, h Harness) {
 
 func spentCredits(t *testing.T, h Harness) {
 	sites := instances(t, h, 3)
-	now := issuedNow()
+	now := issuedNow(h)
 	id := newID()
 	const credits = 5
 	if got := spendRace(t, sites, id, credits, now, now.Add(time.Minute)); got != credits {
@@ -188,7 +194,7 @@ func spentExpiry(t *testing.T, h Harness) {
 	// A record outlives nothing it guards: once the token has expired it
 	// is refused for that reason, whatever the record says.
 	id := newID()
-	issued := issuedNow()
+	issued := issuedNow(h)
 	expires := issued.Add(1500 * time.Millisecond)
 	if ok, err := sites[0].Passes.Use(context.Background(), id, 2, issued, expires, now); err != nil || !ok {
 		t.Fatalf("first use: %v, %v", ok, err)
@@ -208,9 +214,10 @@ func spentFailsClosed(t *testing.T, h Harness) {
 	if site.Close != nil {
 		t.Cleanup(func() { _ = site.Close() })
 	}
-	// Past the second the site was opened in (see issuedNow).
+	// Past the second the site was opened in (see issuedNow), and before
+	// the loss.
 	time.Sleep(1100 * time.Millisecond)
-	issued := time.Now()
+	issued := time.Now().Add(h.Settle)
 	expires := issued.Add(time.Hour)
 	id := newID()
 	if ok, err := site.Passes.Use(context.Background(), id, 2, issued, expires, time.Now()); err != nil || !ok {
@@ -221,7 +228,7 @@ func spentFailsClosed(t *testing.T, h Harness) {
 		t.Fatalf("a token whose record was lost: accepted %v (err %v); want refused: it could be a replay", ok, err)
 	}
 	// Tokens issued after the loss are spent as usual.
-	fresh := issuedNow()
+	fresh := issuedNow(h)
 	if ok, err := site.Passes.Use(context.Background(), newID(), 1, fresh, fresh.Add(time.Hour), time.Now()); err != nil || !ok {
 		t.Fatalf("a token issued after the loss: %v, %v; want accepted", ok, err)
 	}
@@ -459,7 +466,7 @@ func cancelled(t *testing.T, h Harness) {
 	sites := instances(t, h, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	now := issuedNow()
+	now := issuedNow(h)
 	id := newID()
 	b := binding("198.51.100.7")
 	if _, err := sites[0].Passes.Use(ctx, id, 1, now, now.Add(time.Minute), now); !errors.Is(err, context.Canceled) {
@@ -488,7 +495,7 @@ func unreachable(t *testing.T, h Harness) {
 	if site.Close != nil {
 		t.Cleanup(func() { _ = site.Close() })
 	}
-	now := issuedNow()
+	now := issuedNow(h)
 	start := time.Now()
 	ok, err := site.Passes.Use(context.Background(), newID(), 1, now, now.Add(time.Minute), now)
 	if ok || !errors.Is(err, store.ErrUnavailable) {
