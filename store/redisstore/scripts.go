@@ -49,20 +49,45 @@ if n >= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], n + 1, 'PXAT', string.format('%d', keep))
 return 1`)
 
-// stashPutScript holds a submission. KEYS: entry, owner set, all set.
-// ARGV: client, owner, data, expires (unix ms), now (unix ms), per owner,
-// max entries, owner set prefix. Returns 0 when the id is taken, else 1
-// plus the number of submissions pushed out.
-var stashPutScript = redis.NewScript(`
+// stashForgetLua defines forget, which removes the submission m from the
+// site's bookkeeping: the all set, its owner's set, the byte count and the
+// index of sizes and owners. The index outlives the submission's own
+// hash, so that one gone by expiry is accounted too.
+const stashForgetLua = `
+local function forget(all, bytes, index, prefix, m)
+  local i = redis.call('HGET', index, m)
+  if i then
+    local sp = string.find(i, ' ', 1, true)
+    redis.call('DECRBY', bytes, string.sub(i, 1, sp - 1))
+    redis.call('ZREM', prefix .. string.sub(i, sp + 1), m)
+    redis.call('HDEL', index, m)
+  end
+  redis.call('ZREM', all, m)
+  redis.call('DEL', m)
+end
+`
+
+// stashPutScript holds a submission. KEYS: entry, owner set, all set,
+// byte count, index. ARGV: client, owner, data, expires (unix ms), now
+// (unix ms), per owner, max entries, owner set prefix, size, max bytes.
+// Submissions expired at now are forgotten first; then over its share the
+// owner's oldest go, and over the site's bounds (entries or bytes) the
+// site's oldest. Returns 0 when the id is taken, else 1 plus the number of
+// submissions pushed out.
+var stashPutScript = redis.NewScript(stashForgetLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[5])) do
+  forget(KEYS[3], KEYS[4], KEYS[5], ARGV[8], m)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[5])
 redis.call('HSET', KEYS[1], 'c', ARGV[1], 'o', ARGV[2], 'd', ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[4], KEYS[1])
 redis.call('ZADD', KEYS[3], ARGV[4], KEYS[1])
+redis.call('HSET', KEYS[5], KEYS[1], ARGV[9] .. ' ' .. ARGV[2])
+redis.call('INCRBY', KEYS[4], ARGV[9])
 local ttl = tonumber(ARGV[4]) - tonumber(ARGV[5])
-for i = 2, 3 do
+for i = 2, 5 do
   if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 local evicted = 0
@@ -70,29 +95,28 @@ while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[6]) do
   local m = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
   if m == KEYS[1] then m = redis.call('ZRANGE', KEYS[2], 1, 1)[1] end
   redis.call('ZREM', KEYS[2], m)
-  redis.call('ZREM', KEYS[3], m)
-  redis.call('DEL', m)
+  forget(KEYS[3], KEYS[4], KEYS[5], ARGV[8], m)
   evicted = evicted + 1
 end
-while redis.call('ZCARD', KEYS[3]) > tonumber(ARGV[7]) do
+while redis.call('ZCARD', KEYS[3]) > tonumber(ARGV[7]) or tonumber(redis.call('GET', KEYS[4]) or '0') > tonumber(ARGV[10]) do
   local m = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
   if m == KEYS[1] then m = redis.call('ZRANGE', KEYS[3], 1, 1)[1] end
+  if not m then break end
   local o = redis.call('HGET', m, 'o')
   if o then redis.call('ZREM', ARGV[8] .. o, m) end
-  redis.call('ZREM', KEYS[3], m)
-  redis.call('DEL', m)
+  forget(KEYS[3], KEYS[4], KEYS[5], ARGV[8], m)
   evicted = evicted + 1
 end
 return 1 + evicted`)
 
 // stashTakeScript releases a submission to its client. KEYS: entry, all
-// set. ARGV: client, owner set prefix. Returns the data, or nil.
-var stashTakeScript = redis.NewScript(`
+// set, byte count, index. ARGV: client, owner set prefix. Returns the
+// data, or nil.
+var stashTakeScript = redis.NewScript(stashForgetLua + `
 local v = redis.call('HMGET', KEYS[1], 'c', 'o', 'd')
 if not v[1] or v[1] ~= ARGV[1] then return false end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], KEYS[1])
 redis.call('ZREM', ARGV[2] .. v[2], KEYS[1])
+forget(KEYS[2], KEYS[3], KEYS[4], ARGV[2], KEYS[1])
 return v[3]`)
 
 // stashPeekScript returns a submission's data if it belongs to the client.

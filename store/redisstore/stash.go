@@ -17,10 +17,12 @@ import (
 // Stash holds submissions in Redis, one hash per submission (client key,
 // owner, data) expiring with it, and one sorted set per owner and one for
 // the site, by expiry, that bound what each owner and the site hold: over
-// its share an owner's oldest goes, over the site's bound the site's
-// oldest. Take checks the client and deletes in one script, so a
-// submission is released once whichever instance the browser comes back
-// to.
+// its share an owner's oldest goes, over the site's bounds (MaxEntries,
+// MaxBytes) the site's oldest. The site's bytes are one counter, with each
+// submission's size and owner in one hash that outlives the submission:
+// Put first forgets what has expired, so the counter never stays inflated.
+// Take checks the client and deletes in one script, so a submission is
+// released once whichever instance the browser comes back to.
 //
 // When Redis does not answer, a submission is held in this instance's
 // memory (bounded like the stash) and moved to Redis as soon as it
@@ -39,8 +41,17 @@ func (s *Stash) allKey() string               { return s.keys.base + "sa" }
 func (s *Stash) ownerPrefix() string          { return s.keys.base + "so:" }
 func (s *Stash) ownerKey(owner string) string { return s.ownerPrefix() + owner }
 
+func (s *Stash) bytesKey() string { return s.keys.base + "sb" }
+func (s *Stash) indexKey() string { return s.keys.base + "si" }
+
+// size is what a submission counts against MaxBytes, as in
+// challenge.Stash: its body and the request line and header it keeps.
+func size(sub challenge.Submission) int {
+	return len(sub.Body) + len(sub.Method) + len(sub.Path) + len(sub.ContentType)
+}
+
 func (s *Stash) check(sub challenge.Submission) error {
-	if n := len(sub.Body) + len(sub.Method) + len(sub.Path) + len(sub.ContentType); n > s.cfg.MaxBytes {
+	if n := size(sub); n > s.cfg.MaxBytes {
 		return fmt.Errorf("submission of %d bytes exceeds the stash's %d", n, s.cfg.MaxBytes)
 	}
 	return nil
@@ -145,9 +156,9 @@ func (s *Stash) putRedis(ctx context.Context, id string, sub challenge.Submissio
 		return nil // expired already: holding it would release nothing
 	}
 	v, err := s.b.call(ctx, "holding a submission", stashPutScript,
-		[]string{s.entryKey(id), s.ownerKey(owner), s.allKey()},
+		[]string{s.entryKey(id), s.ownerKey(owner), s.allKey(), s.bytesKey(), s.indexKey()},
 		client[:], owner, encodeSubmission(sub), sub.Expires.UnixMilli(), now.UnixMilli(),
-		s.cfg.PerOwner, s.cfg.MaxEntries, s.ownerPrefix())
+		s.cfg.PerOwner, s.cfg.MaxEntries, s.ownerPrefix(), size(sub), s.cfg.MaxBytes)
 	if err != nil {
 		return err
 	}
@@ -177,7 +188,7 @@ func (s *Stash) get(ctx context.Context, id string, b challenge.Binding, now tim
 	}
 	script, keys, what := stashPeekScript, []string{s.entryKey(id)}, "reading a held submission"
 	if take {
-		script, keys, what = stashTakeScript, []string{s.entryKey(id), s.allKey()}, "releasing a held submission"
+		script, keys, what = stashTakeScript, []string{s.entryKey(id), s.allKey(), s.bytesKey(), s.indexKey()}, "releasing a held submission"
 	}
 	args := []any{client[:]}
 	if take {
@@ -247,9 +258,7 @@ type localEntry struct {
 	sub    challenge.Submission
 }
 
-func (e *localEntry) size() int {
-	return len(e.sub.Body) + len(e.sub.Method) + len(e.sub.Path) + len(e.sub.ContentType)
-}
+func (e *localEntry) size() int { return size(e.sub) }
 
 func newLocalStash(cfg challenge.StashConfig) (*localStash, error) {
 	if cfg.MaxEntries <= 0 || cfg.MaxBytes <= 0 {
