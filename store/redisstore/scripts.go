@@ -49,18 +49,36 @@ if n >= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], n + 1, 'PXAT', string.format('%d', keep))
 return 1`)
 
-// stashForgetLua defines forget, which removes the submission m from the
-// site's bookkeeping: the all set, its owner's set, the byte count and the
-// index of sizes and owners. The index outlives the submission's own
-// hash, so that one gone by expiry is accounted too.
-const stashForgetLua = `
-local function forget(all, bytes, index, prefix, m)
+// stashLua defines the stash scripts' bookkeeping over the site's keys
+// (the locals all, bytes, index, owners and prefix, set before it):
+//
+//   - refresh(o) scores owner o in the owners set: the submissions it
+//     holds, plus a fraction that is larger the older (the sooner expiring)
+//     its oldest is, so that the top owner is the one holding the most
+//     and, between owners holding as many, the one with the oldest
+//     submission (ties within about 4 ms go by name);
+//   - forget(m) removes the submission m from the all set, its owner's
+//     set, the byte count and the index of sizes and owners. The index
+//     outlives the submission's own hash, so that one gone by expiry is
+//     accounted too.
+const stashLua = `
+local function refresh(o)
+  local head = redis.call('ZRANGE', prefix .. o, 0, 0, 'WITHSCORES')
+  if not head[2] then
+    redis.call('ZREM', owners, o)
+  else
+    redis.call('ZADD', owners, string.format('%.17g', redis.call('ZCARD', prefix .. o) + 1 - tonumber(head[2]) / 4398046511104), o)
+  end
+end
+local function forget(m)
   local i = redis.call('HGET', index, m)
   if i then
     local sp = string.find(i, ' ', 1, true)
+    local o = string.sub(i, sp + 1)
     redis.call('DECRBY', bytes, string.sub(i, 1, sp - 1))
-    redis.call('ZREM', prefix .. string.sub(i, sp + 1), m)
+    redis.call('ZREM', prefix .. o, m)
     redis.call('HDEL', index, m)
+    refresh(o)
   end
   redis.call('ZREM', all, m)
   redis.call('DEL', m)
@@ -68,26 +86,28 @@ end
 `
 
 // stashPutScript holds a submission. KEYS: entry, owner set, all set,
-// byte count, index. ARGV: client, owner, data, expires (unix ms), now
-// (unix ms), per owner, max entries, owner set prefix, size, max bytes.
-// Submissions expired at now are forgotten first; then over its share the
-// owner's oldest go, and over the site's bounds (entries or bytes) the
-// site's oldest. Returns 0 when the id is taken, else 1 plus the number of
-// submissions pushed out.
-var stashPutScript = redis.NewScript(stashForgetLua + `
+// byte count, index, owners set. ARGV: client, owner, data, expires (unix
+// ms), now (unix ms), per owner, max entries, owner set prefix, size, max
+// bytes. Submissions expired at now are forgotten first; then over its
+// share the owner's oldest go, and over the site's bounds (entries or
+// bytes) the oldest of the owner holding the most, as in challenge.Stash,
+// so that no flood pushes out the submission of an owner holding fewer.
+// The new submission never goes. Returns 0 when the id is taken, else 1
+// plus the number of submissions pushed out.
+var stashPutScript = redis.NewScript(`
+local all, bytes, index, owners, prefix = KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[8]` + stashLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[5])) do
-  forget(KEYS[3], KEYS[4], KEYS[5], ARGV[8], m)
-end
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', all, '-inf', ARGV[5])) do forget(m) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
 redis.call('HSET', KEYS[1], 'c', ARGV[1], 'o', ARGV[2], 'd', ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[4], KEYS[1])
-redis.call('ZADD', KEYS[3], ARGV[4], KEYS[1])
-redis.call('HSET', KEYS[5], KEYS[1], ARGV[9] .. ' ' .. ARGV[2])
-redis.call('INCRBY', KEYS[4], ARGV[9])
+redis.call('ZADD', all, ARGV[4], KEYS[1])
+redis.call('HSET', index, KEYS[1], ARGV[9] .. ' ' .. ARGV[2])
+redis.call('INCRBY', bytes, ARGV[9])
+refresh(ARGV[2])
 local ttl = tonumber(ARGV[4]) - tonumber(ARGV[5])
-for i = 2, 5 do
+for i = 2, 6 do
   if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 local evicted = 0
@@ -95,28 +115,39 @@ while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[6]) do
   local m = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
   if m == KEYS[1] then m = redis.call('ZRANGE', KEYS[2], 1, 1)[1] end
   redis.call('ZREM', KEYS[2], m)
-  forget(KEYS[3], KEYS[4], KEYS[5], ARGV[8], m)
+  forget(m)
+  refresh(ARGV[2])
   evicted = evicted + 1
 end
-while redis.call('ZCARD', KEYS[3]) > tonumber(ARGV[7]) or tonumber(redis.call('GET', KEYS[4]) or '0') > tonumber(ARGV[10]) do
-  local m = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
-  if m == KEYS[1] then m = redis.call('ZRANGE', KEYS[3], 1, 1)[1] end
+while redis.call('ZCARD', all) > tonumber(ARGV[7]) or tonumber(redis.call('GET', bytes) or '0') > tonumber(ARGV[10]) do
+  local m
+  for r = 0, 1 do
+    local o = redis.call('ZREVRANGE', owners, r, r)[1]
+    if not o then break end
+    m = redis.call('ZRANGE', prefix .. o, 0, 0)[1]
+    if m == KEYS[1] then m = redis.call('ZRANGE', prefix .. o, 1, 1)[1] end
+    if m then break end
+  end
+  -- Submissions put before owners were kept: the site's oldest.
+  if not m then m = redis.call('ZRANGE', all, 0, 0)[1] end
+  if m == KEYS[1] then m = redis.call('ZRANGE', all, 1, 1)[1] end
   if not m then break end
   local o = redis.call('HGET', m, 'o')
-  if o then redis.call('ZREM', ARGV[8] .. o, m) end
-  forget(KEYS[3], KEYS[4], KEYS[5], ARGV[8], m)
+  if o then redis.call('ZREM', prefix .. o, m) end
+  forget(m)
   evicted = evicted + 1
 end
 return 1 + evicted`)
 
 // stashTakeScript releases a submission to its client. KEYS: entry, all
-// set, byte count, index. ARGV: client, owner set prefix. Returns the
-// data, or nil.
-var stashTakeScript = redis.NewScript(stashForgetLua + `
+// set, byte count, index, owners set. ARGV: client, owner set prefix.
+// Returns the data, or nil.
+var stashTakeScript = redis.NewScript(`
+local all, bytes, index, owners, prefix = KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[2]` + stashLua + `
 local v = redis.call('HMGET', KEYS[1], 'c', 'o', 'd')
 if not v[1] or v[1] ~= ARGV[1] then return false end
-redis.call('ZREM', ARGV[2] .. v[2], KEYS[1])
-forget(KEYS[2], KEYS[3], KEYS[4], ARGV[2], KEYS[1])
+redis.call('ZREM', prefix .. v[2], KEYS[1])
+forget(KEYS[1])
 return v[3]`)
 
 // stashPeekScript returns a submission's data if it belongs to the client.

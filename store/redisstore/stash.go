@@ -18,9 +18,12 @@ import (
 // owner, data) expiring with it, and one sorted set per owner and one for
 // the site, by expiry, that bound what each owner and the site hold: over
 // its share an owner's oldest goes, over the site's bounds (MaxEntries,
-// MaxBytes) the site's oldest. The site's bytes are one counter, with each
-// submission's size and owner in one hash that outlives the submission:
-// Put first forgets what has expired, so the counter never stays inflated.
+// MaxBytes) the oldest of the owner holding the most, as in
+// challenge.Stash, so that a flood from many networks never pushes out the
+// submission of one holding fewer; a sorted set scores the owners. The
+// site's bytes are one counter, with each submission's size and owner in
+// one hash that outlives the submission: Put first forgets what has
+// expired, so the counter never stays inflated.
 // Take checks the client and deletes in one script, so a submission is
 // released once whichever instance the browser comes back to.
 //
@@ -41,8 +44,9 @@ func (s *Stash) allKey() string               { return s.keys.base + "sa" }
 func (s *Stash) ownerPrefix() string          { return s.keys.base + "so:" }
 func (s *Stash) ownerKey(owner string) string { return s.ownerPrefix() + owner }
 
-func (s *Stash) bytesKey() string { return s.keys.base + "sb" }
-func (s *Stash) indexKey() string { return s.keys.base + "si" }
+func (s *Stash) bytesKey() string  { return s.keys.base + "sb" }
+func (s *Stash) indexKey() string  { return s.keys.base + "si" }
+func (s *Stash) ownersKey() string { return s.keys.base + "sw" }
 
 // size is what a submission counts against MaxBytes, as in
 // challenge.Stash: its body and the request line and header it keeps.
@@ -156,7 +160,7 @@ func (s *Stash) putRedis(ctx context.Context, id string, sub challenge.Submissio
 		return nil // expired already: holding it would release nothing
 	}
 	v, err := s.b.call(ctx, "holding a submission", stashPutScript,
-		[]string{s.entryKey(id), s.ownerKey(owner), s.allKey(), s.bytesKey(), s.indexKey()},
+		[]string{s.entryKey(id), s.ownerKey(owner), s.allKey(), s.bytesKey(), s.indexKey(), s.ownersKey()},
 		client[:], owner, encodeSubmission(sub), sub.Expires.UnixMilli(), now.UnixMilli(),
 		s.cfg.PerOwner, s.cfg.MaxEntries, s.ownerPrefix(), size(sub), s.cfg.MaxBytes)
 	if err != nil {
@@ -188,7 +192,7 @@ func (s *Stash) get(ctx context.Context, id string, b challenge.Binding, now tim
 	}
 	script, keys, what := stashPeekScript, []string{s.entryKey(id)}, "reading a held submission"
 	if take {
-		script, keys, what = stashTakeScript, []string{s.entryKey(id), s.allKey(), s.bytesKey(), s.indexKey()}, "releasing a held submission"
+		script, keys, what = stashTakeScript, []string{s.entryKey(id), s.allKey(), s.bytesKey(), s.indexKey(), s.ownersKey()}, "releasing a held submission"
 	}
 	args := []any{client[:]}
 	if take {

@@ -114,10 +114,6 @@ func TestStashBytesBounded(t *testing.T) {
 			if n != fits {
 				t.Errorf("kept %d, want %d", n, fits)
 			}
-			// The newest are the ones kept.
-			if n := kept(t, site, held[len(held)-fits:]); n != fits {
-				t.Errorf("kept %d of the newest %d", n, fits)
-			}
 		})
 	}
 }
