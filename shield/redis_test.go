@@ -37,10 +37,10 @@ func TestRedisShieldAnswersAsMemory(t *testing.T) {
 				{Counts: policies.CountSignatures, Per: budget.KeyIP, Rate: "3/hour"}},
 			backend: backend, flood: flood,
 		})
-		// Redis refuses tokens issued up to redisstore.ClockSkew after
+		// Redis refuses tokens issued up to redisstore.LossSkew after
 		// its site was first opened (it cannot know them spent): a real
 		// clock, past that.
-		h.now = time.Now().Truncate(time.Second).Add(redisstore.ClockSkew + 2*time.Second)
+		h.now = time.Now().Truncate(time.Second).Add(redisstore.LossSkew + 2*time.Second)
 		flooder := h.browser("203.0.113.9", 64500, "hosting")
 		floodStart := calls.Count()
 		for range 20 {

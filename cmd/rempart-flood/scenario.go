@@ -12,8 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
+	"github.com/rempart/rempart/store/redisstore"
 )
 
 // scenarioResult is what the replay of the incident showed.
@@ -107,31 +106,12 @@ func (env *environment) prepareShield(ctx context.Context, name string, backendL
 		return nil, "", fmt.Errorf("%s: %w", name, err)
 	}
 	if env.redis != "" {
-		// Redis refuses tokens issued within redisstore.ClockSkew of a
-		// site's first mark (see redisstore.Spent), and a fresh prefix is
-		// a new site: its sites were marked long ago, as in production.
-		if err := lowerFloors(ctx, env.redis, sc.KeyPrefix); err != nil {
-			return nil, "", fmt.Errorf("%s: %w", name, err)
-		}
+		// Redis refuses tokens issued within redisstore.LossSkew of a
+		// site's first mark (see redisstore.Spent): a fresh prefix is a
+		// new site.
+		time.Sleep(redisstore.LossSkew + time.Second)
 	}
 	return shield, dir, nil
-}
-
-// lowerFloors sets the floor of every site under prefix in the Redis at
-// addr to 0, as for sites marked long ago.
-func lowerFloors(ctx context.Context, addr, prefix string) error {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
-	defer c.Close()
-	keys, err := c.Keys(ctx, prefix+"*:floor").Result()
-	if err != nil {
-		return fmt.Errorf("reading the sites' floors: %w", err)
-	}
-	for _, k := range keys {
-		if err := c.Set(ctx, k, "0", 0).Err(); err != nil {
-			return fmt.Errorf("lowering the floor %s: %w", k, err)
-		}
-	}
-	return nil
 }
 
 // startShields starts the shield from the Caddyfiles prepareShield wrote

@@ -20,7 +20,8 @@
 //
 // Tokens carry their instance's times, while Redis expires keys and dates
 // a loss of data on its own clock; the two may differ by up to ClockSkew
-// without letting a spent token be replayed (see Spent).
+// (LossSkew across a loss of Redis's data) without letting a spent token
+// be replayed (see Spent).
 package redisstore
 
 import (
@@ -161,12 +162,12 @@ func (b *Backend) OpenSite(ctx context.Context, name string, cfg store.SiteConfi
 }
 
 // markSite sets the site's marker if it is missing, raising the floor to
-// Redis's now plus ClockSkew: a site seen for the first time has no record
+// Redis's now plus LossSkew: a site seen for the first time has no record
 // to lose, but one whose records Redis lost looks the same.
 func (b *Backend) markSite(ctx context.Context, k siteKeys) error {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
-	err := markScript.Run(ctx, b.client, []string{k.marker(), k.floor()}, ClockSkew.Milliseconds()).Err()
+	err := markScript.Run(ctx, b.client, []string{k.marker(), k.floor()}, LossSkew.Milliseconds()).Err()
 	return b.result(ctx, "marking site", err)
 }
 

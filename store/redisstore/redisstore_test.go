@@ -55,7 +55,7 @@ func TestConformance(t *testing.T) {
 			}
 		},
 		Unreachable: func(t *testing.T) store.Backend { return unreachable(t) },
-		Settle:      redisstore.ClockSkew,
+		Settle:      redisstore.LossSkew,
 	})
 }
 

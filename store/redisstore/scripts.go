@@ -3,9 +3,9 @@ package redisstore
 import "github.com/redis/go-redis/v9"
 
 // markScript sets a site's marker when it is missing and raises the floor
-// to Redis's own clock plus the clock-skew allowance (ARGV[1], ms): an
-// instance whose clock runs ahead issued tokens "in the future". KEYS:
-// marker, floor.
+// to Redis's own clock plus the allowance for a clock ahead (ARGV[1], ms,
+// LossSkew): an instance whose clock runs ahead issued tokens "in the
+// future". KEYS: marker, floor.
 var markScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local t = redis.call('TIME')
@@ -22,12 +22,13 @@ return redis.call('GET', KEYS[1])`)
 
 // spendScript spends one use of a token. KEYS: record, marker, floor.
 // ARGV: limit, issued (unix s), expires (unix ms), clock-skew allowance
-// (ms). Times are the instances' and checked on Redis's own clock, which
-// may differ by up to the allowance: a record is kept that long past its
-// token's expiry, and a token expired longer ago on Redis's clock is
+// (ms, ClockSkew), allowance for a clock ahead after a loss (ms,
+// LossSkew). Times are the instances' and checked on Redis's own clock,
+// which may differ by up to the allowance: a record is kept that long past
+// its token's expiry, and a token expired longer ago on Redis's clock is
 // refused (its record may be gone). A missing marker means Redis lost the
-// site's records: the floor rises to Redis's now plus the allowance, and
-// an unknown token issued at or before the floor is refused.
+// site's records: the floor rises to Redis's now plus LossSkew, and an
+// unknown token issued at or before the floor is refused.
 var spendScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -35,7 +36,7 @@ local keep = tonumber(ARGV[3]) + tonumber(ARGV[4])
 if now >= keep then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('SET', KEYS[2], '1')
-  redis.call('SET', KEYS[3], string.format('%d', math.floor((now + tonumber(ARGV[4])) / 1000)))
+  redis.call('SET', KEYS[3], string.format('%d', math.floor((now + tonumber(ARGV[5])) / 1000)))
 end
 local n = redis.call('GET', KEYS[1])
 if not n then

@@ -20,10 +20,11 @@ import (
 // missing (Redis restarted without its data, was flushed, or evicted the
 // marker), the floor rises to that moment and every token issued at or
 // before it that Redis does not know is refused; its holder is challenged
-// again. That moment is Redis's clock plus ClockSkew, since an instance
-// whose clock runs ahead issued tokens "in the future": for ClockSkew after
-// a loss every token is refused. Records evicted one by one cannot be detected: run Redis with
-// maxmemory-policy noeviction (Backend.CheckEviction warns otherwise).
+// again. That moment is Redis's clock plus LossSkew, since an instance
+// whose clock runs ahead issued tokens "in the future": for LossSkew after
+// a loss (or a site's first start) every token is refused. Records evicted
+// one by one cannot be detected: run Redis with maxmemory-policy
+// noeviction (Backend.CheckEviction warns otherwise).
 type Spent struct {
 	b    *Backend
 	keys siteKeys
@@ -31,15 +32,22 @@ type Spent struct {
 }
 
 // ClockSkew is how far an instance's clock may stray from Redis's without
-// letting a spent token be replayed. Tokens carry their instance's times,
-// while Redis expires records and measures losses on its own clock; so a
-// spent record is kept ClockSkew past its token's expiry (an instance
-// behind Redis still takes the token for unexpired), and after Redis loses
-// a site's records every token issued up to ClockSkew after the loss is
-// refused (an instance ahead of Redis stamped its tokens in the future).
-// A minute covers a clock that NTP has not set yet or a paused VM; keep
-// the instances' clocks and Redis's synchronised.
+// letting a spent token be replayed: tokens carry their instance's times,
+// while Redis expires records on its own clock, so a spent record is kept
+// ClockSkew past its token's expiry (an instance behind Redis still takes
+// the token for unexpired), and a token expired longer ago on Redis's
+// clock is refused. A minute covers a clock that NTP has not set yet or a
+// paused VM; keep the instances' clocks and Redis's synchronised.
 const ClockSkew = time.Minute
+
+// LossSkew is how far ahead of Redis an instance's clock may run without
+// letting a token spent before Redis lost its data be spent again: after
+// the loss every token issued up to LossSkew past it is refused. It is
+// shorter than ClockSkew because every signer is asked to solve again for
+// that long after a loss or a site's first start; a token stamped further
+// ahead and spent in the last moments before the loss could be spent once
+// more.
+const LossSkew = 5 * time.Second
 
 func (s *Spent) key(id [challenge.IDSize]byte) string {
 	return s.keys.base + s.kind + string(id[:])
@@ -52,7 +60,7 @@ func (s *Spent) Use(ctx context.Context, id [challenge.IDSize]byte, limit int, i
 	}
 	v, err := s.b.call(ctx, "spending a token", spendScript,
 		[]string{s.key(id), s.keys.marker(), s.keys.floor()},
-		limit, issued.Unix(), expires.UnixMilli(), ClockSkew.Milliseconds())
+		limit, issued.Unix(), expires.UnixMilli(), ClockSkew.Milliseconds(), LossSkew.Milliseconds())
 	if err != nil {
 		return false, err
 	}

@@ -34,7 +34,7 @@ type Harness struct {
 	Lose func(t *testing.T, site *store.Site, name string, issued time.Time)
 	// Settle is how long after opening a site or losing its records the
 	// store may refuse every token, as Redis does for its clock-skew
-	// allowance (redisstore.ClockSkew): the suite issues its tokens that
+	// allowance (redisstore.LossSkew): the suite issues its tokens that
 	// far ahead.
 	Settle time.Duration
 	// Unreachable, when set, returns a backend whose server does not
