@@ -355,9 +355,13 @@ func TestNoScriptWait(t *testing.T) {
 	if got := be.received("POST /sign"); len(got) != 1 || got[0] != want {
 		t.Fatalf("backend got %q, want [%q]", got, want)
 	}
-	// The wait challenge is single-use.
+	// The wait challenge is single-use: used again, it is refused, and
+	// the submission it names is said to be sent already.
 	resp, _ = do(t, c, http.MethodGet, waitURL, nil)
-	wantStatus(t, resp, http.StatusForbidden)
+	wantStatus(t, resp, http.StatusGone)
+	if got := be.received("POST /sign"); len(got) != 1 {
+		t.Fatalf("backend got %d signatures, want 1", len(got))
+	}
 }
 
 func TestNoScriptWaitOffByDefault(t *testing.T) {
