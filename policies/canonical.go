@@ -76,6 +76,14 @@ func Canonicalize(method, escapedPath string) (Canonical, error) {
 	return Canonical{Method: m, Path: p}, nil
 }
 
+// CanonicalMethod returns the canonical form of a method alone, as
+// Canonicalize gives it: in upper case, refused unless an HTTP token. With
+// the Path of a Canonical it builds that request under another method
+// without canonicalizing its path again.
+func CanonicalMethod(method string) (string, error) {
+	return canonicalMethod(method)
+}
+
 // uncanonical builds an error wrapping ErrUncanonical, quoting at most the
 // first 64 bytes of what was refused.
 func uncanonical(what, value, why string) error {

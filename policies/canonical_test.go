@@ -569,3 +569,14 @@ func skipUnderRace(t *testing.T) {
 		t.Skip("allocations are not counted under the race detector")
 	}
 }
+
+// CanonicalMethod is the method of Canonicalize, without a path.
+func TestCanonicalMethod(t *testing.T) {
+	for _, m := range []string{"POST", "post", "Delete", "M-SEARCH", "(", "", "GET /", "é"} {
+		want, werr := Canonicalize(m, "/")
+		got, err := CanonicalMethod(m)
+		if got != want.Method || (err == nil) != (werr == nil) || (err != nil && !errors.Is(err, ErrUncanonical)) {
+			t.Errorf("CanonicalMethod(%q) = %q, %v; Canonicalize gives %q, %v", m, got, err, want.Method, werr)
+		}
+	}
+}

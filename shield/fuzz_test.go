@@ -13,30 +13,37 @@ import (
 	"github.com/rempart/rempart/internal/fuzzguard"
 )
 
-// FuzzServe throws arbitrary request lines, cookies and origins at the
-// shield. Whatever the spelling, nothing reaches the backend without a
+// FuzzServe throws arbitrary request lines, cookies, origins and claimed
+// methods (method-override values, separated by commas) at the shield. Whatever the spelling, nothing reaches the backend without a
 // proof, and nothing panics or hangs.
 func FuzzServe(f *testing.F) {
-	for _, seed := range []struct{ line, cookie, origin string }{
-		{"POST /sign HTTP/1.1", "", ""},
-		{"POST /%2Fsign HTTP/1.1", "rempart_pass=AAAA", "http://petition.example"},
-		{"post //SIGN/ HTTP/1.1", "rempart_replay=x", "null"},
-		{"GET /.rempart/verify HTTP/1.1", "", ""},
-		{"POST /.rempart/verify HTTP/1.1", "", ""},
-		{"GET /.rempart/wait?t=x HTTP/1.1", "", ""},
-		{"PUT /sign;a=b/..%2f HTTP/1.1", "rempart_pass=" + strings.Repeat("A", 92), "https://evil.example"},
+	for _, seed := range []struct{ line, cookie, origin, override string }{
+		{"POST /sign HTTP/1.1", "", "", ""},
+		{"POST /%2Fsign HTTP/1.1", "rempart_pass=AAAA", "http://petition.example", ""},
+		{"post //SIGN/ HTTP/1.1", "rempart_replay=x", "null", ""},
+		{"GET /.rempart/verify HTTP/1.1", "", "", ""},
+		{"POST /.rempart/verify HTTP/1.1", "", "", ""},
+		{"GET /.rempart/wait?t=x HTTP/1.1", "", "", ""},
+		{"PUT /sign;a=b/..%2f HTTP/1.1", "rempart_pass=" + strings.Repeat("A", 92), "https://evil.example", ""},
+		{"GET /SIGN HTTP/1.1", "", "", "post"},
+		{"GET /petitions/1/sign HTTP/1.1", "", "", "(,GET,HEAD,OPTIONS,TRACE,get,PUT"},
 	} {
-		f.Add(seed.line, seed.cookie, seed.origin, "name=x")
+		f.Add(seed.line, seed.cookie, seed.origin, seed.override, "name=x")
 	}
 	h := newHarness(f, setup{protect: []string{"POST /sign", "PUT /petitions/*/sign"}})
 	b := h.browser("198.51.100.7", 64496, "")
-	f.Fuzz(func(t *testing.T, line, cookie, origin, body string) {
+	f.Fuzz(func(t *testing.T, line, cookie, origin, override, body string) {
 		raw := line + "\r\nHost: petition.example\r\nContent-Type: application/x-www-form-urlencoded\r\n"
 		if cookie != "" {
 			raw += "Cookie: " + cookie + "\r\n"
 		}
 		if origin != "" {
 			raw += "Origin: " + origin + "\r\n"
+		}
+		if override != "" {
+			for i, v := range strings.Split(override, ",") {
+				raw += methodOverrideHeaders[i%len(methodOverrideHeaders)] + ": " + v + "\r\n"
+			}
 		}
 		raw += "Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
 		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))

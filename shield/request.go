@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,7 +56,7 @@ func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, act
 	}
 	form, signature := active.Chain.Signature(canon)
 	if !signature {
-		form, signature = overriddenSignature(r, active, escapedPath)
+		form, signature = overriddenSignature(r, active, canon.Path)
 	}
 	*req = policies.Request{Method: method, Path: path, Host: r.Host, IP: c.IP, ASN: c.ASN, Org: c.Org, Class: c.Class,
 		UserAgent: r.UserAgent(), Header: r.Header, Signature: signature}
@@ -88,23 +89,62 @@ func signsSafeMethods(chain policies.Chain) bool {
 	return false
 }
 
+// maxOverrideValues bounds the distinct method-override values looked at.
+// A client claims one method; each value looked at costs a lookup of the
+// whole path, and one request can carry tens of thousands of them.
+const maxOverrideValues = 4
+
+// anyMethod lists, for the worst case, methods that between them sign
+// wherever any method does: POST matches every endpoint of a method that
+// writes (see policies.Policy.Signature), and each of the others at least
+// its own.
+var anyMethod = [...]string{http.MethodPost, http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace}
+
 // overriddenSignature reports whether the method the request claims in a
 // method-override header makes it a signature, and returns the form in
 // which the rules see it: that of the method it claims, so that
-// GET /sign claiming POST pays what POST /sign pays.
-func overriddenSignature(r *http.Request, active *Active, escapedPath string) (policies.Canonical, bool) {
+// GET /sign claiming POST pays what POST /sign pays. path is the request's
+// canonical path: only the claimed methods are canonicalized, each
+// distinct value once.
+func overriddenSignature(r *http.Request, active *Active, path string) (policies.Canonical, bool) {
+	var seen [maxOverrideValues]string
+	n := 0
+	postTried := false
+	try := func(method string) (policies.Canonical, bool) {
+		postTried = postTried || method == http.MethodPost
+		return active.Chain.Signature(policies.Canonical{Method: method, Path: path})
+	}
 	for _, name := range methodOverrideHeaders {
-		for _, m := range r.Header[name] {
-			canon, err := policies.Canonicalize(strings.TrimSpace(m), escapedPath)
+		for _, v := range r.Header[name] {
+			v = strings.TrimSpace(v)
+			if slices.Contains(seen[:n], v) {
+				continue // answered already
+			}
+			if n == len(seen) {
+				// More methods claimed than a client needs: taken for the
+				// worst, any method that signs here.
+				for _, m := range anyMethod {
+					if m == http.MethodPost && postTried {
+						continue
+					}
+					if form, ok := try(m); ok {
+						return form, true
+					}
+				}
+				return policies.Canonical{}, false
+			}
+			seen[n] = v
+			n++
+			method, err := policies.CanonicalMethod(v)
 			if err != nil {
 				// A claimed method that cannot be read is taken for the
 				// worst: the one that signs.
-				canon, err = policies.Canonicalize(http.MethodPost, escapedPath)
-				if err != nil {
+				if postTried {
 					continue
 				}
+				method = http.MethodPost
 			}
-			if form, ok := active.Chain.Signature(canon); ok {
+			if form, ok := try(method); ok {
 				return form, true
 			}
 		}
