@@ -245,19 +245,65 @@ func clearCookie(w http.ResponseWriter, r *http.Request, name, path string) {
 }
 
 // removeCookie drops one cookie from the request, so the backend never
-// sees the shield's own bookkeeping.
+// sees the shield's own bookkeeping. It cuts that cookie's pairs out of
+// the Cookie header as received, cookie by cookie as cookie reads them,
+// and keeps every other byte: the backend's own cookies reach it as the
+// browser sent them, even those net/http would not parse or would quote
+// (a PHP csrf[token]=..., a JSON value, a space or a comma).
 func removeCookie(r *http.Request, name string) {
-	cookies := r.Cookies()
-	kept := make([]string, 0, len(cookies))
-	for _, c := range cookies {
-		if c.Name != name {
-			kept = append(kept, c.String())
+	lines := r.Header["Cookie"]
+	var kept []string
+	changed := false
+	for i, line := range lines {
+		rest, removed := withoutCookie(line, name)
+		if !removed {
+			if changed {
+				kept = append(kept, line)
+			}
+			continue
+		}
+		if !changed {
+			kept, changed = append(kept, lines[:i]...), true
+		}
+		if strings.TrimSpace(rest) != "" {
+			kept = append(kept, rest)
 		}
 	}
-	r.Header.Del("Cookie")
-	if len(kept) > 0 {
-		r.Header.Set("Cookie", strings.Join(kept, "; "))
+	switch {
+	case !changed:
+	case len(kept) == 0:
+		r.Header.Del("Cookie")
+	default:
+		r.Header["Cookie"] = kept
 	}
+}
+
+// withoutCookie returns a Cookie header line without the pairs of the
+// cookie name (a bare name too), reporting whether there was one. The
+// pairs kept, and the separators between them, are unchanged; the
+// separator after a first pair removed goes with it.
+func withoutCookie(line, name string) (string, bool) {
+	var b strings.Builder
+	removed, first := false, true
+	for rest, more := line, true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ";")
+		if k, _, _ := strings.Cut(part, "="); strings.TrimSpace(k) == name {
+			removed = true
+			continue
+		}
+		if !first {
+			b.WriteByte(';')
+		} else if removed {
+			part = strings.TrimLeft(part, " \t")
+		}
+		b.WriteString(part)
+		first = false
+	}
+	if !removed {
+		return line, false
+	}
+	return b.String(), true
 }
 
 // restoreSubmission turns the browser's re-post into the request it
