@@ -69,6 +69,10 @@ type Messages struct {
 	// A request whose path the shield cannot read unambiguously.
 	UnreadablePathTitle string
 	UnreadablePath      string
+	// A submission whose address is too long to be sent back to after
+	// the check (414): refused before the check, not lost after it.
+	AddressTooLongTitle string
+	AddressTooLong      string
 	// Unknown paths and methods under the shield's own prefix.
 	NotFoundTitle   string
 	NotFound        string
@@ -119,6 +123,8 @@ var catalog = map[string]*Messages{
 		CrossSite:           "Ce formulaire a été envoyé depuis une page d’un autre site. Pour signer, ouvrez la pétition sur son propre site et remplissez-y le formulaire.",
 		UnreadablePathTitle: "Adresse invalide",
 		UnreadablePath:      "L’adresse demandée contient des caractères que ce site n’accepte pas pour un envoi.",
+		AddressTooLongTitle: "Adresse trop longue",
+		AddressTooLong:      "L’adresse à laquelle ce formulaire a été envoyé est trop longue pour que ce site vérifie l’envoi. Revenez en arrière, rouvrez la page de la pétition à son adresse habituelle, puis envoyez le formulaire depuis celle-ci.",
 		NotFoundTitle:       "Page introuvable",
 		NotFound:            "Cette adresse n’existe pas sur ce site.",
 		NotAllowedTitle:     "Requête non acceptée",
@@ -161,6 +167,8 @@ var catalog = map[string]*Messages{
 		CrossSite:           "This form was sent from a page of another site. To sign, open the petition on its own site and fill in the form there.",
 		UnreadablePathTitle: "Invalid address",
 		UnreadablePath:      "The requested address contains characters this site does not accept for a submission.",
+		AddressTooLongTitle: "Address too long",
+		AddressTooLong:      "The address this form was sent to is too long for this site to check the submission. Go back, open the petition’s page again at its usual address, then send the form from there.",
 		NotFoundTitle:       "Page not found",
 		NotFound:            "This address does not exist on this site.",
 		NotAllowedTitle:     "Request not accepted",

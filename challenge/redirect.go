@@ -5,15 +5,16 @@ import (
 	"strings"
 )
 
-// maxReturnLen bounds the return path a challenge carries.
-const maxReturnLen = 2048
+// MaxReturnLen bounds the return path a challenge carries: SafeReturn
+// gives "/" for a longer one.
+const MaxReturnLen = 2048
 
 // SafeReturn returns target if it is a same-site path (and query) outside
 // the shield's own prefix, and "/" otherwise: the verify endpoint must never
 // become an open redirect ("//evil.example", "/\evil.example",
 // "https://evil.example", control characters...).
 func SafeReturn(target, shieldPrefix string) string {
-	if target == "" || len(target) > maxReturnLen || target[0] != '/' {
+	if target == "" || len(target) > MaxReturnLen || target[0] != '/' {
 		return "/"
 	}
 	if len(target) > 1 && (target[1] == '/' || target[1] == '\\') {

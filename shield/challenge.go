@@ -41,9 +41,21 @@ func (a *action) challenge() error {
 
 // hold puts the request's body in the stash, in the client's network's
 // share. It returns the id that releases it, or answers the request itself
-// (body too large or unreadable).
+// (an address it could not be released at, body too large or unreadable).
 func (a *action) hold() (id string, answered bool, err error) {
 	s := a.s
+	// A held submission is released by a redirect to its own address,
+	// which the verify endpoint gives back only as SafeReturn does: held at
+	// one it changes, the submission is lost after the proof. Refused now,
+	// its form is still a page back.
+	if uri := a.r.URL.RequestURI(); challenge.SafeReturn(uri, s.cfg.Prefix) != uri {
+		if len(uri) > challenge.MaxReturnLen {
+			a.out.Reason = "address too long to hold a submission for"
+			return "", true, s.refuse(a.w, a.r, a.out, http.StatusRequestURITooLong, addressTooLong)
+		}
+		a.out.Reason = "address a held submission could not be sent back to"
+		return "", true, s.refuse(a.w, a.r, a.out, http.StatusBadRequest, unreadablePath)
+	}
 	if a.r.ContentLength > int64(s.cfg.MaxBody) {
 		a.out.Reason = "body too large to hold"
 		return "", true, s.refuse(a.w, a.r, a.out, http.StatusRequestEntityTooLarge, tooLarge)

@@ -42,6 +42,9 @@ func crossSiteText(t *challenge.Messages) (string, string) {
 func unreadablePath(t *challenge.Messages) (string, string) {
 	return t.UnreadablePathTitle, t.UnreadablePath
 }
+func addressTooLong(t *challenge.Messages) (string, string) {
+	return t.AddressTooLongTitle, t.AddressTooLong
+}
 func unreadable(t *challenge.Messages) (string, string) { return t.BadRequestTitle, t.BadRequest }
 func notFound(t *challenge.Messages) (string, string)   { return t.NotFoundTitle, t.NotFound }
 
