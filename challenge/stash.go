@@ -51,14 +51,15 @@ type StashConfig struct {
 //   - each owner holds at most PerOwner submissions, its own oldest going
 //     first beyond that;
 //   - when the stash is full, the submission that goes is the oldest of the
-//     owner holding the most (between owners holding as many, the oldest
-//     submission of them all).
+//     owner holding the most: the largest share of either bound, entries
+//     or bytes (between owners holding as much, the oldest submission of
+//     them all).
 //
-// An owner therefore never pushes out a submission of an owner holding fewer
-// than itself: a flooding network only churns through its own entries, and
-// a signer holding one submission loses it only when every owner holds one
-// and more than MaxEntries submissions arrive from distinct owners before
-// its browser comes back.
+// An owner therefore never pushes out a submission of an owner holding less
+// than itself: a flooding network only churns through its own entries, big
+// bodies go before small ones, and a signer holding one small submission
+// loses it only when every owner holds as much and more than MaxEntries
+// submissions arrive from distinct owners before its browser comes back.
 //
 // All operations are O(log owners). Memory is bounded by MaxEntries and
 // MaxBytes: an owner's bookkeeping goes with its last submission.
@@ -85,19 +86,21 @@ type stashEntry struct {
 
 type stashOwner struct {
 	key        string
-	n          int
+	n, bytes   int
+	weight     int64       // its larger share of the stash's bounds (see weigh)
 	head, tail *stashEntry // oldest and newest entry
 	index      int         // position in Stash.full
 }
 
 // ownerHeap orders owners so that the one whose oldest entry goes first
-// when the stash is full is at the top.
+// when the stash is full is at the top: the one holding the largest share
+// of either bound, then the one whose oldest entry is oldest.
 type ownerHeap []*stashOwner
 
 func (h ownerHeap) Len() int { return len(h) }
 func (h ownerHeap) Less(i, j int) bool {
-	if h[i].n != h[j].n {
-		return h[i].n > h[j].n
+	if h[i].weight != h[j].weight {
+		return h[i].weight > h[j].weight
 	}
 	return h[i].head.seq < h[j].head.seq
 }
@@ -217,6 +220,8 @@ func (s *Stash) insert(id string, sub Submission, owner string) {
 	}
 	o.tail = e
 	o.n++
+	o.bytes += e.size
+	s.weigh(o)
 	if o.n == 1 {
 		heap.Push(&s.full, o)
 	} else {
@@ -230,8 +235,23 @@ func (s *Stash) insert(id string, sub Submission, owner string) {
 		s.evict(o.head, now)
 	}
 	for len(s.entries) > s.cfg.MaxEntries || s.bytes > s.cfg.MaxBytes {
-		s.evict(s.full[0].head, now)
+		top := s.full[0]
+		if top.head == e {
+			// The new entry's owner holds the most with it alone: the
+			// next owner's oldest goes, one of the heap's two children.
+			top = s.full[1]
+			if len(s.full) > 2 && s.full.Less(2, 1) {
+				top = s.full[2]
+			}
+		}
+		s.evict(top.head, now)
 	}
+}
+
+// weigh sets o's weight: its larger share of the two bounds, entries or
+// bytes, as n/MaxEntries against bytes/MaxBytes cross-multiplied.
+func (s *Stash) weigh(o *stashOwner) {
+	o.weight = max(int64(o.n)*int64(s.cfg.MaxBytes), int64(o.bytes)*int64(s.cfg.MaxEntries))
 }
 
 func (s *Stash) evict(e *stashEntry, now time.Time) {
@@ -255,6 +275,8 @@ func (s *Stash) remove(e *stashEntry) {
 	}
 	e.prev, e.next, e.owner = nil, nil, nil
 	o.n--
+	o.bytes -= e.size
+	s.weigh(o)
 	if o.n == 0 {
 		heap.Remove(&s.full, o.index)
 		delete(s.owners, o.key)

@@ -26,7 +26,7 @@ func checkStash(t *testing.T, s *Stash) {
 		if o.key != key || o.n == 0 || o.n > s.cfg.PerOwner || s.full[o.index] != o {
 			t.Fatalf("owner %q: n %d, index %d", key, o.n, o.index)
 		}
-		n := 0
+		n, ownerBytes := 0, 0
 		var prev *stashEntry
 		for e := o.head; e != nil; e = e.next {
 			if e.owner != o || e.prev != prev || s.entries[e.id] != e || (prev != nil && prev.seq >= e.seq) {
@@ -34,10 +34,14 @@ func checkStash(t *testing.T, s *Stash) {
 			}
 			n++
 			bytes += e.size
+			ownerBytes += e.size
 			prev = e
 		}
-		if n != o.n || o.tail != prev {
-			t.Fatalf("owner %q counts %d entries, lists %d", key, o.n, n)
+		if n != o.n || o.tail != prev || ownerBytes != o.bytes {
+			t.Fatalf("owner %q counts %d entries and %d bytes, lists %d and %d", key, o.n, o.bytes, n, ownerBytes)
+		}
+		if w := max(int64(n)*int64(s.cfg.MaxBytes), int64(ownerBytes)*int64(s.cfg.MaxEntries)); o.weight != w {
+			t.Fatalf("owner %q weighs %d, holds %d", key, o.weight, w)
 		}
 		total += n
 	}
@@ -225,11 +229,14 @@ func TestStashManySingleOwnersSmallStash(t *testing.T) {
 	}
 }
 
-// Pushing out never picks an owner holding fewer entries than another:
-// a random mix of owners and sizes keeps the bookkeeping sound, and every
-// eviction falls on an owner holding the most.
+// Pushing out never picks an owner holding less than another: a random
+// mix of owners and sizes keeps the bookkeeping sound, and every eviction
+// falls on an owner holding the largest share of the bounds (entries or
+// bytes), or the next largest when the largest is the putter holding only
+// its new entry.
 func TestStashEvictsFromLargestOwner(t *testing.T) {
-	s := newTestStash(t, StashConfig{MaxEntries: 50, MaxBytes: 4000, PerOwner: 10})
+	cfg := StashConfig{MaxEntries: 50, MaxBytes: 4000, PerOwner: 10}
+	s := newTestStash(t, cfg)
 	exp := testNow.Add(time.Minute)
 	rnd := uint32(1)
 	next := func(n int) int {
@@ -238,20 +245,28 @@ func TestStashEvictsFromLargestOwner(t *testing.T) {
 		rnd ^= rnd << 5
 		return int(rnd % uint32(n))
 	}
-	held := map[string]string{} // id -> owner
+	weight := func(n, bytes int) int64 {
+		return max(int64(n)*int64(cfg.MaxBytes), int64(bytes)*int64(cfg.MaxEntries))
+	}
+	type held struct {
+		owner     string
+		size      int
+		seq       uint64
+		putterNew bool
+	}
 	var keys []string
 	for i := range 5000 {
 		owner := fmt.Sprintf("o%d", next(12))
-		before := map[string]int{}
-		for k, o := range s.owners {
-			before[k] = o.n
+		before := map[string]held{}
+		for id, e := range s.entries {
+			before[id] = held{owner: e.owner.key, size: e.size, seq: e.seq}
 		}
 		if next(4) == 0 && len(keys) > 0 {
 			k := keys[next(len(keys))]
-			if _, ok := s.Take(k, testClient, testNow); ok != (held[k] != "") {
-				t.Fatalf("step %d: Take(%q) = %v, held by %q", i, k, ok, held[k])
+			_, wasHeld := before[k]
+			if _, ok := s.Take(k, testClient, testNow); ok != wasHeld {
+				t.Fatalf("step %d: Take(%q) = %v, held %v", i, k, ok, wasHeld)
 			}
-			delete(held, k)
 			continue
 		}
 		k, err := s.Put(Submission{Body: make([]byte, 1+next(400)), Expires: exp}, testClient, owner)
@@ -259,28 +274,33 @@ func TestStashEvictsFromLargestOwner(t *testing.T) {
 			t.Fatal(err)
 		}
 		keys = append(keys, k)
-		held[k] = owner
-		// Every owner that lost entries held the most when it lost its last
-		// one, and counts only fell since: so it now holds at most one fewer
-		// than any owner, the putter included.
-		after := map[string]int{}
-		most := 0
-		for o, st := range s.owners {
-			after[o] = st.n
-			most = max(most, st.n)
-		}
-		if after[owner] == 0 {
+		if s.entries[k] == nil {
 			t.Fatalf("step %d: the new entry of %s was pushed out", i, owner)
 		}
-		for o, n := range before {
-			if after[o] < n && after[o]+1 < most {
-				t.Fatalf("step %d: putting for %s, owner %s went from %d to %d entries while another holds %d",
-					i, owner, o, n, after[o], most)
+		// Each owner that lost entries lost its youngest evicted one while
+		// holding, with it, at least what every other owner holds now
+		// (theirs only fell since), the putter excepted when it holds the
+		// new entry alone.
+		lastLost := map[string]held{}
+		for id, h := range before {
+			if s.entries[id] == nil && h.seq > lastLost[h.owner].seq {
+				lastLost[h.owner] = h
 			}
 		}
-		for id := range held {
-			if s.entries[id] == nil {
-				delete(held, id)
+		for o, lost := range lastLost {
+			n, bytes := 0, 0
+			if st := s.owners[o]; st != nil {
+				n, bytes = st.n, st.bytes
+			}
+			was := weight(n+1, bytes+lost.size)
+			for p, st := range s.owners {
+				if p == o || p == owner && st.n == 1 {
+					continue
+				}
+				if st.weight > was {
+					t.Fatalf("step %d: putting for %s, owner %s lost an entry holding weight %d while %s holds %d",
+						i, owner, o, was, p, st.weight)
+				}
 			}
 		}
 		checkStash(t, s)

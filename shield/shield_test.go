@@ -242,6 +242,34 @@ func TestStashFloodDoesNotEvictASigner(t *testing.T) {
 	}
 }
 
+// Big bodies from many networks, one each, fill the stash's bytes long
+// before its entries: they push one another out, not a signer's small
+// submission held before them.
+func TestBigBodiesFromManyNetworksKeepASignersSubmission(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	signer := h.browser("198.51.100.7", 64496, "")
+	held := signer.do(http.MethodPost, "/sign", signBody)
+	if held.Code != StatusChallenge {
+		t.Fatalf("signature: %d, want a challenge", held.Code)
+	}
+	big := "x=" + strings.Repeat("a", 64<<10-64)
+	const networks = 520 // 512 such bodies fill the 32 MiB
+	for i := range networks {
+		h.browser(fmt.Sprintf("10.%d.%d.1", i/250, i%250), uint32(70000+i), "").do(http.MethodPost, "/sign", big)
+	}
+	entries, bytes := stashLen(h.state)
+	before := h.forwardedCount()
+	verify := signer.solve(held)
+	if verify.Code == http.StatusTemporaryRedirect {
+		signer.follow(verify, "")
+	}
+	kept := h.forwardedCount() - before
+	t.Logf("%d networks x one 64 KiB body: stash %d entries, %d bytes; the signer's submission forwarded %d (expected 1)", networks, entries, bytes, kept)
+	if kept != 1 || h.forwarded[len(h.forwarded)-1].Body != signBody {
+		t.Fatalf("the signer's held submission was pushed out by big bodies (verify %d)", verify.Code)
+	}
+}
+
 // A refused signature consumes none of the other budgets: one address
 // over its own budget does not drain its network's.
 func TestBudgetsAreTakenAllOrNone(t *testing.T) {
