@@ -36,11 +36,11 @@ func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, act
 	if answered {
 		return nil, true, err
 	}
-	method, escapedPath, path := r.Method, r.URL.EscapedPath(), r.URL.Path
+	method, escapedPath, path, rawQuery := r.Method, r.URL.EscapedPath(), r.URL.Path, r.URL.RawQuery
 	if h != nil {
 		method = h.sub.Method
 		if u, perr := url.ParseRequestURI(h.sub.Path); perr == nil {
-			escapedPath, path = u.EscapedPath(), u.Path
+			escapedPath, path, rawQuery = u.EscapedPath(), u.Path, u.RawQuery
 		}
 		out.Held = true
 	}
@@ -57,6 +57,9 @@ func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, act
 	form, signature := active.Chain.Signature(canon)
 	if !signature {
 		form, signature = overriddenSignature(r, active, canon.Path)
+	}
+	if !signature {
+		form, signature = queryRouteSignature(r, active, method, canon.Path, rawQuery)
 	}
 	*req = policies.Request{Method: method, Path: path, Host: r.Host, IP: c.IP, ASN: c.ASN, Org: c.Org, Class: c.Class,
 		UserAgent: r.UserAgent(), Header: r.Header, Signature: signature}
@@ -150,6 +153,25 @@ func overriddenSignature(r *http.Request, active *Active, path string) (policies
 		}
 	}
 	return policies.Canonical{}, false
+}
+
+// queryRouteSignature reports whether a route that a framework reads from
+// the query string (see policies.QueryRoutes: /?q=sign, /index.php?/sign,
+// ?rest_route=...) makes the request a signature, by its method or the one
+// it claims, and returns its form: the route's, so that the rules price
+// /?q=sign as they price /sign. A route that cannot be read is no route.
+func queryRouteSignature(r *http.Request, active *Active, method, path, rawQuery string) (form policies.Canonical, signature bool) {
+	policies.QueryRoutes(path, rawQuery, func(route string) bool {
+		c, err := policies.Canonicalize(method, route)
+		if err != nil {
+			return true
+		}
+		if form, signature = active.Chain.Signature(c); !signature {
+			form, signature = overriddenSignature(r, active, c.Path)
+		}
+		return !signature
+	})
+	return form, signature
 }
 
 // safeMethod reports whether a request with this method only reads.

@@ -30,6 +30,9 @@ func TestAliasesOfTheSignatureEndpointPayLikeIt(t *testing.T) {
 		// A front controller routes the PATH_INFO after its script.
 		{"POST", "/index.php/sign"}, {"POST", "/index.php/SIGN/"}, {"POST", "/app.php/sign"}, {"POST", "/index.php//sign"},
 		{"POST", "/index.php/sign.json"}, {"POST", "/INDEX.PHP/sign"},
+		// Some route by the query string.
+		{"POST", "/?/sign"}, {"POST", "/index.php?/sign&x=1"}, {"POST", "/?q=sign"}, {"POST", "/index.php?q=SIGN/"},
+		{"POST", "/?r=sign"}, {"POST", "/?route=sign"}, {"POST", "/?q=a&q=sign"}, {"POST", "/?q=%2Fsign"},
 	}
 	h := newHarness(t, setup{protect: []string{"POST /sign"}})
 	b := h.browser("198.51.100.7", 64496, "")
@@ -51,6 +54,36 @@ func TestAliasesOfTheSignatureEndpointPayLikeIt(t *testing.T) {
 	t.Logf("aliases with a spent pass: tried %d / accepted %d / expected 0", len(aliases), accepted)
 	if accepted != 0 {
 		t.Fatalf("accepted %d aliases", accepted)
+	}
+}
+
+// A route read from the query string is priced as its path: a rule that
+// asks more for /sign asks it of /?q=sign, and a WordPress route names its
+// /wp-json path from any page.
+func TestQueryRoutesArePricedAsTheirPath(t *testing.T) {
+	h := newHarness(t, setup{
+		protect: []string{"POST /sign", "POST /wp-json/petition/v1/sign"},
+		policy: `
+rules:
+  - name: dear-signature
+    match: {method: POST, path: [/sign, /wp-json/petition/v1/sign]}
+    action: challenge
+    difficulty: 9
+`,
+	})
+	b := h.browser("198.51.100.7", 64496, "")
+	for _, target := range []string{"/?q=sign", "/index.php?/sign", "/blog/post?rest_route=/petition/v1/sign", "/?rest_route=%2Fpetition%2Fv1%2Fsign"} {
+		w := b.do(http.MethodPost, target, signBody)
+		if w.Code != StatusChallenge {
+			t.Fatalf("POST %s without a pass: %d, want a challenge", target, w.Code)
+		}
+		o := h.outcomes[len(h.outcomes)-1]
+		if o.Action != ActionHold || o.Rule != "dear-signature" || challengeBits(t, w) != 9 {
+			t.Errorf("POST %s: %s by %q at %d bits, want held by dear-signature at 9", target, o.Action, o.Rule, challengeBits(t, w))
+		}
+	}
+	if n := h.forwardedCount(); n != 0 {
+		t.Fatalf("%d forwarded without a proof", n)
 	}
 }
 

@@ -212,6 +212,8 @@ var aliasRequests = []aliasRequest{
 	{method: "PATCH", target: "/Sign/"},
 	{method: "POST", target: "/index.php/sign"},
 	{method: "POST", target: "/app.php/sign.json"},
+	{method: "POST", target: "/?q=sign"},
+	{method: "POST", target: "/index.php?/sign"},
 }
 
 // mover plays the moves.
