@@ -51,35 +51,57 @@ redis.call('SET', KEYS[1], n + 1, 'PXAT', string.format('%d', keep))
 return 1`)
 
 // stashLua defines the stash scripts' bookkeeping over the site's keys
-// (the locals all, bytes, index, owners and prefix, set before it):
+// (the locals all, bytes, index, owners, sizes, prefix, perEntry and
+// perByte, set before it):
 //
-//   - refresh(o) scores owner o in the owners set: the submissions it
-//     holds, plus a fraction that is larger the older (the sooner expiring)
-//     its oldest is, so that the top owner is the one holding the most
-//     and, between owners holding as many, the one with the oldest
-//     submission (ties within about 4 ms go by name);
+//   - refresh(o, d) adds d to the bytes owner o holds (in the sizes hash)
+//     and ranks o in the owners set, so that its first member is the owner
+//     whose oldest submission goes when the stash is full: the one holding
+//     the largest share of either bound, entries or bytes, and between
+//     owners holding as much, the one whose oldest submission is oldest (the
+//     sooner expiring; then by name). The score is minus the weight,
+//     max(entries × perEntry, bytes × perByte): entries/MaxEntries against
+//     bytes/MaxBytes cross-multiplied, an integer, exact in a double while
+//     2 × MaxEntries × MaxBytes stays under 2^53 (about 2^38 by default). The
+//     tie-break is in the member, "<oldest expiry, 15 digits> <owner>",
+//     which Redis orders by bytes between equal scores: exact too, where a
+//     fraction of the score would lose it to the weight's magnitude. The
+//     sizes hash keeps "<bytes> <expiry in the member>" for each owner, so
+//     that its member can be found again;
 //   - forget(m) removes the submission m from the all set, its owner's
-//     set, the byte count and the index of sizes and owners. The index
+//     set, the byte counts and the index of sizes and owners. The index
 //     outlives the submission's own hash, so that one gone by expiry is
 //     accounted too.
 const stashLua = `
-local function refresh(o)
+local function refresh(o, d)
+  local b = d
+  local v = redis.call('HGET', sizes, o)
+  if v then
+    local sp = string.find(v, ' ', 1, true)
+    b = b + tonumber(string.sub(v, 1, sp - 1))
+    redis.call('ZREM', owners, string.sub(v, sp + 1) .. ' ' .. o)
+  end
   local head = redis.call('ZRANGE', prefix .. o, 0, 0, 'WITHSCORES')
   if not head[2] then
-    redis.call('ZREM', owners, o)
-  else
-    redis.call('ZADD', owners, string.format('%.17g', redis.call('ZCARD', prefix .. o) + 1 - tonumber(head[2]) / 4398046511104), o)
+    redis.call('HDEL', sizes, o)
+    return
   end
+  -- Submissions put before the sizes were kept were never counted in.
+  if b < 0 then b = 0 end
+  local h = string.format('%015d', tonumber(head[2]))
+  local w = math.max(redis.call('ZCARD', prefix .. o) * perEntry, b * perByte)
+  redis.call('ZADD', owners, string.format('%.17g', -w), h .. ' ' .. o)
+  redis.call('HSET', sizes, o, string.format('%d', b) .. ' ' .. h)
 end
 local function forget(m)
   local i = redis.call('HGET', index, m)
   if i then
     local sp = string.find(i, ' ', 1, true)
-    local o = string.sub(i, sp + 1)
-    redis.call('DECRBY', bytes, string.sub(i, 1, sp - 1))
+    local n, o = tonumber(string.sub(i, 1, sp - 1)), string.sub(i, sp + 1)
+    redis.call('DECRBY', bytes, n)
     redis.call('ZREM', prefix .. o, m)
     redis.call('HDEL', index, m)
-    refresh(o)
+    refresh(o, -n)
   end
   redis.call('ZREM', all, m)
   redis.call('DEL', m)
@@ -87,16 +109,20 @@ end
 `
 
 // stashPutScript holds a submission. KEYS: entry, owner set, all set,
-// byte count, index, owners set. ARGV: client, owner, data, expires (unix
-// ms), now (unix ms), per owner, max entries, owner set prefix, size, max
-// bytes. Submissions expired at now are forgotten first; then over its
-// share the owner's oldest go, and over the site's bounds (entries or
-// bytes) the oldest of the owner holding the most, as in challenge.Stash,
-// so that no flood pushes out the submission of an owner holding fewer.
-// The new submission never goes. Returns 0 when the id is taken, else 1
-// plus the number of submissions pushed out.
+// byte count, index, owners set, sizes hash. ARGV: client, owner, data,
+// expires (unix ms), now (unix ms), per owner, max entries, owner set
+// prefix, size, max bytes, weight of an entry, weight of a byte (see
+// shareWeights). Submissions expired at now are forgotten first; then over
+// its share the owner's oldest go, and over the site's bounds (entries or
+// bytes) the oldest of the owner holding the largest share of either, as
+// in challenge.Stash, so that no flood, of entries or of bytes, pushes out
+// the submission of an owner holding less. The new submission never goes:
+// when it is the top owner's oldest, that owner's next oldest goes, or,
+// when it holds nothing else, the next owner's oldest. Returns 0 when the
+// id is taken, else 1 plus the number of submissions pushed out.
 var stashPutScript = redis.NewScript(`
-local all, bytes, index, owners, prefix = KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[8]` + stashLua + `
+local all, bytes, index, owners, sizes, prefix = KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[8]
+local perEntry, perByte = tonumber(ARGV[11]), tonumber(ARGV[12])` + stashLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', all, '-inf', ARGV[5])) do forget(m) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
@@ -106,9 +132,9 @@ redis.call('ZADD', KEYS[2], ARGV[4], KEYS[1])
 redis.call('ZADD', all, ARGV[4], KEYS[1])
 redis.call('HSET', index, KEYS[1], ARGV[9] .. ' ' .. ARGV[2])
 redis.call('INCRBY', bytes, ARGV[9])
-refresh(ARGV[2])
+refresh(ARGV[2], tonumber(ARGV[9]))
 local ttl = tonumber(ARGV[4]) - tonumber(ARGV[5])
-for i = 2, 6 do
+for i = 2, 7 do
   if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 local evicted = 0
@@ -117,14 +143,15 @@ while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[6]) do
   if m == KEYS[1] then m = redis.call('ZRANGE', KEYS[2], 1, 1)[1] end
   redis.call('ZREM', KEYS[2], m)
   forget(m)
-  refresh(ARGV[2])
+  refresh(ARGV[2], 0)
   evicted = evicted + 1
 end
 while redis.call('ZCARD', all) > tonumber(ARGV[7]) or tonumber(redis.call('GET', bytes) or '0') > tonumber(ARGV[10]) do
   local m
   for r = 0, 1 do
-    local o = redis.call('ZREVRANGE', owners, r, r)[1]
-    if not o then break end
+    local top = redis.call('ZRANGE', owners, r, r)[1]
+    if not top then break end
+    local o = string.sub(top, string.find(top, ' ', 1, true) + 1)
     m = redis.call('ZRANGE', prefix .. o, 0, 0)[1]
     if m == KEYS[1] then m = redis.call('ZRANGE', prefix .. o, 1, 1)[1] end
     if m then break end
@@ -141,10 +168,11 @@ end
 return 1 + evicted`)
 
 // stashTakeScript releases a submission to its client. KEYS: entry, all
-// set, byte count, index, owners set. ARGV: client, owner set prefix.
-// Returns the data, or nil.
+// set, byte count, index, owners set, sizes hash. ARGV: client, owner set
+// prefix, weight of an entry, weight of a byte. Returns the data, or nil.
 var stashTakeScript = redis.NewScript(`
-local all, bytes, index, owners, prefix = KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[2]` + stashLua + `
+local all, bytes, index, owners, sizes, prefix = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[2]
+local perEntry, perByte = tonumber(ARGV[3]), tonumber(ARGV[4])` + stashLua + `
 local v = redis.call('HMGET', KEYS[1], 'c', 'o', 'd')
 if not v[1] or v[1] ~= ARGV[1] then return false end
 redis.call('ZREM', prefix .. v[2], KEYS[1])

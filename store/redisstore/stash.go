@@ -18,12 +18,13 @@ import (
 // owner, data) expiring with it, and one sorted set per owner and one for
 // the site, by expiry, that bound what each owner and the site hold: over
 // its share an owner's oldest goes, over the site's bounds (MaxEntries,
-// MaxBytes) the oldest of the owner holding the most, as in
-// challenge.Stash, so that a flood from many networks never pushes out the
-// submission of one holding fewer; a sorted set scores the owners. The
-// site's bytes are one counter, with each submission's size and owner in
-// one hash that outlives the submission: Put first forgets what has
-// expired, so the counter never stays inflated.
+// MaxBytes) the oldest of the owner holding the largest share of either
+// bound, as in challenge.Stash, so that a flood from many networks, of
+// entries or of bytes, never pushes out the submission of one holding
+// less; a sorted set ranks the owners, with each owner's bytes in a hash.
+// The site's bytes are one counter, with each submission's size and owner
+// in one hash that outlives the submission: Put first forgets what has
+// expired, so the counters never stay inflated.
 // Take checks the client and deletes in one script, so a submission is
 // released once whichever instance the browser comes back to.
 //
@@ -44,9 +45,30 @@ func (s *Stash) allKey() string               { return s.keys.base + "sa" }
 func (s *Stash) ownerPrefix() string          { return s.keys.base + "so:" }
 func (s *Stash) ownerKey(owner string) string { return s.ownerPrefix() + owner }
 
-func (s *Stash) bytesKey() string  { return s.keys.base + "sb" }
-func (s *Stash) indexKey() string  { return s.keys.base + "si" }
-func (s *Stash) ownersKey() string { return s.keys.base + "sw" }
+func (s *Stash) bytesKey() string { return s.keys.base + "sb" }
+func (s *Stash) indexKey() string { return s.keys.base + "si" }
+
+// ownersKey ranks the owners by share and age (see stashLua); it was "sw"
+// when the score was a count, whose members a site upgraded leaves to
+// expire unread.
+func (s *Stash) ownersKey() string { return s.keys.base + "sr" }
+func (s *Stash) sizesKey() string  { return s.keys.base + "sz" }
+
+// shareWeights returns what an entry and a byte weigh in an owner's share
+// of the stash, max(entries × perEntry, bytes × perByte): entries/MaxEntries
+// against bytes/MaxBytes cross-multiplied, reduced by their greatest common
+// divisor so that the products stay exact in Lua's doubles (with the
+// defaults, 8192 and 1).
+func shareWeights(cfg challenge.StashConfig) (perEntry, perByte int) {
+	a, b := cfg.MaxBytes, cfg.MaxEntries
+	for b != 0 {
+		a, b = b, a%b
+	}
+	if a == 0 {
+		return 1, 1
+	}
+	return cfg.MaxBytes / a, cfg.MaxEntries / a
+}
 
 // size is what a submission counts against MaxBytes, as in
 // challenge.Stash: its body and the request line and header it keeps.
@@ -159,10 +181,11 @@ func (s *Stash) putRedis(ctx context.Context, id string, sub challenge.Submissio
 	if !now.Before(sub.Expires) {
 		return nil // expired already: holding it would release nothing
 	}
+	perEntry, perByte := shareWeights(s.cfg)
 	v, err := s.b.call(ctx, "holding a submission", stashPutScript,
-		[]string{s.entryKey(id), s.ownerKey(owner), s.allKey(), s.bytesKey(), s.indexKey(), s.ownersKey()},
+		[]string{s.entryKey(id), s.ownerKey(owner), s.allKey(), s.bytesKey(), s.indexKey(), s.ownersKey(), s.sizesKey()},
 		client[:], owner, encodeSubmission(sub), sub.Expires.UnixMilli(), now.UnixMilli(),
-		s.cfg.PerOwner, s.cfg.MaxEntries, s.ownerPrefix(), size(sub), s.cfg.MaxBytes)
+		s.cfg.PerOwner, s.cfg.MaxEntries, s.ownerPrefix(), size(sub), s.cfg.MaxBytes, perEntry, perByte)
 	if err != nil {
 		return err
 	}
@@ -192,11 +215,12 @@ func (s *Stash) get(ctx context.Context, id string, b challenge.Binding, now tim
 	}
 	script, keys, what := stashPeekScript, []string{s.entryKey(id)}, "reading a held submission"
 	if take {
-		script, keys, what = stashTakeScript, []string{s.entryKey(id), s.allKey(), s.bytesKey(), s.indexKey(), s.ownersKey()}, "releasing a held submission"
+		script, keys, what = stashTakeScript, []string{s.entryKey(id), s.allKey(), s.bytesKey(), s.indexKey(), s.ownersKey(), s.sizesKey()}, "releasing a held submission"
 	}
 	args := []any{client[:]}
 	if take {
-		args = append(args, s.ownerPrefix())
+		perEntry, perByte := shareWeights(s.cfg)
+		args = append(args, s.ownerPrefix(), perEntry, perByte)
 	}
 	v, err := s.b.call(ctx, what, script, keys, args...)
 	if err != nil {
