@@ -249,10 +249,9 @@ func TestStashEvictsFromLargestOwner(t *testing.T) {
 		return max(int64(n)*int64(cfg.MaxBytes), int64(bytes)*int64(cfg.MaxEntries))
 	}
 	type held struct {
-		owner     string
-		size      int
-		seq       uint64
-		putterNew bool
+		owner string
+		size  int
+		seq   uint64
 	}
 	var keys []string
 	for i := range 5000 {
