@@ -71,6 +71,21 @@ func FuzzNegotiate(f *testing.F) {
 	})
 }
 
+// A page is sent gzip-compressed only to a client that names gzip with a
+// quality above zero, whatever else its Accept-Encoding holds.
+func FuzzAcceptsGzip(f *testing.F) {
+	for _, s := range []string{"", "gzip", "GZIP;q=0", "br, gzip;q=0.5", "gzip;q=NaN", "gzip;q=1e309", "x;q=1,gzip ; Q = 0.001", strings.Repeat("identity,", 300)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		fuzzguard.WithinInput(t, fuzzguard.DefaultLimit, []byte(header), func() {
+			if AcceptsGzip(header) && !strings.Contains(strings.ToLower(header), "gzip") {
+				t.Fatalf("AcceptsGzip(%q) without gzip named", header)
+			}
+		})
+	})
+}
+
 func FuzzSafeReturn(f *testing.F) {
 	for _, s := range []string{"/", "//x", "/\\x", "https://x", "/a?b=c", "/.rempart/x"} {
 		f.Add(s)
