@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rempart/rempart/asn"
 	"github.com/rempart/rempart/internal/chromium"
 	"github.com/rempart/rempart/policies"
 )
@@ -150,6 +151,18 @@ func TestReplayPolicy(t *testing.T) {
 func TestFloodBody(t *testing.T) {
 	if n := len(floodBody()); n != stashBody {
 		t.Errorf("flood body of %d bytes, want max_body, %d", n, stashBody)
+	}
+}
+
+// The tunneled servers of the amplification move carry the IPv4 address
+// they stand for, as the shield reads it.
+func TestTunnelAddress(t *testing.T) {
+	ip := addressIn(hostingNetworks[2].Prefix, 7)
+	for _, teredo := range []bool{false, true} {
+		got, tunnel := asn.ClientAddr(tunnelAddress(ip, teredo))
+		if got != ip || tunnel == asn.NoTunnel {
+			t.Errorf("tunnelAddress(%s, teredo %v) = %s, carrying %s (%v)", ip, teredo, tunnelAddress(ip, teredo), got, tunnel)
+		}
 	}
 }
 

@@ -39,6 +39,7 @@ const (
 	tagControl      = "control"       // move 4, the same clients signing from the site
 	tagAmplifier    = "amplifier"     // move 5, the one address
 	tagAmplified    = "amplified"     // move 5, its network's other addresses
+	tagTunneled     = "tunneled"      // move 5, its servers over 6to4 and Teredo
 	tagRestart      = "restart"       // move 6
 	tagForwardedFor = "forwarded-for" // move 7
 )
@@ -829,9 +830,43 @@ func (m *mover) amplification(ctx context.Context) []*moveResult {
 		}
 		sign(rest, addressIn(n.Prefix, firstMoveAddress+1+i).String(), tagAmplified, 0)
 	}
+	// The network's budget spent, its servers sign from the IPv6
+	// addresses their IPv4 ones give them: 6to4 (65,536 /64s each) and
+	// Teredo.
+	const tunneledTries = 6
+	tunneled := newMove("5. amplification: the network's servers over 6to4 and Teredo",
+		fmt.Sprintf("then %d more servers of AS%d solve and sign from the 6to4 or Teredo address of their IPv4 one", tunneledTries, n.ASN),
+		"their signatures that reached the petition; expected: none, the ASN's budget being spent")
+	for i := range tunneledTries {
+		if ctx.Err() != nil {
+			break
+		}
+		ip := addressIn(n.Prefix, firstMoveAddress+1+others+i)
+		sign(tunneled, tunnelAddress(ip, i%2 == 1).String(), tagTunneled, 0)
+	}
 	one.Accepted = m.petition.signatures(tagAmplifier)
 	rest.Accepted = m.petition.signatures(tagAmplified)
-	return []*moveResult{one, rest}
+	tunneled.Accepted = m.petition.signatures(tagTunneled)
+	return []*moveResult{one, rest, tunneled}
+}
+
+// tunnelAddress returns an IPv6 address that carries ip: its 6to4 address
+// (2002:IPv4::/48, a /64 of its own in it), or its Teredo address (the
+// client's IPv4 inverted in the last 32 bits, behind a Teredo server).
+func tunnelAddress(ip netip.Addr, teredo bool) netip.Addr {
+	v4 := ip.As4()
+	var a [16]byte
+	if teredo {
+		copy(a[:], []byte{0x20, 0x01, 0, 0, 0x41, 0x36, 0xe3, 0x78, 0x80, 0x00, 0x63, 0xbf})
+		for i, b := range v4 {
+			a[12+i] = ^b
+		}
+		return netip.AddrFrom16(a)
+	}
+	a[0], a[1] = 0x20, 0x02
+	copy(a[2:6], v4[:])
+	a[7], a[15] = 0x2a, 1 // a /64 of its own, as a server routing its /48 would use
+	return netip.AddrFrom16(a)
 }
 
 // --- Move 7: spoofed X-Forwarded-For -----------------------------------
