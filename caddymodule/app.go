@@ -113,6 +113,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.classes, err = newNetworkClasses(a.Classes, !a.NoBuiltinHosting); err != nil {
 		return err
 	}
+	for _, overlap := range a.classes.overlaps() {
+		a.logger.Warn("network classes overlap", zap.String("overlap", overlap))
+	}
 	if a.ASNDB == "" {
 		return nil
 	}

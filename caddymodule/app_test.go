@@ -136,6 +136,31 @@ func TestIdentify(t *testing.T) {
 	}
 }
 
+// A class of the server's that names networks of the built-in hosting
+// class takes them out of it for policy rules and budgets (a network is
+// reported in its first class): the overlap is said at start-up.
+func TestClassOverlapsAreSaid(t *testing.T) {
+	c, err := newNetworkClasses(map[string]ClassConfig{
+		"amazon": {ASNs: []uint32{16509, 14618}},
+		"vpn":    {ASNs: []uint32{64502, 16509}},
+		"zz":     {ASNs: []uint32{64501}},
+	}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.overlaps()
+	want := []string{
+		`networks of class "hosting" reported in class "amazon", checked first: 2 (policy rules and budgets for class "hosting" do not see them)`,
+		`networks of class "vpn" reported in class "amazon", checked first: 1 (policy rules and budgets for class "vpn" do not see them)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("overlaps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if c.of(16509) != "amazon" || !c.contains(HostingClass, 16509) {
+		t.Errorf("AS16509 reported in %q, in hosting for matchers %v", c.of(16509), c.contains(HostingClass, 16509))
+	}
+}
+
 func TestClasses(t *testing.T) {
 	db := writeTestDB(t)
 	cdnList := writeFile(t, "cdn.txt", "# CDNs\nAS13335  # Cloudflare\n")

@@ -26,6 +26,10 @@ type networkClasses struct {
 	// members tells every class a network is in, for matchers: a
 	// network in both "vpn" and "hosting" matches class:hosting too.
 	members map[classMember]struct{}
+	// shadowed counts, for each class, its networks that an earlier
+	// class reports: policy rules and budgets of the class never see
+	// them. Keyed by the later class, then the earlier.
+	shadowed map[[2]string]int
 }
 
 type classMember struct {
@@ -79,6 +83,14 @@ func (cc ClassConfig) load() ([]uint32, error) {
 }
 
 func (c *networkClasses) add(name string, asns []uint32) {
+	for _, n := range asns {
+		if earlier := c.first.Of(n); earlier != "" && earlier != name {
+			if c.shadowed == nil {
+				c.shadowed = make(map[[2]string]int)
+			}
+			c.shadowed[[2]string{name, earlier}]++
+		}
+	}
 	c.first.Add(name, asns)
 	for _, n := range asns {
 		c.members[classMember{name, n}] = struct{}{}
@@ -92,6 +104,19 @@ func (c *networkClasses) of(asn uint32) string { return c.first.Of(asn) }
 func (c *networkClasses) contains(class string, asn uint32) bool {
 	_, ok := c.members[classMember{class, asn}]
 	return ok
+}
+
+// overlaps describes, one line each in a stable order, the networks a
+// class loses to an earlier one: a server's class that names an Amazon
+// ASN takes it out of the built-in hosting class for policy rules.
+func (c *networkClasses) overlaps() []string {
+	var lines []string
+	for k, n := range c.shadowed {
+		lines = append(lines, fmt.Sprintf("networks of class %q reported in class %q, checked first: %d (policy rules and budgets for class %q do not see them)",
+			k[0], k[1], n, k[0]))
+	}
+	slices.Sort(lines)
+	return lines
 }
 
 // names returns the class names in the order they are checked.
