@@ -121,7 +121,7 @@ func TestPolicyValidateCommand(t *testing.T) {
 	typo := write("typo.yaml", "rules:\n  - name: h\n    match: {class: hostng}\n    action: deny\n")
 
 	tests := []commandCase{
-		{name: "default policy", args: []string{"validate", def}, wantOut: def + ": ok (5 rules, 7 tests)\n"},
+		{name: "default policy", args: []string{"validate", def}, wantOut: def + ": ok (6 rules, 8 tests)\n"},
 		{
 			name:       "bad regular expression",
 			args:       []string{"validate", bad},
@@ -147,8 +147,8 @@ func TestPolicyValidateCommand(t *testing.T) {
 			wantStderr: def + `:38: rule "hosting-signatures": class "hosting" is not defined; the server defines no class
 ` + def + `:47: rule "hosting-challenges": class "hosting" is not defined; the server defines no class
 ` + def + `:58: rule "hosting-harder": class "hosting" is not defined; the server defines no class
-` + def + `:76: test "a signer in a hosting network has tighter budgets and more work": request: class "hosting" is not defined; the server defines no class
-` + def + `:83: test "robots.txt needs no challenge, even from a hosting network": request: class "hosting" is not defined; the server defines no class
+` + def + `:89: test "a signer in a hosting network has tighter budgets and more work": request: class "hosting" is not defined; the server defines no class
+` + def + `:100: test "robots.txt needs no challenge, even from a hosting network": request: class "hosting" is not defined; the server defines no class
 `,
 			wantErr: def + ": 5 problems",
 		},
@@ -189,7 +189,7 @@ func TestPolicyTestCommand(t *testing.T) {
 			wantOutHas: []string{
 				"ok   a reader at home is challenged with the defaults\n",
 				"ok   a signer in a hosting network has tighter budgets and more work\n",
-				"7 passed, 0 failed\n",
+				"8 passed, 0 failed\n",
 			},
 		},
 		{name: "bad regular expression", args: []string{"test", bad}, wantStderr: bad + ":12: rule \"deny-scripts\": user_agent \"(curl|wget\": missing closing ) in `(curl|wget`; want a Go regular expression (RE2 syntax, (?i) for any case)\n", wantErr: "1 problem"},
@@ -341,7 +341,7 @@ func TestPolicyCommandsBinary(t *testing.T) {
 		wantOut    string
 		wantStderr string
 	}{
-		{"validate ok", []string{"policy", "validate", def}, 0, def + ": ok (5 rules, 7 tests)\n", ""},
+		{"validate ok", []string{"policy", "validate", def}, 0, def + ": ok (6 rules, 8 tests)\n", ""},
 		{"validate problem", []string{"policy", "validate", bad}, 1, "", bad + ":12: rule \"deny-scripts\": user_agent \"(curl|wget\": missing closing ) in `(curl|wget`; want a Go regular expression (RE2 syntax, (?i) for any case)\n"},
 		{"validate missing", []string{"policy", "validate", "/nonexistent/policy.yaml"}, 1, "", "Error: reading policy: open /nonexistent/policy.yaml: no such file or directory\n"},
 		{"test failing", []string{"policy", "test", tested, "--class", "vpn=" + vpn}, 1,
