@@ -190,6 +190,7 @@ func (s *Shield) rechallenge(w http.ResponseWriter, r *http.Request, c *client, 
 		// An allowed signature is released as the rule allows it, within
 		// its signature budgets, when it comes back.
 		out.Action = ActionRefuse
+		w.Header().Set("Rempart-Action", "refuse")
 		return s.sendOn(w, r, c, now, ret, submission, submissionStatus, out)
 	}
 	if ok, err := a.admit(policies.CountChallenges); !ok {

@@ -28,11 +28,11 @@ rules:
 	for _, tc := range []struct {
 		name, policy, ret string
 		want              int
-		location          string
+		location, action  string
 	}{
-		{"an allowed page is reached without a pass", string(policies.DefaultSource()), "/robots.txt", http.StatusSeeOther, "/robots.txt"},
-		{"a denied page is refused", withDeny, "/admin", http.StatusForbidden, ""},
-		{"a page that needs a challenge is over the budget", string(policies.DefaultSource()), "/", http.StatusTooManyRequests, ""},
+		{"an allowed page is reached without a pass", string(policies.DefaultSource()), "/robots.txt", http.StatusSeeOther, "/robots.txt", "refuse"},
+		{"a denied page is refused", withDeny, "/admin", http.StatusForbidden, "", "refuse"},
+		{"a page that needs a challenge is over the budget", string(policies.DefaultSource()), "/", http.StatusTooManyRequests, "", "limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, setup{protect: []string{"POST /sign"}, policy: tc.policy})
@@ -62,7 +62,7 @@ rules:
 				tried++
 				if w.Header().Get("Rempart-Action") == "challenge" {
 					challenged++
-				} else if w.Code == tc.want && w.Header().Get("Location") == tc.location {
+				} else if w.Code == tc.want && w.Header().Get("Location") == tc.location && w.Header().Get("Rempart-Action") == tc.action {
 					answered++
 				}
 			}
