@@ -251,55 +251,42 @@ func TestOnlySignaturesAreHeld(t *testing.T) {
 	}
 }
 
-// A client that never solves anything cannot push a signer's held
-// submission out of the stash, however much it posts.
+// A flood that never solves cannot push a signer's held submission out of
+// the stash: not one network posting big bodies, however many, nor many
+// networks posting one big body each, which fill the stash's bytes long
+// before its entries.
 func TestStashFloodDoesNotEvictASigner(t *testing.T) {
-	h := newHarness(t, setup{protect: []string{"POST /sign"}})
-	signer := h.browser("198.51.100.7", 64496, "")
-	held := signer.do(http.MethodPost, "/sign", signBody)
-	if held.Code != StatusChallenge {
-		t.Fatalf("signer: %d, want a challenge", held.Code)
-	}
-	attacker := h.browser("203.0.113.9", 64500, "hosting")
-	big := "x=" + strings.Repeat("a", 64<<10-2)
-	for range 600 {
-		attacker.do(http.MethodPost, "/sign", big)
-	}
-	verify := signer.solve(held)
-	before := h.forwardedCount()
-	w := signer.follow(verify, "")
-	accepted := h.forwardedCount() - before
-	t.Logf("signer's held submission after 600 x 64 KiB from another network: tried 1 / accepted %d / expected 1", accepted)
-	if accepted != 1 || w.Code != http.StatusOK {
-		t.Fatalf("signer's submission: %d, forwarded %d", w.Code, accepted)
-	}
-}
-
-// Big bodies from many networks, one each, fill the stash's bytes long
-// before its entries: they push one another out, not a signer's small
-// submission held before them.
-func TestBigBodiesFromManyNetworksKeepASignersSubmission(t *testing.T) {
-	h := newHarness(t, setup{protect: []string{"POST /sign"}})
-	signer := h.browser("198.51.100.7", 64496, "")
-	held := signer.do(http.MethodPost, "/sign", signBody)
-	if held.Code != StatusChallenge {
-		t.Fatalf("signature: %d, want a challenge", held.Code)
-	}
 	big := "x=" + strings.Repeat("a", 64<<10-64)
-	const networks = 520 // 512 such bodies fill the 32 MiB
-	for i := range networks {
-		h.browser(fmt.Sprintf("10.%d.%d.1", i/250, i%250), uint32(70000+i), "").do(http.MethodPost, "/sign", big)
-	}
-	entries, bytes := stashLen(h.state)
-	before := h.forwardedCount()
-	verify := signer.solve(held)
-	if verify.Code == http.StatusTemporaryRedirect {
-		signer.follow(verify, "")
-	}
-	kept := h.forwardedCount() - before
-	t.Logf("%d networks x one 64 KiB body: stash %d entries, %d bytes; the signer's submission forwarded %d (expected 1)", networks, entries, bytes, kept)
-	if kept != 1 || h.forwarded[len(h.forwarded)-1].Body != signBody {
-		t.Fatalf("the signer's held submission was pushed out by big bodies (verify %d)", verify.Code)
+	for _, tc := range []struct {
+		name              string
+		networks, perEach int
+	}{
+		{"one network, 600 bodies of 64 KiB", 1, 600},
+		{"520 networks, one body of 64 KiB each", 520, 1}, // 512 fill the 32 MiB
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, setup{protect: []string{"POST /sign"}})
+			signer := h.browser("198.51.100.7", 64496, "")
+			held := signer.do(http.MethodPost, "/sign", signBody)
+			if held.Code != StatusChallenge {
+				t.Fatalf("signer: %d, want a challenge", held.Code)
+			}
+			for i := range tc.networks {
+				flooder := h.browser(fmt.Sprintf("10.%d.%d.1", i/250, i%250), uint32(70000+i), "hosting")
+				for range tc.perEach {
+					flooder.do(http.MethodPost, "/sign", big)
+				}
+			}
+			entries, bytes := stashLen(h.state)
+			verify := signer.solve(held)
+			before := h.forwardedCount()
+			w := signer.follow(verify, "")
+			accepted := h.forwardedCount() - before
+			t.Logf("%s: stash %d entries, %d bytes; the signer's held submission: tried 1 / accepted %d / expected 1", tc.name, entries, bytes, accepted)
+			if accepted != 1 || w.Code != http.StatusOK || h.forwarded[len(h.forwarded)-1].Body != signBody {
+				t.Fatalf("signer's submission: %d, forwarded %d", w.Code, accepted)
+			}
+		})
 	}
 }
 
