@@ -162,16 +162,31 @@ func Writes(method string) bool {
 //   - what follows such a segment, with its extension cut as above:
 //     /index.php/sign.json is /sign.
 func canonicalMatch(p string, matches func(string) bool) bool {
+	_, ok := canonicalRoute(p, matches)
+	return ok
+}
+
+// canonicalRoute is canonicalMatch, and returns the path the request is
+// decided as: p, or the PATH_INFO it matched through, which is the route
+// the front controller runs (/index.php/sign is decided as /sign, so that
+// a rule for the script /index.php does not price it).
+func canonicalRoute(p string, matches func(string) bool) (string, bool) {
 	if withoutExtension(p, matches) {
-		return true
+		return p, true
 	}
 	last := strings.LastIndexByte(p, '/') + 1
 	for i := 1; i < last; i++ {
-		if p[i] == '/' && strings.HasSuffix(p[:i], ".php") && (matches(p[:i]) || withoutExtension(p[i:], matches)) {
-			return true
+		if p[i] != '/' || !strings.HasSuffix(p[:i], ".php") {
+			continue
+		}
+		if matches(p[:i]) {
+			return p, true
+		}
+		if withoutExtension(p[i:], matches) {
+			return p[i:], true
 		}
 	}
-	return false
+	return "", false
 }
 
 // withoutExtension reports whether matches holds for p, or for p with the
@@ -236,10 +251,14 @@ func (p *Policy) Signature(c Canonical) (Canonical, bool) {
 	for _, loose := range [...]bool{false, true} {
 		for i := range p.signatures {
 			e := &p.signatures[i]
-			if e.matchesMethod(c.Method, loose) && e.matchesPath(c.Path) {
+			if !e.matchesMethod(c.Method, loose) {
+				continue
+			}
+			if route, ok := canonicalRoute(c.Path, func(p string) bool { return globMatches(e.Path, p) }); ok {
 				if e.Method != "*" {
 					c.Method = e.Method
 				}
+				c.Path = route
 				return c, true
 			}
 		}

@@ -5,32 +5,40 @@ import (
 	"strings"
 )
 
-// routeKeys are the query parameters that some frameworks route by, in
-// place of the path, and the path prefix of what they name: Drupal 7's q
-// (?q=sign is /sign), Yii's r (?r=petition/sign), OpenCart's route, and
-// WordPress's rest_route (?rest_route=/petition/v1/sign is
-// /wp-json/petition/v1/sign, on any path WordPress serves).
-var routeKeys = [...]struct{ key, prefix string }{
-	{"q", "/"}, {"r", "/"}, {"route", "/"}, {"rest_route", "/wp-json/"},
+// routeKeys are the parameters that some frameworks route by, in place of
+// the path, and the path prefix of what they name. WordPress reads
+// rest_route (?rest_route=/petition/v1/sign is /wp-json/petition/v1/sign)
+// on any page, from the query or a posted form. Drupal 7's q (?q=sign),
+// Yii's r (?r=petition/sign) and OpenCart's route are read only on the
+// front page or a PHP script: on other paths they are too often a search
+// or a return address ("/login?r=/sign") to take for a route.
+var routeKeys = [...]struct {
+	key, prefix string
+	anyPath     bool
+}{
+	{"q", "/", false}, {"r", "/", false}, {"route", "/", false}, {"rest_route", "/wp-json/", true},
 }
 
 // QueryRoutes calls yield with each path, escaped as in rawQuery, that a
-// framework may route the request to from its query string rather than
-// its path, until yield returns false:
+// framework may route the request to from its query string (or, with
+// form set, from a posted application/x-www-form-urlencoded body) rather
+// than from its path, until yield returns false:
 //
 //   - the query itself, up to its first & or ?, when it starts with / and
 //     the canonical path is / or a PHP script: CodeIgniter and Kohana route
-//     /index.php?/sign and /?/sign to /sign;
+//     /index.php?/sign and /?/sign to /sign (never a form's);
 //   - the value of a route parameter (see routeKeys), its first and its
 //     last occurrence (PHP reads the last of a repeated key, others the
-//     first).
+//     first), whose name is compared as PHP reads it: "rest.route",
+//     "rest route" and "rest[route" are rest_route.
 //
 // The work is bounded: one scan of the query, at most nine paths.
-func QueryRoutes(canonicalPath, rawQuery string, yield func(escapedPath string) bool) {
+func QueryRoutes(canonicalPath, rawQuery string, form bool, yield func(escapedPath string) bool) {
 	if rawQuery == "" {
 		return
 	}
-	if canonicalPath == "/" || strings.HasSuffix(canonicalPath, ".php") {
+	script := canonicalPath == "/" || strings.HasSuffix(canonicalPath, ".php")
+	if script && !form {
 		if q, ok := strings.CutPrefix(rawQuery, "/"); ok || hasPrefixFold(rawQuery, "%2f") {
 			if !ok {
 				q = rawQuery[len("%2f"):]
@@ -49,13 +57,12 @@ func QueryRoutes(canonicalPath, rawQuery string, yield func(escapedPath string) 
 		var pair string
 		pair, rest, _ = strings.Cut(rest, "&")
 		k, v, _ := strings.Cut(pair, "=")
-		if strings.Contains(k, "%") {
-			if uk, err := url.QueryUnescape(k); err == nil {
-				k = uk
-			}
+		if v == "" {
+			continue
 		}
+		k = phpName(k)
 		for i, rk := range routeKeys {
-			if k == rk.key && v != "" {
+			if k == rk.key && (script || rk.anyPath) {
 				if seen[i] == 0 {
 					first[i] = v
 				}
@@ -79,6 +86,29 @@ func QueryRoutes(canonicalPath, rawQuery string, yield func(escapedPath string) 
 			}
 		}
 	}
+}
+
+// phpName returns the name of a query or form parameter as PHP reads it
+// into $_GET and $_POST: unescaped, leading spaces dropped, and '.', ' '
+// and '[' made '_' (PHP does so for '[' only when no ']' closes it; a
+// name with one is an array, which no framework routes by, and matching
+// it anyway costs only a false match).
+func phpName(k string) string {
+	if strings.ContainsAny(k, "%+") {
+		if uk, err := url.QueryUnescape(k); err == nil {
+			k = uk
+		}
+	}
+	k = strings.TrimLeft(k, " ")
+	if strings.ContainsAny(k, ". [") {
+		k = strings.Map(func(r rune) rune {
+			if r == '.' || r == ' ' || r == '[' {
+				return '_'
+			}
+			return r
+		}, k)
+	}
+	return k
 }
 
 func hasPrefixFold(s, prefix string) bool {

@@ -32,15 +32,19 @@ type held struct {
 // submission that is gone, an unsafe request whose path cannot be read
 // unambiguously, a signature sent from another site's form.
 func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, active *Active, now time.Time, out *Outcome, req *policies.Request) (h *held, answered bool, err error) {
-	h, answered, err = s.heldSubmission(w, r, c, now, out)
+	body := smallForm(r)
+	h, answered, err = s.heldSubmission(w, r, c, body, now, out)
 	if answered {
 		return nil, true, err
 	}
 	method, escapedPath, path, rawQuery := r.Method, r.URL.EscapedPath(), r.URL.Path, r.URL.RawQuery
 	if h != nil {
-		method = h.sub.Method
+		method, body = h.sub.Method, ""
 		if u, perr := url.ParseRequestURI(h.sub.Path); perr == nil {
 			escapedPath, path, rawQuery = u.EscapedPath(), u.Path, u.RawQuery
+		}
+		if isForm(h.sub.ContentType) {
+			body = string(h.sub.Body)
 		}
 		out.Held = true
 	}
@@ -54,12 +58,14 @@ func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, act
 			UserAgent: r.UserAgent(), Header: r.Header}
 		return h, false, nil
 	}
-	form, signature := active.Chain.Signature(canon)
+	// A route named in the query or the form is what the framework runs,
+	// whatever the path says: it decides first.
+	form, signature := routeSignature(r, active, method, canon.Path, rawQuery, body)
 	if !signature {
-		form, signature = overriddenSignature(r, active, canon.Path)
+		form, signature = active.Chain.Signature(canon)
 	}
 	if !signature {
-		form, signature = queryRouteSignature(r, active, method, canon.Path, rawQuery)
+		form, signature = overriddenSignature(r, active, canon.Path)
 	}
 	*req = policies.Request{Method: method, Path: path, Host: r.Host, IP: c.IP, ASN: c.ASN, Org: c.Org, Class: c.Class,
 		UserAgent: r.UserAgent(), Header: r.Header, Signature: signature}
@@ -110,6 +116,13 @@ var anyMethod = [...]string{http.MethodPost, http.MethodGet, http.MethodHead, ht
 // canonical path: only the claimed methods are canonicalized, each
 // distinct value once.
 func overriddenSignature(r *http.Request, active *Active, path string) (policies.Canonical, bool) {
+	claims := 0
+	for _, name := range methodOverrideHeaders {
+		claims += len(r.Header[name])
+	}
+	if claims == 0 {
+		return policies.Canonical{}, false // the common case, on every request
+	}
 	var seen [maxOverrideValues]string
 	n := 0
 	postTried := false
@@ -155,13 +168,14 @@ func overriddenSignature(r *http.Request, active *Active, path string) (policies
 	return policies.Canonical{}, false
 }
 
-// queryRouteSignature reports whether a route that a framework reads from
-// the query string (see policies.QueryRoutes: /?q=sign, /index.php?/sign,
-// ?rest_route=...) makes the request a signature, by its method or the one
-// it claims, and returns its form: the route's, so that the rules price
-// /?q=sign as they price /sign. A route that cannot be read is no route.
-func queryRouteSignature(r *http.Request, active *Active, method, path, rawQuery string) (form policies.Canonical, signature bool) {
-	policies.QueryRoutes(path, rawQuery, func(route string) bool {
+// routeSignature reports whether a route that a framework reads from the
+// query string or a posted form (see policies.QueryRoutes: /?q=sign,
+// /index.php?/sign, rest_route=...) makes the request a signature, by its
+// method or the one it claims, and returns its form: the route's, so that
+// the rules price /?q=sign as they price /sign. A route that cannot be
+// read is no route.
+func routeSignature(r *http.Request, active *Active, method, path, rawQuery, body string) (form policies.Canonical, signature bool) {
+	try := func(route string) bool {
 		c, err := policies.Canonicalize(method, route)
 		if err != nil {
 			return true
@@ -170,7 +184,11 @@ func queryRouteSignature(r *http.Request, active *Active, method, path, rawQuery
 			form, signature = overriddenSignature(r, active, c.Path)
 		}
 		return !signature
-	})
+	}
+	policies.QueryRoutes(path, rawQuery, false, try)
+	if !signature {
+		policies.QueryRoutes(path, body, true, try)
+	}
 	return form, signature
 }
 
@@ -210,8 +228,8 @@ func crossSite(r *http.Request) bool {
 // clears the cookie; a request with a body then gets 410 (answered), since
 // its body is the browser's re-post of the proof form, not the signer's
 // submission, and no credit is spent on it.
-func (s *Shield) heldSubmission(w http.ResponseWriter, r *http.Request, c *client, now time.Time, out *Outcome) (*held, bool, error) {
-	id, ok := reposted(r)
+func (s *Shield) heldSubmission(w http.ResponseWriter, r *http.Request, c *client, body string, now time.Time, out *Outcome) (*held, bool, error) {
+	id, ok := reposted(body)
 	if !ok {
 		if id, ok = cookie(r, replayCookie); !ok {
 			return nil, false, nil
@@ -240,18 +258,23 @@ func (s *Shield) heldSubmission(w http.ResponseWriter, r *http.Request, c *clien
 	return nil, true, s.refuse(w, r, out, http.StatusGone, expired)
 }
 
-// reposted reports whether the request's body is the shield's own proof
-// form, as a browser re-posts it to a held submission's path after a 307,
-// and returns the submission it names. The body is read (a short form
-// only) and put back as it was. The form, not the replay cookie, names the
-// submission, so that two tabs released at once each send their own, a
-// path the cookie cannot be scoped to (/sign;jsessionid=x) still sends it,
-// and a reload of the page the release answered gets 410 instead of being
-// held and sent on as a signature of its own.
-func reposted(r *http.Request) (string, bool) {
+// isForm reports whether contentType is that of a form whose fields the
+// shield reads, application/x-www-form-urlencoded (parameters such as a
+// charset aside).
+func isForm(contentType string) bool {
+	mediaType, _, _ := strings.Cut(contentType, ";")
+	return strings.EqualFold(strings.TrimSpace(mediaType), "application/x-www-form-urlencoded")
+}
+
+// smallForm returns the body of an unsafe request that is a short form
+// (application/x-www-form-urlencoded, up to maxVerifyBody), or "": the
+// shield reads its own proof form in it (see reposted) and the routes some
+// frameworks read from a posted form (see routeSignature). The body is put
+// back as it was, for the next handler.
+func smallForm(r *http.Request) string {
 	if safeMethod(r.Method) || r.Body == nil || r.ContentLength <= 0 || r.ContentLength > maxVerifyBody ||
-		r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
-		return "", false
+		!isForm(r.Header.Get("Content-Type")) {
+		return ""
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, r.ContentLength))
 	r.Body = struct {
@@ -259,9 +282,23 @@ func reposted(r *http.Request) (string, bool) {
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
 	if err != nil {
+		return ""
+	}
+	return string(body)
+}
+
+// reposted reports whether body (see smallForm) is the shield's own proof
+// form, as a browser re-posts it to a held submission's path after a 307,
+// and returns the submission it names. The form, not the replay cookie,
+// names the submission, so that two tabs released at once each send their
+// own, a path the cookie cannot be scoped to (/sign;jsessionid=x) still
+// sends it, and a reload of the page the release answered gets 410 instead
+// of being held and sent on as a signature of its own.
+func reposted(body string) (string, bool) {
+	if body == "" {
 		return "", false
 	}
-	form, err := url.ParseQuery(string(body))
+	form, err := url.ParseQuery(body)
 	if err != nil || len(form.Get("challenge")) == 0 || !form.Has("nonce") || !form.Has("submission") {
 		return "", false
 	}
