@@ -88,6 +88,40 @@ func QueryRoutes(canonicalPath, rawQuery string, form bool, yield func(escapedPa
 	}
 }
 
+// QueryParam calls yield with the first and the last value (once when
+// they are the same) of the parameter name in rawQuery, its name read as
+// PHP reads it (see phpName), its value unescaped, until yield returns
+// false: what a framework reads, whether it takes the first of a repeated
+// parameter or, as PHP does, the last.
+func QueryParam(rawQuery, name string, yield func(value string) bool) {
+	var first, last string
+	seen := 0
+	for rest := rawQuery; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		if phpName(k) != name {
+			continue
+		}
+		if seen == 0 {
+			first = v
+		}
+		last = v
+		seen++
+	}
+	for i, v := range [...]string{first, last} {
+		if seen == 0 || i == 1 && (seen == 1 || v == first) {
+			return
+		}
+		if uv, err := url.QueryUnescape(v); err == nil {
+			v = uv
+		}
+		if !yield(v) {
+			return
+		}
+	}
+}
+
 // phpName returns the name of a query or form parameter as PHP reads it
 // into $_GET and $_POST: unescaped, leading spaces dropped, and '.', ' '
 // and '[' made '_' (PHP does so for '[' only when no ']' closes it; a

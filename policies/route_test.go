@@ -73,3 +73,25 @@ func FuzzQueryRoutes(f *testing.F) {
 		}
 	})
 }
+
+func TestQueryParam(t *testing.T) {
+	for _, tt := range []struct {
+		query string
+		want  []string
+	}{
+		{"", nil},
+		{"_method=POST", []string{"POST"}},
+		{"x=1&_method=put&_method=POST", []string{"put", "POST"}}, // PHP reads the last
+		{"_method=POST&_method=POST", []string{"POST"}},
+		{"_method=P%4FST", []string{"POST"}},
+		{"%5Fmethod=POST", []string{"POST"}},
+		{".method=POST", []string{"POST"}}, // PHP reads .method as _method
+		{"_method", []string{""}},
+	} {
+		var got []string
+		QueryParam(tt.query, "_method", func(v string) bool { got = append(got, v); return true })
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("QueryParam(%q) = %q, want %q", tt.query, got, tt.want)
+		}
+	}
+}

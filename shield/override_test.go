@@ -150,7 +150,7 @@ func TestMethodOverrideWorstCase(t *testing.T) {
 	for _, c := range cases {
 		r := httptest.NewRequest(http.MethodGet, c.path, nil)
 		r.Header["X-Http-Method"] = c.values
-		form, ok := overriddenSignature(r, active, c.path)
+		form, ok := overriddenSignature(r, active, c.path, r.URL.RawQuery)
 		got := ""
 		if ok {
 			got = form.String()
@@ -209,7 +209,7 @@ func FuzzMethodOverride(f *testing.F) {
 			r.Header[name] = append(r.Header[name], v)
 			distinct[strings.TrimSpace(v)] = true
 		}
-		got, ok := overriddenSignature(r, active, canon.Path)
+		got, ok := overriddenSignature(r, active, canon.Path, "")
 		want, wantOK := referenceOverride(r, active, path)
 		if len(distinct) <= maxOverrideValues && (got != want || ok != wantOK) {
 			t.Fatalf("%s claiming %q: %v %v, every value read: %v %v", path, values, got, ok, want, wantOK)

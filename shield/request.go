@@ -3,6 +3,7 @@ package shield
 import (
 	"bytes"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"slices"
@@ -65,7 +66,7 @@ func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, act
 		form, signature = active.Chain.Signature(canon)
 	}
 	if !signature {
-		form, signature = overriddenSignature(r, active, canon.Path)
+		form, signature = overriddenSignature(r, active, canon.Path, rawQuery)
 	}
 	*req = policies.Request{Method: method, Path: path, Host: r.Host, IP: c.IP, ASN: c.ASN, Org: c.Org, Class: c.Class,
 		UserAgent: r.UserAgent(), Header: r.Header, Signature: signature}
@@ -110,17 +111,17 @@ const maxOverrideValues = 4
 var anyMethod = [...]string{http.MethodPost, http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace}
 
 // overriddenSignature reports whether the method the request claims in a
-// method-override header makes it a signature, and returns the form in
-// which the rules see it: that of the method it claims, so that
-// GET /sign claiming POST pays what POST /sign pays. path is the request's
-// canonical path: only the claimed methods are canonicalized, each
-// distinct value once.
-func overriddenSignature(r *http.Request, active *Active, path string) (policies.Canonical, bool) {
+// method-override header, or in a _method query parameter, makes it a
+// signature, and returns the form in which the rules see it: that of the
+// method it claims, so that GET /sign claiming POST pays what POST /sign
+// pays. path is the request's canonical path and rawQuery its query: only
+// the claimed methods are canonicalized, each distinct value once.
+func overriddenSignature(r *http.Request, active *Active, path, rawQuery string) (policies.Canonical, bool) {
 	claims := 0
 	for _, name := range methodOverrideHeaders {
 		claims += len(r.Header[name])
 	}
-	if claims == 0 {
+	if claims == 0 && !strings.Contains(rawQuery, "method") {
 		return policies.Canonical{}, false // the common case, on every request
 	}
 	var seen [maxOverrideValues]string
@@ -130,42 +131,57 @@ func overriddenSignature(r *http.Request, active *Active, path string) (policies
 		postTried = postTried || method == http.MethodPost
 		return active.Chain.Signature(policies.Canonical{Method: method, Path: path})
 	}
-	for _, name := range methodOverrideHeaders {
-		for _, v := range r.Header[name] {
-			v = strings.TrimSpace(v)
-			if slices.Contains(seen[:n], v) {
-				continue // answered already
-			}
-			if n == len(seen) {
-				// More methods claimed than a client needs: taken for the
-				// worst, any method that signs here.
-				for _, m := range anyMethod {
-					if m == http.MethodPost && postTried {
-						continue
-					}
-					if form, ok := try(m); ok {
-						return form, true
-					}
-				}
-				return policies.Canonical{}, false
-			}
-			seen[n] = v
-			n++
-			method, err := policies.CanonicalMethod(v)
-			if err != nil {
-				// A claimed method that cannot be read is taken for the
-				// worst: the one that signs.
-				if postTried {
+	for v := range claimedMethods(r, rawQuery) {
+		v = strings.TrimSpace(v)
+		if slices.Contains(seen[:n], v) {
+			continue // answered already
+		}
+		if n == len(seen) {
+			// More methods claimed than a client needs: taken for the
+			// worst, any method that signs here.
+			for _, m := range anyMethod {
+				if m == http.MethodPost && postTried {
 					continue
 				}
-				method = http.MethodPost
+				if form, ok := try(m); ok {
+					return form, true
+				}
 			}
-			if form, ok := try(method); ok {
-				return form, true
+			return policies.Canonical{}, false
+		}
+		seen[n] = v
+		n++
+		method, err := policies.CanonicalMethod(v)
+		if err != nil {
+			// A claimed method that cannot be read is taken for the
+			// worst: the one that signs.
+			if postTried {
+				continue
 			}
+			method = http.MethodPost
+		}
+		if form, ok := try(method); ok {
+			return form, true
 		}
 	}
 	return policies.Canonical{}, false
+}
+
+// claimedMethods yields the methods a request claims instead of its own:
+// in the method-override headers, and in a _method query parameter, which
+// WordPress's REST API honours on any request (GET /wp-json/x?_method=POST
+// runs its POST handler).
+func claimedMethods(r *http.Request, rawQuery string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, name := range methodOverrideHeaders {
+			for _, v := range r.Header[name] {
+				if !yield(v) {
+					return
+				}
+			}
+		}
+		policies.QueryParam(rawQuery, "_method", yield)
+	}
 }
 
 // routeSignature reports whether a route that a framework reads from the
@@ -181,7 +197,7 @@ func routeSignature(r *http.Request, active *Active, method, path, rawQuery, bod
 			return true
 		}
 		if form, signature = active.Chain.Signature(c); !signature {
-			form, signature = overriddenSignature(r, active, c.Path)
+			form, signature = overriddenSignature(r, active, c.Path, rawQuery)
 		}
 		return !signature
 	}

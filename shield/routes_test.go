@@ -276,3 +276,34 @@ rules:
 		t.Errorf("%d spellings priced below the signature's rule", cheap)
 	}
 }
+
+// WordPress's REST API takes the method from a _method query parameter on
+// any request: GET /wp-json/x?_method=POST runs the POST handler. It is a
+// method claim, as the override headers are.
+func TestMethodClaimedInTheQueryIsASignature(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /wp-json/petition/v1/sign"}})
+	b := h.browser("198.51.100.7", 64496, "")
+	if !b.sign("/wp-json/petition/v1/sign", signBody) {
+		t.Fatal("the real signature was not forwarded")
+	}
+	targets := []string{
+		"/wp-json/petition/v1/sign?_method=POST",
+		"/wp-json/petition/v1/sign?_method=post&name=Ada",
+		"/wp-json/petition/v1/sign?%5Fmethod=POST",
+		"/wp-json/petition/v1/sign?_method=GET&_method=POST",
+		"/?rest_route=/petition/v1/sign&_method=POST",
+	}
+	before := h.forwardedCount()
+	for _, target := range targets {
+		b.do(http.MethodGet, target, "")
+	}
+	accepted := h.forwardedCount() - before
+	t.Logf("GETs claiming POST in the query, spent pass: tried %d / accepted %d / expected 0", len(targets), accepted)
+	if accepted != 0 {
+		t.Errorf("%d signatures forwarded without a credit", accepted)
+	}
+	// Without a claim, a GET of the route is a page, with a pass.
+	if w := b.do(http.MethodGet, "/wp-json/petition/v1/sign?methods=all", ""); w.Code != http.StatusOK {
+		t.Errorf("GET of the route without a claim: %d, want it forwarded", w.Code)
+	}
+}
