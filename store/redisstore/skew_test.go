@@ -15,32 +15,22 @@ import (
 // skewPort is the redis-server of the clock-skew tests.
 const skewPort = conformancePort + 8
 
+// skewStash bounds the stash of the clock-skew tests' sites, which hold
+// nothing.
+var skewStash = challenge.StashConfig{MaxEntries: 16, MaxBytes: 1 << 20}
+
 // skewSites opens site on n instances of one deployment, marked long ago:
 // its floor is far behind every token of the test.
 func skewSites(t *testing.T, srv *redistest.Server, site string, n int) []*store.Site {
 	t.Helper()
 	out := make([]*store.Site, n)
 	for i := range out {
-		out[i] = openSkewSite(t, srv, site)
+		out[i] = stashSite(t, srv, site, skewStash)
 	}
 	if err := srv.Client(t).Set(context.Background(), redisstore.DefaultPrefix+"{"+site+"}:floor", "0", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func openSkewSite(t *testing.T, srv *redistest.Server, site string) *store.Site {
-	t.Helper()
-	b, err := redisstore.New(redisstore.Config{Client: srv.Client(t), Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := b.OpenSite(context.Background(), site, store.SiteConfig{Stash: challenge.StashConfig{MaxEntries: 16, MaxBytes: 1 << 20}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
 }
 
 func skewID(t *testing.T) (id [challenge.IDSize]byte) {
@@ -125,7 +115,7 @@ func TestClockSkewFloorAfterLoss(t *testing.T) {
 				}
 				b := a
 				if tc.reopen {
-					b = openSkewSite(t, srv, "floor")
+					b = stashSite(t, srv, "floor", skewStash)
 				}
 				if ok, err := b.Passes.Use(ctx, id, 1, issued, expires, time.Now().Add(tc.spender)); err != nil {
 					t.Fatal(err)
