@@ -121,7 +121,7 @@ func overriddenSignature(r *http.Request, active *Active, path, rawQuery string)
 	for _, name := range methodOverrideHeaders {
 		claims += len(r.Header[name])
 	}
-	if claims == 0 && !strings.Contains(rawQuery, "method") {
+	if claims == 0 && rawQuery == "" {
 		return policies.Canonical{}, false // the common case, on every request
 	}
 	var seen [maxOverrideValues]string

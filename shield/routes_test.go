@@ -34,7 +34,7 @@ func TestRoutesAndClaimsWithASpentPassSignNothing(t *testing.T) {
 		{"a method claimed in the query", http.MethodGet, []string{
 			"/wp-json/petition/v1/sign?_method=POST", "/wp-json/petition/v1/sign?_method=post&name=Ada",
 			"/wp-json/petition/v1/sign?%5Fmethod=POST", "/wp-json/petition/v1/sign?_method=GET&_method=POST",
-			"/?rest_route=/petition/v1/sign&_method=POST",
+			"/?rest_route=/petition/v1/sign&_method=POST", "/wp-json/petition/v1/sign?_m%65thod=POST",
 		}, ""},
 	} {
 		before := h.forwardedCount()
