@@ -82,6 +82,7 @@ type RedisStore struct {
 	poolKey      string
 	rulesVersion atomic.Value // string: the version of the shared rules in force
 	rulesDone    chan struct{}
+	clockDone    chan struct{}
 	backend      *redisstore.Backend
 	client       redis.UniversalClient
 	logger       *zap.Logger
@@ -163,6 +164,7 @@ func (s *RedisStore) Provision(ctx caddy.Context) error {
 	case warning != "":
 		s.logger.Warn(warning)
 	}
+	s.watchClock(ctx, time.Now)
 	return nil
 }
 
@@ -172,6 +174,7 @@ func (s *RedisStore) Cleanup() error {
 		return nil
 	}
 	s.stopSharingRules()
+	s.stopWatchingClock()
 	return s.client.Close()
 }
 
