@@ -26,6 +26,12 @@ import (
 // unspent token is simply challenged again. Size the record to hold what is
 // spent within a token's lifetime and the floor never moves.
 //
+// An id that expired goes without raising the floor, so expiry is checked
+// against the latest time any caller gave, not only the caller's own: a
+// request reads its clock when it starts, and one whose body came slowly
+// would otherwise still find unexpired, and so unspent, a token the record
+// forgot as expired since.
+//
 // A million ids cost about 36 MiB: each is a fixed-size record (the id, two
 // times in seconds and a count, 28 bytes) in a ring, in the order they were
 // first spent, found through an open-addressed table of 4-byte positions
@@ -40,6 +46,7 @@ type Spent struct {
 	index     []uint32     // ring position + 1 by hash of the id; 0 is empty
 	shift     uint         // 64 - log2(len(index))
 	floor     int64        // unix seconds; unknown ids issued at or before it are refused
+	latest    time.Time    // the latest now given: expiry is checked against it
 	evictions uint64
 }
 
@@ -71,14 +78,19 @@ func unixSeconds(t time.Time) uint32 {
 
 // Use spends one of limit uses of id, issued at issued and expiring at
 // expires. It reports false, spending nothing, when the id has expired at
-// now, has already been used limit times, or cannot be proven unused (see
-// the type's doc).
+// now or at the latest now given before, has already been used limit
+// times, or cannot be proven unused (see the type's doc).
 func (s *Spent) Use(id [IDSize]byte, limit int, issued, expires, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now.Before(s.latest) {
+		now = s.latest
+	} else {
+		s.latest = now
+	}
 	if !now.Before(expires) {
 		return false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if pos, ok := s.find(id); ok {
 		e := &s.ring[pos]
 		if int64(e.uses) >= int64(limit) {

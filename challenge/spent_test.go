@@ -91,6 +91,38 @@ func TestSpentFailsClosedWhenFull(t *testing.T) {
 	t.Logf("%d ids spent, %d evicted unexpired, none spent twice", len(spent), s.Evictions())
 }
 
+// A caller's clock may be behind the record's latest (a request reads it
+// before its body comes, slowly): an id the record forgot as expired must
+// not look unexpired, and so unspent, to it.
+func TestSpentExpiryGoesByTheLatestClock(t *testing.T) {
+	for _, size := range []int{1, 2, 64} {
+		s, err := NewSpent(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp := testNow.Add(5 * time.Minute)
+		later := exp.Add(time.Hour)
+		tried, accepted := 0, 0
+		for i := range size {
+			s.Use(id(byte(i)), 1, testNow, exp, testNow)
+		}
+		// Later spends turn the ring over: the first ids go out expired.
+		for i := range size {
+			s.Use(id(byte(100+i)), 1, later, later.Add(time.Hour), later)
+		}
+		for i := range size {
+			tried++
+			if s.Use(id(byte(i)), 1, testNow, exp, testNow.Add(time.Minute)) {
+				accepted++
+			}
+		}
+		t.Logf("size %d: spent ids replayed with a clock behind: tried %d / accepted %d / expected 0", size, tried, accepted)
+		if accepted != 0 {
+			t.Errorf("size %d: %d spent ids accepted again", size, accepted)
+		}
+	}
+}
+
 // A day pass evicted from the record must not lock out a one-hour pass issued
 // after it: the floor follows issue times, not expiries.
 func TestSpentFloorByIssueTime(t *testing.T) {
