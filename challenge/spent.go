@@ -76,6 +76,17 @@ func unixSeconds(t time.Time) uint32 {
 	return uint32(min(max(t.Unix(), 0), math.MaxUint32))
 }
 
+// expirySeconds is t in unix seconds rounded up: an expiry a fraction of a
+// second past a whole second (a proof's, with a noscript_wait of 1.5s) must
+// not be taken for passed by the eviction while Use still takes the id for
+// unexpired.
+func expirySeconds(t time.Time) uint32 {
+	if t.Nanosecond() > 0 {
+		t = t.Add(time.Second)
+	}
+	return unixSeconds(t)
+}
+
 // Use spends one of limit uses of id, issued at issued and expiring at
 // expires. It reports false, spending nothing, when the id has expired at
 // now or at the latest now given before, has already been used limit
@@ -102,7 +113,7 @@ func (s *Spent) Use(id [IDSize]byte, limit int, issued, expires, now time.Time) 
 	if issued.Unix() <= s.floor || limit < 1 {
 		return false
 	}
-	s.add(spentEntry{id: id, issued: unixSeconds(issued), expires: unixSeconds(expires), uses: 1}, now.Unix())
+	s.add(spentEntry{id: id, issued: unixSeconds(issued), expires: expirySeconds(expires), uses: 1}, now.Unix())
 	return true
 }
 

@@ -123,6 +123,30 @@ func TestSpentExpiryGoesByTheLatestClock(t *testing.T) {
 	}
 }
 
+// An expiry a fraction of a second past a whole second (a proof's, with a
+// noscript_wait of 1.5s): the record must not forget the id as expired,
+// raising no floor, while Use still takes it for unexpired.
+func TestSpentFractionalExpiry(t *testing.T) {
+	s, err := NewSpent(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := testNow.Add(1500 * time.Millisecond)
+	if !s.Use(id(1), 1, testNow, exp, testNow) {
+		t.Fatal("first use refused")
+	}
+	at := testNow.Add(1200 * time.Millisecond) // past exp's whole second, before exp
+	s.Use(id(2), 1, testNow.Add(time.Second), at.Add(time.Hour), at)
+	accepted := 0
+	if s.Use(id(1), 1, testNow, exp, at) {
+		accepted++
+	}
+	t.Logf("id evicted in its expiry's last second, spent again: tried 1 / accepted %d / expected 0", accepted)
+	if accepted != 0 {
+		t.Fatal("spent id accepted again")
+	}
+}
+
 // A day pass evicted from the record must not lock out a one-hour pass issued
 // after it: the floor follows issue times, not expiries.
 func TestSpentFloorByIssueTime(t *testing.T) {
