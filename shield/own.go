@@ -1,10 +1,12 @@
 package shield
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,10 +144,18 @@ func (s *Shield) waitMore(w http.ResponseWriter, r *http.Request, now time.Time,
 	out.Action = ActionChallenge
 	out.Status = StatusChallenge
 	out.Difficulty = wait.Difficulty
-	return s.page(w, r, StatusChallenge, "challenge", challenge.MessagePage{
+	// The page carries the wait's token and return path: it is rendered
+	// for this request, never kept, so that early clicks with ever new
+	// return paths cannot fill the kept refusal pages (see s.page).
+	var page bytes.Buffer
+	if err := s.cfg.Pages.RenderMessage(&page, challenge.MessagePage{
 		Lang: lang, T: t, Title: t.Title, Text: fmt.Sprintf(t.WaitMore, max(left, 1)),
 		Link: s.waitPath + "?" + q.Encode(), LinkText: t.Continue,
-	})
+	}); err != nil {
+		return internalError("rendering wait page", err)
+	}
+	writePage(w, r, StatusChallenge, "challenge", challenge.MessageSecurityPolicy, page.Bytes(), strconv.Itoa(page.Len()), false)
+	return nil
 }
 
 // rechallenge answers a refused proof with a fresh challenge for what the

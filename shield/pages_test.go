@@ -3,7 +3,10 @@ package shield
 import (
 	"html"
 	"net/http"
+	"net/url"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +136,54 @@ func TestWaitClickedEarlyKeepsTheWait(t *testing.T) {
 	}
 	if w := b.do(http.MethodGet, "/", ""); w.Code != http.StatusOK {
 		t.Fatalf("after the wait: %d, want the petition", w.Code)
+	}
+}
+
+// A page answering an early Continue carries its wait's token and return
+// path: an attacker selecting Continue early again and again, each time
+// with another return path, must not fill the kept message pages with its
+// own, neither holding their memory nor leaving every refusal rendered
+// for each request, uncompressed, from then on.
+func TestEarlyWaitsKeepNoPages(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	h.shield.cfg.NoScriptWait = 10 * time.Second
+	h.shield.cfg.Observer = nil // keep no outcomes: the heap is measured
+	a := h.browser("203.0.113.9", 64500, "")
+	m := waitLink.FindStringSubmatch(a.do(http.MethodGet, "/", "").Body.String())
+	if m == nil {
+		t.Fatal("no Continue link")
+	}
+	wait, err := url.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const tries = 2100 // past the message pages kept
+	for i := range tries {
+		q := wait.Query()
+		q.Set("return", "/"+strconv.Itoa(i)+"/"+strings.Repeat("x", 1900))
+		if w := a.do(http.MethodGet, wait.Path+"?"+q.Encode(), ""); w.Code != StatusChallenge {
+			t.Fatalf("early Continue %d: %d", i, w.Code)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	kept := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+
+	// A refusal rendered for the first time afterwards.
+	r := a.request(http.MethodGet, "/.rempart/nothing", "")
+	r.Header.Set("Accept-Encoding", "gzip")
+	w := a.send(r)
+	compressed := w.Header().Get("Content-Encoding") == "gzip"
+	t.Logf("%d early Continues with distinct return paths: heap kept %.1f MiB; a new refusal page compressed: %v (want true)",
+		tries, float64(kept)/(1<<20), compressed)
+	if w.Code != http.StatusNotFound || !compressed {
+		t.Errorf("refusal after the early Continues: %d, compressed %v, want 404 compressed", w.Code, compressed)
+	}
+	if kept > 1<<20 {
+		t.Errorf("the early Continues' pages hold %.1f MiB, want under 1 MiB", float64(kept)/(1<<20))
 	}
 }
 
