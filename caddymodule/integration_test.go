@@ -1,11 +1,13 @@
 package caddymodule_test
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"html"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +22,7 @@ import (
 	_ "github.com/rempart/rempart/caddymodule"
 	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/internal/shieldtest"
+	"github.com/rempart/rempart/shield"
 )
 
 // The tests in this package share one Caddy (caddytest's admin port
@@ -225,6 +228,33 @@ func TestHeldSubmissionArrivesOnce(t *testing.T) {
 	}
 	if got := be.received("POST /sign"); len(got) != 1 {
 		t.Fatalf("backend got %d signatures, want 1", len(got))
+	}
+}
+
+// A signature whose body stops one byte short is cut off once the shield's
+// hold timeout passes, through Caddy's own response writers: a connection
+// that never sends the rest holds neither the body read so far nor its
+// goroutine for as long as the sender keeps it open.
+func TestStalledSubmissionIsCutOff(t *testing.T) {
+	startShield(t, "")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(shieldURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const size = 1000
+	fmt.Fprintf(conn, "POST /sign HTTP/1.1\r\nHost: localhost:9180\r\nContent-Type: application/x-www-form-urlencoded\r\n"+
+		"Content-Length: %d\r\n\r\n%s", size, strings.Repeat("x", size-1))
+	start := time.Now()
+	_ = conn.SetReadDeadline(start.Add(shield.DefaultBodyTimeout + 5*time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("stalled body still read after %v: %v", time.Since(start).Round(time.Second), err)
+	}
+	_ = resp.Body.Close()
+	t.Logf("stalled body answered %d after %v", resp.StatusCode, time.Since(start).Round(100*time.Millisecond))
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("stalled body answered %d, want 400", resp.StatusCode)
 	}
 }
 

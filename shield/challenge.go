@@ -60,6 +60,7 @@ func (a *action) hold() (id string, answered bool, err error) {
 		a.out.Reason = "body too large to hold"
 		return "", true, s.refuse(a.w, a.r, a.out, http.StatusRequestEntityTooLarge, tooLarge)
 	}
+	s.bodyDeadline(a.w)
 	body, err := io.ReadAll(io.LimitReader(a.r.Body, int64(s.cfg.MaxBody)+1))
 	if err != nil {
 		a.out.Reason = "unreadable body: " + err.Error()

@@ -33,7 +33,7 @@ type held struct {
 // submission that is gone, an unsafe request whose path cannot be read
 // unambiguously, a signature sent from another site's form.
 func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, active *Active, now time.Time, out *Outcome, req *policies.Request) (h *held, answered bool, err error) {
-	body := smallForm(r)
+	body := s.smallForm(w, r)
 	h, answered, err = s.heldSubmission(w, r, c, body, now, out)
 	if answered {
 		return nil, true, err
@@ -287,11 +287,12 @@ func isForm(contentType string) bool {
 // shield reads its own proof form in it (see reposted) and the routes some
 // frameworks read from a posted form (see routeSignature). The body is put
 // back as it was, for the next handler.
-func smallForm(r *http.Request) string {
+func (s *Shield) smallForm(w http.ResponseWriter, r *http.Request) string {
 	if safeMethod(r.Method) || r.Body == nil || r.ContentLength <= 0 || r.ContentLength > maxVerifyBody ||
 		!isForm(r.Header.Get("Content-Type")) {
 		return ""
 	}
+	s.bodyDeadline(w)
 	body, err := io.ReadAll(io.LimitReader(r.Body, r.ContentLength))
 	r.Body = struct {
 		io.Reader
@@ -326,4 +327,14 @@ func reposted(body string) (string, bool) {
 		}
 	}
 	return form.Get("submission"), true
+}
+
+// bodyDeadline bounds the time the body of the request w answers may take
+// to arrive, from now on the wall clock: the shield reads bodies whole
+// before deciding (a form, a proof, a submission to hold), and one that
+// never comes would otherwise keep what was read of it, and its goroutine,
+// for as long as its sender keeps the connection open. A writer that
+// cannot set a deadline (a test's recorder) reads without one.
+func (s *Shield) bodyDeadline(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
 }

@@ -53,6 +53,11 @@ type Config struct {
 	IPv4Prefix, IPv6Prefix int
 	// MaxBody is the largest body held while its sender solves a challenge.
 	MaxBody int
+	// BodyTimeout is how long a body the shield reads (a form it looks
+	// into, a proof, a submission to hold) may take to arrive, on the wall
+	// clock: a network deadline, so that bodies that never come cannot pile
+	// up in memory, up to MaxBody each. 0: DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// Observe makes the shield decide every request and let it through.
 	Observe bool
 	// Logger receives one debug line per outcome (in observe mode, saying
@@ -64,6 +69,10 @@ type Config struct {
 	// Now is the shield's clock; nil means time.Now.
 	Now func() time.Time
 }
+
+// DefaultBodyTimeout is Config.BodyTimeout's default: a browser sends a
+// form's body at once, and 64 KiB take a few seconds on a slow mobile link.
+const DefaultBodyTimeout = 10 * time.Second
 
 // Policy gives the policy in force. It must never block: the request path
 // does not wait on a policy reload.
@@ -105,6 +114,9 @@ func New(cfg Config) (*Shield, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
 	}
 	return &Shield{cfg: cfg, verifyPath: cfg.Prefix + "verify", waitPath: cfg.Prefix + "wait", log: log}, nil
 }

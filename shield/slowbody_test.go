@@ -1,10 +1,14 @@
 package shield
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,5 +114,110 @@ func TestSlowBodyReplaysNothingTheRecordForgot(t *testing.T) {
 	t.Logf("spent proof and pass sent again with a trickled body: tried %d / accepted %d / expected 0", tried, accepted)
 	if accepted != 0 {
 		t.Fatalf("%d replays accepted", accepted)
+	}
+}
+
+// An attacker opens many connections that each post a signature's body
+// but for its last byte, and never sends it: each body is read into memory
+// to be held, up to max_body, and nothing in the default policy budgets a
+// challenge outside the hosting networks. The shield must cut a body that
+// does not come, so that stalled connections hold neither its memory nor
+// its goroutine for as long as the attacker keeps them open.
+func TestStalledHoldsAreCutOff(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	h.shield.cfg.Observer = nil // keep no outcomes: the heap is measured
+	h.shield.cfg.BodyTimeout = 300 * time.Millisecond
+	a := h.browser("198.51.100.7", 64496, "")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = h.shield.Serve(w, r, a.id, h.backend)
+	}))
+	defer srv.Close()
+
+	const tries = 300
+	maxBody := h.shield.cfg.MaxBody
+	head := fmt.Sprintf("POST /sign HTTP/1.1\r\nHost: %[1]s\r\nUser-Agent: %[2]s\r\n"+
+		"Content-Type: application/x-www-form-urlencoded\r\nOrigin: http://%[1]s\r\nSec-Fetch-Site: same-origin\r\n"+
+		"Content-Length: %[3]d\r\n\r\n", a.host, a.ua, maxBody)
+	body := strings.Repeat("x", maxBody-1)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	conns := make([]net.Conn, 0, tries)
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	for range tries {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if _, err := io.WriteString(c, head+body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(h.shield.cfg.BodyTimeout + time.Second)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := max(int64(after.HeapAlloc)-int64(before.HeapAlloc), 0)
+
+	answered := 0
+	deadline := time.Now().Add(time.Second)
+	for _, c := range conns {
+		_ = c.SetReadDeadline(deadline)
+		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+			answered++
+			_ = resp.Body.Close()
+		}
+	}
+	t.Logf("%d connections stalled one byte short of a %d-byte body: tried %d / still held after the timeout %d / expected 0; heap held %.1f MiB",
+		tries, maxBody, tries, tries-answered, float64(held)/(1<<20))
+	if answered != tries {
+		t.Errorf("%d of %d stalled bodies still read after the timeout", tries-answered, tries)
+	}
+	if limit := int64(tries * maxBody / 3); held > limit {
+		t.Errorf("stalled bodies hold %.1f MiB, want under %.1f", float64(held)/(1<<20), float64(limit)/(1<<20))
+	}
+}
+
+// The deadline on a body the shield reads ends with the read: a signature
+// it looked into is forwarded to a backend that may take longer than that
+// to answer, and must not be cut off (net/http cancels a request whose
+// connection's read fails, once its body is read).
+func TestBodyDeadlineEndsWithTheRead(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	h.shield.cfg.BodyTimeout = 200 * time.Millisecond
+	a := h.browser("198.51.100.7", 64496, "")
+	a.pass("/")
+	slow := func(w http.ResponseWriter, r *http.Request) error {
+		// As reverse_proxy does, the body is sent on before the answer
+		// is awaited.
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		select {
+		case <-time.After(4 * h.shield.cfg.BodyTimeout):
+			return h.backend(w, r)
+		case <-r.Context().Done():
+			return r.Context().Err()
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h.shield.Serve(w, r, a.id, slow); err != nil {
+			t.Errorf("signature: %v", err)
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	defer srv.Close()
+	r := a.request(http.MethodPost, "/sign", signBody)
+	r.URL.Scheme, r.URL.Host, r.RequestURI = "http", srv.Listener.Addr().String(), ""
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || h.forwardedCount() != 1 {
+		t.Fatalf("signature with a pass, slow backend: %d, %d forwarded, want 200 and 1", resp.StatusCode, h.forwardedCount())
 	}
 }
