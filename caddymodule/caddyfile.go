@@ -87,6 +87,7 @@ func caddyfileClasses(h httpcaddyfile.Helper) []string {
 //	    ipv4_prefix   <bits>
 //	    ipv6_prefix   <bits>
 //	    max_body      <size>
+//	    body_timeout  <duration>
 //	    policy        <file>
 //	    policy_reload <duration>
 //	    mode          enforce|observe
@@ -160,6 +161,10 @@ func (h *Handler) unmarshalCaddyfile(d *caddyfile.Dispenser, classes []string) e
 			}
 		case "challenge_ttl":
 			if err := durationArg(d, &h.ChallengeTTL); err != nil {
+				return err
+			}
+		case "body_timeout":
+			if err := durationArg(d, &h.BodyTimeout); err != nil {
 				return err
 			}
 		case "noscript_wait":
@@ -294,6 +299,7 @@ var durationRanges = map[string]durationRange{
 	"noscript_wait": {time.Second, challenge.MaxWait},
 	"max_solve":     {100 * time.Millisecond, time.Hour},
 	"policy_reload": {100 * time.Millisecond, 0},
+	"body_timeout":  {time.Second, 10 * time.Minute},
 }
 
 // check reports a value of option outside the range.

@@ -37,6 +37,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				ipv4_prefix 32
 				ipv6_prefix 64
 				max_body 16KiB
+				body_timeout 30s
 				noscript_wait 10s
 				max_solve 3s
 				site petition
@@ -64,6 +65,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				IPv4Prefix:   32,
 				IPv6Prefix:   64,
 				MaxBody:      16 << 10,
+				BodyTimeout:  caddy.Duration(30 * time.Second),
 				NoScriptWait: caddy.Duration(10 * time.Second),
 				MaxSolve:     caddy.Duration(3 * time.Second),
 				Site:         "petition",
@@ -88,6 +90,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "protect bad glob", input: "rempart {\n protect POST /[a\n}", wantErr: "bad glob"},
 		{name: "bad duration", input: "rempart {\n pass_ttl forever\n}", wantErr: `pass_ttl "forever"`},
 		{name: "bad size", input: "rempart {\n max_body lots\n}", wantErr: `max_body "lots"`},
+		{name: "body_timeout too short", input: "rempart {\n body_timeout 100ms\n}", wantErr: "body_timeout 100ms"},
 		{name: "secret missing", input: "rempart {\n secret\n}", wantErr: "wrong argument count"},
 		{name: "site missing", input: "rempart {\n site\n}", wantErr: "wrong argument count"},
 		{name: "site extra", input: "rempart {\n site a b\n}", wantErr: "wrong argument count"},
@@ -160,6 +163,7 @@ func TestValidate(t *testing.T) {
 		{"ipv4 prefix", func(h *Handler) { h.IPv4Prefix = 33 }, "ipv4_prefix 33"},
 		{"ipv6 prefix", func(h *Handler) { h.IPv6Prefix = 129 }, "ipv6_prefix 129"},
 		{"max body", func(h *Handler) { h.MaxBody = DefaultStashBytes + 1 }, "max_body"},
+		{"body timeout", func(h *Handler) { h.BodyTimeout = caddy.Duration(time.Hour) }, "body_timeout"},
 		{"encoded path from JSON", func(h *Handler) { h.Protect[0].Path = "/%73ign" }, "protect"},
 		{"spent size", func(h *Handler) { h.SpentSize = 10 }, "spent_size 10"},
 		{"ipv6 ip prefix", func(h *Handler) { h.IPv6IPPrefix = 32 }, "ipv6_ip_prefix 32"},

@@ -139,6 +139,13 @@ type Handler struct {
 	// with 413. Default: 65536.
 	MaxBody int `json:"max_body,omitempty"`
 
+	// BodyTimeout is how long a request body the shield reads whole (a
+	// submission to hold, a proof, a short form it looks into) may take to
+	// arrive; one that does not is answered 400. It bounds how long a
+	// connection that stops sending keeps what was read of its body in
+	// memory. Default: 10s.
+	BodyTimeout caddy.Duration `json:"body_timeout,omitempty"`
+
 	// Site names the shield's state: its single-use records, held
 	// submissions, budgets and flood estimates belong to this site only and
 	// outlive config reloads as long as the name stays. The Caddyfile
@@ -218,7 +225,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Policy: h.policy, Pressure: pressure, DifficultyCap: h.difficultyCap(),
 		BudgetsFailClosed: budgetsFailClosed(h.app.storeOf()),
 		PassTTL:           time.Duration(h.PassTTL), ChallengeTTL: time.Duration(h.ChallengeTTL), NoScriptWait: time.Duration(h.NoScriptWait),
-		IPv4Prefix: h.IPv4Prefix, IPv6Prefix: h.IPv6Prefix, MaxBody: h.MaxBody,
+		IPv4Prefix: h.IPv4Prefix, IPv6Prefix: h.IPv6Prefix, MaxBody: h.MaxBody, BodyTimeout: time.Duration(h.BodyTimeout),
 		Observe: h.Mode == modeObserve, Logger: h.logger, Observer: h.lookout.observer(),
 	})
 	if err != nil {
@@ -272,6 +279,9 @@ func (h *Handler) setDefaults() {
 	if h.MaxBody == 0 {
 		h.MaxBody = DefaultMaxBody
 	}
+	if h.BodyTimeout == 0 {
+		h.BodyTimeout = caddy.Duration(shield.DefaultBodyTimeout)
+	}
 	if h.Flood == nil {
 		h.Flood = new(Flood)
 	}
@@ -315,6 +325,7 @@ func (h *Handler) Validate() error {
 		value  caddy.Duration
 	}{
 		{"pass_ttl", h.PassTTL}, {"challenge_ttl", h.ChallengeTTL}, {"policy_reload", h.PolicyReload},
+		{"body_timeout", h.BodyTimeout},
 	} {
 		if err := durationRanges[o.option].check(o.option, time.Duration(o.value)); err != nil {
 			return err

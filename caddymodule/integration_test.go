@@ -22,7 +22,6 @@ import (
 	_ "github.com/rempart/rempart/caddymodule"
 	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/internal/shieldtest"
-	"github.com/rempart/rempart/shield"
 )
 
 // The tests in this package share one Caddy (caddytest's admin port
@@ -236,7 +235,8 @@ func TestHeldSubmissionArrivesOnce(t *testing.T) {
 // that never sends the rest holds neither the body read so far nor its
 // goroutine for as long as the sender keeps it open.
 func TestStalledSubmissionIsCutOff(t *testing.T) {
-	startShield(t, "")
+	const timeout = time.Second
+	startShield(t, "body_timeout 1s")
 	conn, err := net.Dial("tcp", strings.TrimPrefix(shieldURL, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +246,7 @@ func TestStalledSubmissionIsCutOff(t *testing.T) {
 	fmt.Fprintf(conn, "POST /sign HTTP/1.1\r\nHost: localhost:9180\r\nContent-Type: application/x-www-form-urlencoded\r\n"+
 		"Content-Length: %d\r\n\r\n%s", size, strings.Repeat("x", size-1))
 	start := time.Now()
-	_ = conn.SetReadDeadline(start.Add(shield.DefaultBodyTimeout + 5*time.Second))
+	_ = conn.SetReadDeadline(start.Add(timeout + 10*time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatalf("stalled body still read after %v: %v", time.Since(start).Round(time.Second), err)
