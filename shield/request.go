@@ -75,9 +75,12 @@ func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, act
 		out.Method, out.Path = form.Method, form.Path
 		// A browser's form on another site must not be able to make its
 		// visitors sign: their submission is never held and re-posted as
-		// the site's own. The shield's own re-post of a held submission
-		// comes from its challenge page, on the site.
-		if h == nil && !safeMethod(r.Method) && crossSite(r) {
+		// the site's own. Nor its link, when a GET signs (a vote by GET, a
+		// _method claim): the browser would follow it with its pass, or
+		// solve the challenge by itself and come back to it from the
+		// challenge page, same-origin. The shield's own re-post of a held
+		// submission comes from its challenge page, on the site.
+		if h == nil && crossSite(r) {
 			out.Reason = "signature sent from another site"
 			return nil, true, s.refuse(w, r, out, http.StatusForbidden, crossSiteText)
 		}
