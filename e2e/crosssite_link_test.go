@@ -87,3 +87,53 @@ func TestCrossSiteLinkCannotVote(t *testing.T) {
 		t.Fatalf("the petition's own vote: %d votes, want 1", votes.Load())
 	}
 }
+
+// A page on another site that loads the petition twenty times (images, a
+// script, a frame) spends nothing of its visitor's network: the petition,
+// opened next in the same browser, is challenged as usual, not refused
+// over a challenge budget of ten a minute.
+func TestCrossSitePageSpendsNoBudget(t *testing.T) {
+	startPetition(t, "limit challenges per prefix 10/min")
+	var page strings.Builder
+	for i := range 18 {
+		fmt.Fprintf(&page, `<img src="%s/?img=%d" alt="">`, shieldURL, i)
+	}
+	fmt.Fprintf(&page, `<script src="%s/?script"></script><iframe src="%s/?frame"></iframe>`, shieldURL, shieldURL)
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>Actualités</title></head><body>%s</body></html>`, page.String())
+	}))
+	t.Cleanup(evil.Close)
+	ctx := browser(t)
+
+	loads := countRequests(t, ctx, shieldURL+"/?")
+	if err := chromedp.Do(ctx, inFrench, chromedp.Navigate(evil.URL+"/"), chromedp.Sleep(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	tried := loads.count(shieldURL + "/?")
+	// The same browser opens the petition: challenged, or refused over the
+	// budget that the other site's page spent.
+	petition := func(ev network.EventResponseReceived) bool {
+		return ev.Type == network.ResourceTypeDocument && ev.Response != nil && ev.Response.URL == shieldURL+"/"
+	}
+	ev, err := chromedp.Run(ctx, chromedp.WaitEvent(network.ResponseReceived, petition, navigateNoWait(shieldURL+"/")))
+	if err != nil {
+		t.Fatalf("opening the petition: %v", err)
+	}
+	action := header(ev.Response.Headers, "Rempart-Action")
+	refused := 0
+	if ev.Response.Status == http.StatusTooManyRequests {
+		refused = 1
+	}
+	t.Logf("the other site's page loaded the petition %d times; the petition opened next: %d %q (refused %d / expected 0)",
+		tried, ev.Response.Status, action, refused)
+	if tried < 19 {
+		t.Fatalf("only %d loads of the petition seen: the test tests nothing", tried)
+	}
+	if ev.Response.Status != http.StatusForbidden || action != "challenge" {
+		t.Fatalf("the petition opened after the other site's page: %d %q, want a challenge", ev.Response.Status, action)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("petition"))); err != nil {
+		t.Fatalf("the petition after its challenge: %v", err)
+	}
+}

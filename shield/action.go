@@ -199,6 +199,8 @@ func (a *action) observe(next Next) error {
 		case a.dec.Signature && ok && a.credits(pass) > 0 && pass.Difficulty >= a.required() &&
 			!a.exhausted(pass):
 			a.out.Action = ActionSpend
+		case embeddedElsewhere(a.r):
+			a.out.Action = ActionRefuse // as challenge would, uncounted
 		case a.dec.Signature && !safeMethod(a.r.Method):
 			a.out.Action = ActionHold
 		default:

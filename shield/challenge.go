@@ -17,6 +17,10 @@ import (
 // on once the browser has solved the challenge; only signatures are held,
 // so nothing else can take their room in the stash.
 func (a *action) challenge() error {
+	if embeddedElsewhere(a.r) {
+		a.out.Reason = "loaded by another site's page, which cannot solve a challenge"
+		return a.s.refuse(a.w, a.r, a.out, http.StatusForbidden, denied)
+	}
 	if ok, err := a.admit(policies.CountChallenges); !ok {
 		return err
 	}

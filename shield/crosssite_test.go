@@ -1,9 +1,13 @@
 package shield
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/rempart/rempart/budget"
+	"github.com/rempart/rempart/policies"
 )
 
 // A link on another site is a signature too when the request it makes
@@ -89,4 +93,94 @@ func TestCrossSiteLinksCannotSign(t *testing.T) {
 		})
 	}
 	t.Logf("links from another site: tried %d / accepted %d / expected 0", tried, accepted)
+}
+
+// A page on another site cannot spend the budgets and the flood estimate of
+// its visitors' networks on the petition: its images, scripts, frames and
+// fetches reach the petition from the visitors' own addresses, yet none of
+// them can run a challenge page (a subresource is never shown, a frame is
+// forbidden by the page's policy). Issued all the same, each challenge was
+// counted against the visitor's network: a popular page with twenty
+// images of the petition put a carrier's /24 (one CGNAT) over its challenge
+// budget and raised the difficulty of the whole ASN, and a genuine signer
+// there was refused. They are refused without a challenge, uncounted.
+func TestCrossSiteSubresourcesSpendNoBudget(t *testing.T) {
+	pressure, err := budget.NewPressure(budget.PressureConfig{Threshold: 60, MaxExtraBits: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, setup{
+		protect:  []string{"POST /sign"},
+		limits:   []policies.Budget{{Counts: policies.CountChallenges, Per: budget.KeyPrefix, Rate: "120/min"}},
+		pressure: pressure,
+	})
+	loads := []struct {
+		kind             string
+		site, mode, dest string
+	}{
+		{"image", "cross-site", "no-cors", "image"},
+		{"script", "cross-site", "no-cors", "script"},
+		{"stylesheet", "same-site", "no-cors", "style"},
+		{"frame", "cross-site", "navigate", "iframe"},
+		{"fetch", "cross-site", "no-cors", "empty"},
+	}
+	// A hidden frame posting someone else's proof to the verify endpoint:
+	// refused, it is answered with a challenge for its return page.
+	attacker := h.browser("203.0.113.9", 64511, "")
+	proof := attacker.solveProof(attacker.do(http.MethodGet, "/", ""))
+	// Thirty visitors of the other site, behind one carrier's CGNAT, each
+	// load its page: four of each kind of load, and the frame's proof.
+	tried, counted := 0, 0
+	for v := range 30 {
+		visitor := h.browser(fmt.Sprintf("198.51.100.%d", 1+v), 64496, "")
+		for i := range 21 {
+			l := loads[i%len(loads)]
+			r := visitor.request(http.MethodGet, fmt.Sprintf("/?img=%d", i), "")
+			if i == 20 {
+				l = loads[3]
+				r = visitor.request(http.MethodPost, proof.Action, proof.Form.Encode())
+			}
+			r.Header.Set("Sec-Fetch-Site", l.site)
+			r.Header.Set("Sec-Fetch-Mode", l.mode)
+			r.Header.Set("Sec-Fetch-Dest", l.dest)
+			visitor.send(r)
+			tried++
+			if a := h.outcomes[len(h.outcomes)-1].Action; a == ActionChallenge || a == ActionLimit {
+				counted++
+			}
+		}
+	}
+	t.Logf("the other site's loads of the petition: tried %d / counted against the network %d / expected 0", tried, counted)
+	if counted != 0 {
+		t.Errorf("%d loads from the other site counted against their network", counted)
+	}
+
+	// A genuine signer behind the same CGNAT opens the petition: a
+	// challenge at the site's difficulty, and the signature goes through.
+	signer := h.browser("198.51.100.200", 64496, "")
+	r := signer.request(http.MethodGet, "/", "")
+	r.Header.Set("Sec-Fetch-Site", "none")
+	r.Header.Set("Sec-Fetch-Mode", "navigate")
+	r.Header.Set("Sec-Fetch-Dest", "document")
+	w := signer.send(r)
+	if w.Code != StatusChallenge || w.Header().Get("Rempart-Action") != "challenge" {
+		t.Fatalf("the genuine signer opening the petition: %d %q (%s), want a challenge",
+			w.Code, w.Header().Get("Rempart-Action"), h.outcomes[len(h.outcomes)-1].Reason)
+	}
+	if bits := challengeBits(t, w); bits != 6 {
+		t.Errorf("the genuine signer's challenge asks %d bits, want the site's 6", bits)
+	}
+	if !signer.sign("/sign", signBody) {
+		t.Error("the genuine signer's signature was not forwarded")
+	}
+	// A top-level navigation from another site (a link) is still a reader
+	// that can solve: it is challenged, and counted.
+	signer.cookies = map[string]*http.Cookie{}
+	r = signer.request(http.MethodGet, "/from-a-link", "")
+	r.Header.Set("Sec-Fetch-Site", "cross-site")
+	r.Header.Set("Sec-Fetch-Mode", "navigate")
+	r.Header.Set("Sec-Fetch-Dest", "document")
+	if w := signer.send(r); w.Code != StatusChallenge || w.Header().Get("Rempart-Action") != "challenge" {
+		t.Errorf("a link from another site: %d %q, want a challenge", w.Code, w.Header().Get("Rempart-Action"))
+	}
 }

@@ -239,6 +239,24 @@ func crossSite(r *http.Request) bool {
 	return !strings.EqualFold(u.Host, r.Host)
 }
 
+// embeddedElsewhere reports whether a browser says the request is a load
+// by another site's page that is not a navigation of its own window: an
+// image, script, stylesheet, fetch or frame. None of them can run a
+// challenge page (a subresource is never shown, and the page forbids
+// framing), so a challenge issued to one is never solved; counted, it
+// would let any page spend its visitors' network budgets and flood
+// estimate on the petition. A top-level navigation from elsewhere (a
+// link) is a reader who can solve.
+func embeddedElsewhere(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+	default:
+		return false
+	}
+	dest := r.Header.Get("Sec-Fetch-Dest")
+	return dest != "" && dest != "document"
+}
+
 // heldSubmission returns the held submission the request releases, if
 // any: the one its body names when the body is the shield's own proof form
 // (the browser's re-post after a proof, see reposted), else the one its

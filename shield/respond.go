@@ -46,6 +46,7 @@ func addressTooLong(t *challenge.Messages) (string, string) {
 	return t.AddressTooLongTitle, t.AddressTooLong
 }
 func unreadable(t *challenge.Messages) (string, string) { return t.BadRequestTitle, t.BadRequest }
+func denied(t *challenge.Messages) (string, string)     { return t.DeniedTitle, t.Denied }
 func notFound(t *challenge.Messages) (string, string)   { return t.NotFoundTitle, t.NotFound }
 
 // tooManyTexts keeps the text of a 429 for each language and wait in
