@@ -107,6 +107,9 @@ func checkMoves(t *testing.T, mv *movesResult, cfg config) {
 		if row.Accepted != row.Expected {
 			t.Errorf("move %q: accepted %d of %d, expected %d; the shield answered %s", row.Name, row.Accepted, row.Tried, row.Expected, answersText(row.Answers))
 		}
+		for _, p := range row.Problems {
+			t.Errorf("move %q: %s", row.Name, p)
+		}
 	}
 	for n := 1; n <= 7; n++ {
 		if !played[strconv.Itoa(n)] {

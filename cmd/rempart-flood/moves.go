@@ -785,7 +785,40 @@ func (m *mover) crossSite(ctx context.Context) []*moveResult {
 	mv.Reached = t.Samples
 	mv.Notes = append(mv.Notes, fmt.Sprintf("held: %d, forwarded: %d; the same clients then signed from the site itself (`Origin` the site's, `Sec-Fetch-Site: same-origin`) with the pass the refused posts had not spent: %d of %d accepted",
 		mv.Accepted-t.Signatures, t.Signatures, controlled, controls))
-	return []*moveResult{mv}
+	return []*moveResult{mv, m.embeddedLoads(ctx)}
+}
+
+// embeddedLoads: a page on another site loads the petition as images,
+// scripts, frames and fetches in its visitors' browsers, all in one
+// carrier's /24, more often than the /24's challenge budget allows: none
+// of them can solve a challenge, so issued and counted they would spend
+// the budget of everyone behind that /24.
+func (m *mover) embeddedLoads(ctx context.Context) *moveResult {
+	const loads = 150 // over the /24's 120 challenges a minute
+	dests := []string{"image", "script", "style", "iframe", "empty"}
+	mv := newMove("4. ... another site's page loads the petition",
+		fmt.Sprintf("%d loads of `/` by a page on another site (`Sec-Fetch-Site: cross-site`, `Sec-Fetch-Dest` image, script, style, iframe or empty) from the visitors of one residential /24, over its budget of 120 challenges a minute; then a reader of that /24 opens the petition", loads),
+		"loads issued a challenge (counted against the /24's budget)")
+	base := addressIn(residentialNetworks[(12+m.cfg.moveClients)%len(residentialNetworks)].Prefix, crossSiteAddress+8).As4()
+	for i := range loads {
+		base[3] = byte(1 + i%250)
+		v := m.visitor(netip.AddrFrom4(base).String(), signerUA, tagCrossSite)
+		r, err := v.doWith(ctx, http.MethodGet, "/", "", "", "",
+			http.Header{"Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Dest": {dests[i%len(dests)]}, "Sec-Fetch-Mode": {"no-cors"}})
+		mv.Tried++
+		mv.answer(r, err)
+		if err == nil && r.header.Get("Rempart-Action") == "challenge" {
+			mv.Accepted++
+		}
+	}
+	base[3] = 251
+	r, err := m.visitor(netip.AddrFrom4(base).String(), signerUA, tagControl).doWith(ctx, http.MethodGet, "/", "", "", "",
+		http.Header{"Sec-Fetch-Site": {"none"}, "Sec-Fetch-Dest": {"document"}, "Sec-Fetch-Mode": {"navigate"}})
+	if err != nil || r.header.Get("Rempart-Action") != "challenge" {
+		mv.problemf("a reader of the same /24 opening the petition afterwards got %s, not a challenge", answerKey(r, err))
+	}
+	mv.Notes = append(mv.Notes, fmt.Sprintf("a reader of the same /24 opening the petition afterwards: %s", answerKey(r, err)))
+	return mv
 }
 
 // --- Move 5: amplification ---------------------------------------------
