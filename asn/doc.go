@@ -62,4 +62,10 @@
 //     pointer is followed once; a pointer to a pointer is refused, and
 //     the reader library refuses pointer loops inside records and
 //     bounds what one record may expand to.
+//   - Organisation names, which whoever registers an AS chooses and
+//     staff read in terminals, logs and the dashboard: control
+//     characters but tab (a newline would forge a line of `rempart asn
+//     lookup` or explain, an escape sequence drive the terminal),
+//     bidirectional controls and invalid UTF-8 are each replaced by
+//     U+FFFD.
 package asn

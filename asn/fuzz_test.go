@@ -13,7 +13,8 @@ import (
 )
 
 // checkParsed holds for every input: an error names the input, and a
-// table answers lookups without panicking.
+// table answers lookups without panicking, with clean organisation names
+// (see cleanOrg).
 func checkParsed(t *testing.T, tbl *Table, err error, name string) {
 	t.Helper()
 	if err != nil {
@@ -23,7 +24,9 @@ func checkParsed(t *testing.T, tbl *Table, err error, name string) {
 		return
 	}
 	for _, a := range []string{"0.0.0.0", "1.2.3.4", "255.255.255.255", "::", "2001:db8::1", "::ffff:1.2.3.4"} {
-		tbl.Lookup(mustAddr(a))
+		if info, _ := tbl.Lookup(mustAddr(a)); cleanOrg(info.Org) != info.Org {
+			t.Fatalf("Lookup(%s): organisation %q is not clean", a, info.Org)
+		}
 	}
 }
 

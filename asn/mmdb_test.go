@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
@@ -256,5 +257,76 @@ func BenchmarkLoadMMDB(b *testing.B) {
 		if _, err := Parse(data, "bench.mmdb"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Organisation names are chosen by whoever registers an AS, and staff
+// read them in a terminal (`rempart asn lookup`, `rempart explain`), in
+// logs and on the dashboard: a newline in one would forge a line of
+// output, an escape sequence would drive the terminal, a bidirectional
+// override would reorder what is shown. Every format loads them with
+// each such character, and any invalid UTF-8, replaced by U+FFFD.
+func TestHostileOrgNames(t *testing.T) {
+	writers := []struct {
+		name   string
+		write  func(testing.TB, string, []asntest.Network)
+		cannot string // what the format cannot carry in a name
+	}{
+		{"geolite2.mmdb", asntest.WriteMMDB, ""},
+		{"ipinfo.mmdb", asntest.WriteIPinfoMMDB, ""},
+		{"asn.csv", asntest.WriteCSV, "\r\n"},
+		{"ip2asn.tsv", asntest.WriteTSV, "\r\n\t"},
+	}
+	names := []struct{ org, want string }{
+		{"Evil\nlookup:   52.94.1.1  AS16509  Amazon", "Evil\ufffdlookup:   52.94.1.1  AS16509  Amazon"},
+		{"Evil\r\ndecided:  rule allow-all", "Evil\ufffd\ufffddecided:  rule allow-all"},
+		{"Evil\tHosting", "Evil\tHosting"}, // real descriptions hold tabs
+		{"Evil\x1b]0;owned\x07\x1b[2J", "Evil\ufffd]0;owned\ufffd\ufffd[2J"},
+		{"Evil\u009b31m\x7f", "Evil\ufffd31m\ufffd"},
+		{"Evil \u202egnp.exe\u2066", "Evil \ufffdgnp.exe\ufffd"},
+		{"Evil \xff\xfe Hosting", "Evil \ufffd\ufffd Hosting"},
+		{"Société Générale – 東京", "Société Générale – 東京"},
+	}
+	for _, w := range writers {
+		t.Run(w.name, func(t *testing.T) {
+			// Text files are told from binary ones by their first 512
+			// bytes: the names come after clean lines.
+			var nets []asntest.Network
+			for i := range 32 {
+				nets = append(nets, asntest.Network{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), 32), ASN: 64400, Org: "Clean Hosting"})
+			}
+			var lookups []lookupCase
+			for i, n := range names {
+				if strings.ContainsAny(n.org, w.cannot) {
+					continue
+				}
+				if strings.HasSuffix(w.name, ".mmdb") && !utf8.ValidString(n.org) {
+					continue // MaxMind DB strings are UTF-8: the writer would refuse it
+				}
+				addr := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
+				nets = append(nets, asntest.Network{Prefix: netip.PrefixFrom(addr, 32), ASN: 64500 + uint32(i), Org: n.org})
+				lookups = append(lookups, lookupCase{addr.String(), 64500 + uint32(i), n.want})
+			}
+			path := filepath.Join(t.TempDir(), w.name)
+			w.write(t, path, nets)
+			tbl, err := Load(path)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			var hostile, kept int
+			for i, c := range lookups {
+				if c.org == nets[32+i].Org {
+					continue // a clean name
+				}
+				hostile++
+				if got, _ := tbl.Lookup(mustAddr(c.addr)); got.Org != c.org {
+					kept++
+				}
+			}
+			checkLookups(t, tbl, lookups)
+			if kept > 0 {
+				t.Errorf("%d of %d hostile names kept characters that forge output or drive a terminal, want 0", kept, hostile)
+			}
+		})
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gaissmai/bart"
 )
@@ -14,9 +16,47 @@ type Info struct {
 	// ASN is the autonomous system number; 0 never appears in a table,
 	// because every supported format uses it for "not routed".
 	ASN uint32
-	// Org is the organisation name as the database spells it; it may
-	// be empty.
+	// Org is the organisation name as the database spells it, with
+	// control characters but tab, bidirectional controls and invalid
+	// UTF-8 replaced by U+FFFD (see cleanOrg); it may be empty.
 	Org string
+}
+
+// cleanOrg replaces, in an organisation name, each character that must
+// not reach staff's screens with U+FFFD: a name is chosen by whoever
+// registers an AS, and shown in terminals, logs and the dashboard, where
+// a newline would forge a line of output, an escape sequence drive the
+// terminal, and a bidirectional control reorder what is shown. Invalid
+// UTF-8 is replaced too; a tab, which real descriptions hold, is kept.
+// A clean name is returned as is.
+func cleanOrg(s string) string {
+	clean := true
+	for i := 0; i < len(s) && clean; i++ {
+		clean = s[i] >= 0x20 && s[i] < 0x7f || s[i] == '\t'
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	changed := false
+	for i, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) && r != '\t' || unicode.Is(unicode.Bidi_Control, r) {
+			if !changed {
+				b.Grow(len(s) + 2)
+				b.WriteString(s[:i])
+				changed = true
+			}
+			b.WriteRune(utf8.RuneError)
+			continue
+		}
+		if changed {
+			b.WriteRune(r)
+		}
+	}
+	if !changed {
+		return s
+	}
+	return b.String()
 }
 
 // Table maps IP prefixes (IPv4 and IPv6 in one trie) to autonomous

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+
+	"github.com/rempart/rempart/asn/asntest"
 )
 
 // runASN runs `asn args...` as registered with Caddy's command line.
@@ -34,6 +37,10 @@ func TestASNLookupCommand(t *testing.T) {
 	db := writeTestDB(t)
 	cdn := writeFile(t, "cdn.txt", "AS13335 # Cloudflare\n")
 	corrupt := writeFile(t, "corrupt.mmdb", "\x00\x01\x02 not a database")
+	// An organisation name is chosen by whoever registers the AS.
+	hostile := filepath.Join(t.TempDir(), "hostile.mmdb")
+	asntest.WriteMMDB(t, hostile, []asntest.Network{{Prefix: netip.MustParsePrefix("203.0.113.0/24"), ASN: 64666,
+		Org: "Evil\n52.94.1.1  AS16509  Amazon.com, Inc.  class=hosting\x1b[2J"}})
 	tests := []struct {
 		name       string
 		args       []string
@@ -76,6 +83,11 @@ func TestASNLookupCommand(t *testing.T) {
 			wantOut:    "52.94.1.1  AS16509  Amazon.com, Inc.  class=hosting\n1.1.1.1  AS13335  Cloudflare, Inc.\n",
 			wantStderr: "\"52.94.1\": not an IP address\n",
 			wantErr:    "an address is not an IP address",
+		},
+		{
+			name:    "hostile organisation name",
+			args:    []string{"lookup", "--db", hostile, "203.0.113.5"},
+			wantOut: "203.0.113.5  AS64666  Evil\ufffd52.94.1.1  AS16509  Amazon.com, Inc.  class=hosting\ufffd[2J\n",
 		},
 		{name: "no database", args: []string{"lookup", "1.1.1.1"}, wantErr: "--db: give the IP-to-ASN database file"},
 		{name: "missing database", args: []string{"lookup", "--db", "/nonexistent/asn.mmdb", "1.1.1.1"}, wantErr: "ASN database: stat /nonexistent/asn.mmdb: no such file or directory"},
