@@ -150,7 +150,7 @@ func (d *Dashboard) UnmarshalCaddyfile(disp *caddyfile.Dispenser) error {
 // its script and style, and its actions.
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	p := r.URL.Path
-	dir, name := p[:strings.LastIndexByte(p, '/')+1], p[strings.LastIndexByte(p, '/')+1:]
+	name := p[strings.LastIndexByte(p, '/')+1:]
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -179,7 +179,12 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 		_, err = w.Write(b)
 		return err
 	}
-	http.Redirect(w, r, (&url.URL{Path: dir + name + "/"}).EscapedPath(), http.StatusSeeOther)
+	// Relative to the page: the path as sent may start with "//" (Caddy's
+	// path matcher merges slashes and resolves dot segments before it
+	// matches the route), which in an absolute Location names another
+	// host.
+	w.Header().Set("Location", "./"+url.PathEscape(name)+"/")
+	w.WriteHeader(http.StatusSeeOther)
 	return nil
 }
 

@@ -1,11 +1,18 @@
 package caddymodule
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/rempart/rempart/internal/fuzzguard"
 )
@@ -92,4 +99,80 @@ func FuzzDashboardAction(f *testing.F) {
 			}
 		})
 	})
+}
+
+// TestDashboardRedirectStaysOnSite asks the dashboard for paths that
+// Caddy's path matcher takes for its route once slashes are merged and
+// dot segments resolved, but that start with "//" as sent: the redirect
+// to the path with a "/" must stay on the staff site, or a link to it
+// sends staff, logged in, to a page of the attacker's (a fake login).
+func TestDashboardRedirectStaysOnSite(t *testing.T) {
+	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: 3031, LoadRequestTimeout: 30 * time.Second})
+	tester.InitServer(fmt.Sprintf(`
+	{
+		admin localhost:3031
+		http_port 9690
+		grace_period 1ns
+		auto_https off
+		storage file_system %s
+	}
+	http://localhost:9690 {
+		route /staff/* {
+			basic_auth {
+				# password "change-me"
+				staff $2a$14$ORXwjnfWU0p3fV0lIQR0KeZSZlkR8nHyO.RASB0Ibz4xloA/1S716
+			}
+			rempart_dashboard
+		}
+		respond "petition"
+	}
+	http://127.0.0.1:9690 {
+		rempart_dashboard
+	}`, t.TempDir()), "caddyfile")
+
+	tests := []struct{ host, path, wantPath string }{
+		{"localhost:9690", "/staff/x", "/staff/x/"},
+		{"localhost:9690", "//staff/x", "//staff/x/"},
+		{"localhost:9690", "//evil.example/../staff/x", "//staff/x/"},
+		{"localhost:9690", "//evil.example/%2E%2E/staff/x", "//evil.example/%2E%2E/staff/x/"},
+		{"127.0.0.1:9690", "/x", "/x/"},
+		{"127.0.0.1:9690", "//evil.example/x", "//evil.example/x/"},
+		{"127.0.0.1:9690", "/%2Fevil.example/x", "/%2Fevil.example/x/"},
+		{"127.0.0.1:9690", "/ok/a%3Fb", "/ok/a%3Fb/"},
+	}
+	var offSite int
+	for _, tt := range tests {
+		c, err := net.Dial("tcp", tt.host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Basic c3RhZmY6Y2hhbmdlLW1l\r\nConnection: close\r\n\r\n", tt.path, tt.host)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		c.Close()
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		if err != nil || resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("GET %s: %d, Location %q, want 303 to %s", tt.path, resp.StatusCode, resp.Header.Get("Location"), tt.wantPath)
+			continue
+		}
+		// Where a browser goes: the Location resolved against the URL it
+		// asked for.
+		base, err := url.Parse("http://" + tt.host + tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := base.ResolveReference(loc)
+		if to.Host != tt.host {
+			offSite++
+			t.Errorf("GET %s: Location %q sends the browser to %s", tt.path, loc, to.Host)
+		} else if to.EscapedPath() != tt.wantPath {
+			t.Errorf("GET %s: Location %q goes to %s, want %s", tt.path, loc, to.EscapedPath(), tt.wantPath)
+		}
+	}
+	if offSite > 0 {
+		t.Errorf("%d of %d redirects left the staff site, want 0", offSite, len(tests))
+	}
 }
