@@ -34,6 +34,9 @@ func (w *lookout) logTraffic(interval time.Duration) {
 	if would := w.nets.would.Swap(0); would > 0 {
 		fields = append(fields, zap.Uint64("would_refuse", would))
 	}
+	if unlogged := w.nets.unlogged.Swap(0); unlogged > 0 {
+		fields = append(fields, zap.Uint64("over_budget_unlogged", unlogged))
+	}
 	now := w.now()
 	fields = append(fields, zap.Array("top_asns", topASNs(w.nets.asns.Top(3, -1, now))),
 		zap.Array("top_prefixes", topPrefixes(w.nets.prefixes.Top(3, -1, now))))

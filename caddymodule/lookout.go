@@ -21,7 +21,9 @@ import (
 )
 
 // Sizes of what a site remembers of the networks it sees: with about 300
-// bytes a tracked network, a site's watch stays under 200 KiB.
+// bytes a tracked network, a site's watch stays under 200 KiB, and 20 KiB
+// more for the networks logged over a budget in a flood from many
+// (maxLoggedOverBudget).
 const (
 	topCapacity    = 256
 	recentRefusals = 50
@@ -58,6 +60,13 @@ type networks struct {
 	// overBudget remembers which networks were refused by which budget in
 	// the current log interval (see firstOverBudget).
 	overBudget [overBudgetSlots]atomic.Uint64
+	// logged holds the networks, hashed with their budget, logged going
+	// over it in the log interval loggedIn; unlogged counts the refusals
+	// of those past maxLoggedOverBudget (see logOverBudget).
+	loggedMu sync.Mutex
+	logged   map[uint64]struct{}
+	loggedIn int64
+	unlogged atomic.Uint64
 
 	mu      sync.Mutex
 	refused [recentRefusals]refusal
@@ -210,14 +219,49 @@ type overBudgetKey struct {
 // going over a budget is logged, however few its refusals. A slot another
 // network took back only makes a refusal tracked again.
 func (n *networks) firstOverBudget(out *shield.Outcome, now time.Time) bool {
-	h := maphash.Comparable(overBudgetSeed, overBudgetKey{asn: out.Client.ASN, network: keyOfPrefix(out.Network), budget: out.Budget})
-	interval := uint64(now.Unix() / int64(max(logInterval/time.Second, 1)))
+	h := overBudgetHash(out)
+	interval := uint64(logIntervalOf(now))
 	mark := h&^0xffff | interval&0xffff
 	slot := &n.overBudget[h%overBudgetSlots]
 	if slot.Load() == mark {
 		return false
 	}
 	slot.Store(mark)
+	return true
+}
+
+func overBudgetHash(out *shield.Outcome) uint64 {
+	return maphash.Comparable(overBudgetSeed, overBudgetKey{asn: out.Client.ASN, network: keyOfPrefix(out.Network), budget: out.Budget})
+}
+
+// logIntervalOf numbers the log interval now is in.
+func logIntervalOf(now time.Time) int64 { return now.Unix() / int64(max(logInterval/time.Second, 1)) }
+
+// maxLoggedOverBudget bounds the networks logged going over a budget in a
+// log interval, and the memory that remembers them (about 20 bytes each).
+const maxLoggedOverBudget = 1024
+
+// logOverBudget reports whether out's network going over its budget is to
+// be logged: once a log interval. The top list's Info remembers it only
+// while the list holds the network: in a flood from more networks than
+// that, each refusal would find it forgotten and log again. Past
+// maxLoggedOverBudget networks in an interval, refusals are counted for
+// the traffic line instead.
+func (n *networks) logOverBudget(out *shield.Outcome, now time.Time) bool {
+	h, interval := overBudgetHash(out), logIntervalOf(now)
+	n.loggedMu.Lock()
+	defer n.loggedMu.Unlock()
+	if n.logged == nil || interval != n.loggedIn {
+		n.logged, n.loggedIn = make(map[uint64]struct{}), interval
+	}
+	if _, ok := n.logged[h]; ok {
+		return false
+	}
+	if len(n.logged) >= maxLoggedOverBudget {
+		n.unlogged.Add(1)
+		return false
+	}
+	n.logged[h] = struct{}{}
 	return true
 }
 
@@ -413,7 +457,7 @@ func (w *lookout) observe(r *http.Request, out *shield.Outcome) {
 // a budget (again after a calm interval), or the flood raises or lowers
 // its difficulty.
 func (w *lookout) changes(out *shield.Outcome, prev top.Info, extra int, now time.Time) {
-	if out.Budget != "" && (prev.Budget != out.Budget || now.Sub(prev.BudgetAt) > logInterval) {
+	if out.Budget != "" && (prev.Budget != out.Budget || now.Sub(prev.BudgetAt) > logInterval) && w.nets.logOverBudget(out, now) {
 		msg := "network over budget"
 		if out.Observed {
 			msg = "network over budget: observe mode would refuse (429)"

@@ -238,3 +238,43 @@ func TestRefusalFloodIsSampled(t *testing.T) {
 		t.Errorf("%d refusals in a second counted as %.6f", exactRefusals, got)
 	}
 }
+
+// A flood from more networks than the top list holds, each over its
+// budget, refused again and again within a minute: each is logged going
+// over its budget once, not at each refusal that finds it let go by the
+// list; past maxLoggedOverBudget networks in an interval, the rest are
+// counted in the traffic line instead of logged one by one.
+func TestOverBudgetLoggedOncePerNetwork(t *testing.T) {
+	const rounds = 10
+	for _, networks := range []int{100, 1000, 3000} {
+		t.Run(strconv.Itoa(networks), func(t *testing.T) {
+			l, logs, now := newTestLookout(t, nil)
+			refusals := networks * rounds
+			perSecond := max(refusals/50, exactRefusals) // all within 50 s: one log interval
+			for i := range refusals {
+				if i%perSecond == perSecond-1 {
+					*now = now.Add(time.Second)
+				}
+				k := i % networks
+				p := netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(k >> 8), byte(k)}), 48)
+				out := &shield.Outcome{Action: shield.ActionLimit, Rule: "limits", Budget: "signatures.prefix", Signature: true,
+					Client: shield.Identity{IP: p.Addr().Next()}, Network: p}
+				l.observe(httptest.NewRequest(http.MethodPost, "/sign", nil), out)
+			}
+			lines, want := logs.FilterMessage("network over budget").Len(), min(networks, maxLoggedOverBudget)
+			t.Logf("%d networks, %d refusals: %d lines say a network went over its budget, want %d", networks, refusals, lines, want)
+			if lines != want {
+				t.Errorf("%d lines say a network went over its budget, want %d (one a network, at most %d)", lines, want, maxLoggedOverBudget)
+			}
+			l.logTraffic(time.Minute)
+			traffic := logs.FilterMessage("rempart: traffic").All()
+			if len(traffic) != 1 {
+				t.Fatalf("%d traffic lines, want 1", len(traffic))
+			}
+			unlogged, _ := traffic[0].ContextMap()["over_budget_unlogged"].(uint64)
+			if networks > maxLoggedOverBudget && unlogged == 0 || networks <= maxLoggedOverBudget && unlogged != 0 {
+				t.Errorf("the traffic line counts %d refusals over a budget not logged, %d networks", unlogged, networks)
+			}
+		})
+	}
+}
