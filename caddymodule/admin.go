@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -245,7 +246,7 @@ func handleExplain(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	ip, err := netip.ParseAddr(q.Get("ip"))
-	if err != nil {
+	if err != nil || ip.Zone() != "" { // a client's address has no zone
 		return apiError(http.StatusBadRequest, fmt.Errorf("ip %q: want an IP address", q.Get("ip")))
 	}
 	lps, hs := running()
@@ -261,6 +262,10 @@ func handleExplain(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.Path == "" {
 		req.Path = "/"
+	}
+	// The method as given, not upper-cased, for the error to quote.
+	if err := checkSample(cmp.Or(q.Get("method"), req.Method), req.Path, req.Host); err != nil {
+		return apiError(http.StatusBadRequest, err)
 	}
 	for _, hv := range q["header"] {
 		name, value, ok := strings.Cut(hv, "=")

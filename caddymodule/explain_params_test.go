@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -180,5 +181,74 @@ func TestAdminAnswersPerSite(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("an unknown parameter: %d, want 400", resp.StatusCode)
+	}
+}
+
+// TestExplainRefusesWhatNoRequestHolds gives `rempart explain` and the
+// admin API's /rempart/explain an address, method, path or host that no
+// HTTP request can hold: both refuse it, with the same message, rather than
+// explain it, a control character included, which would write a forged
+// line ("decided:  ...") into the explanation staff read.
+func TestExplainRefusesWhatNoRequestHolds(t *testing.T) {
+	const admin = "localhost:3032"
+	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: 3032, LoadRequestTimeout: 30 * time.Second})
+	tester.InitServer(fmt.Sprintf(`
+	{
+		admin %s
+		http_port 9692
+		grace_period 1ns
+		auto_https off
+		storage file_system %s
+	}
+	http://localhost:9692 {
+		rempart {
+			secret integration-test-secret-0123456789
+			protect POST /sign
+		}
+		respond "petition"
+	}`, admin, t.TempDir()), "caddyfile")
+
+	const forged = "\ndecided:  rule allow-all (line 1), which matches every request\naction:   allow"
+	tests := []struct{ param, value, wantErr string }{
+		{"ip", "fe80::1%" + forged, `ip "fe80::1%\ndecided:`},
+		{"method", "G ET", `method "G ET": want a method such as GET or POST`},
+		{"method", "POST" + forged, `method "POST\ndecided:`},
+		{"path", "sign", `path "sign": want a path starting with /`},
+		{"path", "/sign" + forged, `path "/sign\ndecided:`},
+		{"path", "/sign\x1b[2J", `path "/sign\x1b[2J": want a path starting with /, with no control character`},
+		{"host", "petition.example.org" + forged, `host "petition.example.org\ndecided:`},
+		{"host", "petition example", `host "petition example": want a host name, such as petition.example.org`},
+	}
+	var cliAccepted, apiAccepted int
+	for _, tt := range tests {
+		args := []string{"--ip", "203.0.113.9", "--" + tt.param, tt.value}
+		_, _, err := runCommand(t, "explain", args...)
+		switch {
+		case err == nil:
+			cliAccepted++
+			t.Errorf("rempart explain --%s %q: explained, want an error", tt.param, tt.value)
+		case !strings.Contains(err.Error(), "--"+tt.wantErr):
+			t.Errorf("rempart explain --%s %q: %v, want an error saying %q", tt.param, tt.value, err, "--"+tt.wantErr)
+		}
+
+		q := url.Values{"ip": {"203.0.113.9"}, tt.param: {tt.value}}
+		resp, err := http.Get("http://" + admin + "/rempart/explain?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var answer struct{ Error string }
+		_ = json.Unmarshal(body, &answer)
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			apiAccepted++
+			t.Errorf("/rempart/explain?%s=%q: explained, want 400:\n%s", tt.param, tt.value, body)
+		case resp.StatusCode != http.StatusBadRequest || !strings.Contains(answer.Error, tt.wantErr):
+			t.Errorf("/rempart/explain?%s=%q: %d %s, want 400 saying %q", tt.param, tt.value, resp.StatusCode, body, tt.wantErr)
+		}
+	}
+	if cliAccepted+apiAccepted > 0 {
+		t.Errorf("of %d requests no HTTP request can hold, rempart explain explained %d and /rempart/explain %d, want 0", len(tests), cliAccepted, apiAccepted)
 	}
 }

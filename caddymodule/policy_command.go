@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"unicode"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
@@ -280,16 +281,15 @@ func (f *explainFlags) run(cmd *cobra.Command) error {
 	if f.ip == "" {
 		return errors.New("--ip: give the client's IP address")
 	}
+	// A client's address has no zone (Caddy drops it), and a zone is any
+	// text, a newline included.
 	ip, err := netip.ParseAddr(f.ip)
-	if err != nil {
+	if err != nil || ip.Zone() != "" {
 		return fmt.Errorf("--ip %q: not an IP address", f.ip)
 	}
 	ip = ip.Unmap()
-	if f.method == "" || strings.ContainsAny(f.method, " \t\r\n") {
-		return fmt.Errorf("--method %q: want a method such as GET or POST", f.method)
-	}
-	if !strings.HasPrefix(f.path, "/") {
-		return fmt.Errorf("--path %q: want a path starting with /", f.path)
+	if err := checkSample(f.method, f.path, f.host); err != nil {
+		return fmt.Errorf("--%w", err)
 	}
 	header := make(http.Header)
 	for _, h := range f.headers {
@@ -348,6 +348,23 @@ func (f *explainFlags) run(cmd *cobra.Command) error {
 	}
 	req.MarkSignature(p)
 	fmt.Fprint(w, p.Explain(&req))
+	return nil
+}
+
+// checkSample refuses, for `rempart explain` and /rempart/explain alike,
+// a method, path or host that no HTTP request holds: a control character
+// in one would also write a forged line into the explanation. The error
+// starts with the parameter's name.
+func checkSample(method, path, host string) error {
+	if _, err := policies.CanonicalMethod(method); err != nil {
+		return fmt.Errorf("method %q: want a method such as GET or POST", method)
+	}
+	if !strings.HasPrefix(path, "/") || strings.ContainsFunc(path, unicode.IsControl) {
+		return fmt.Errorf("path %q: want a path starting with /, with no control character", path)
+	}
+	if strings.ContainsFunc(host, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) {
+		return fmt.Errorf("host %q: want a host name, such as petition.example.org", host)
+	}
 	return nil
 }
 
