@@ -130,8 +130,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 }
 
 // Start says plainly when there is no database, once per config load,
-// and routes the database watcher's logs to this config.
+// and routes the logs of the database watcher and of the Redis store's
+// connection to this config.
 func (a *App) Start() error {
+	// The Redis connection outlives this config too (see redisConns).
+	if rs, ok := a.store.(*RedisStore); ok {
+		rs.backend.SetLogger(rs.logger)
+	}
 	if a.db == nil {
 		a.logger.Info("no ASN database configured (asn_db): clients are grouped by network prefix instead of by network")
 		return nil

@@ -139,18 +139,27 @@ func (s *RedisStore) Provision(ctx caddy.Context) error {
 	if s.TLS {
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: repl.ReplaceKnown(s.TLSServerName, "")}
 	}
-	s.client = redis.NewUniversalClient(opts)
-	backend, err := redisstore.New(redisstore.Config{Client: s.client, Prefix: s.KeyPrefix, Timeout: timeout, Logger: s.logger})
+	// The connection, and the sites' state opened through it, are shared
+	// by every config with the same settings: the state outlives a reload,
+	// so the connection it uses must too. The password is part of the
+	// settings, so that a new one reconnects.
+	id, _ := json.Marshal([]any{addrs, opts.MasterName, opts.Username, opts.Password, s.DB, s.KeyPrefix, s.TLS, s.TLSServerName, timeout, s.BudgetsOnError})
+	sum := sha256.Sum256(id)
+	poolKey := "redis." + hex.EncodeToString(sum[:8])
+	val, _, err := redisConns.LoadOrNew(poolKey, func() (caddy.Destructor, error) {
+		client := redis.NewUniversalClient(opts)
+		backend, err := redisstore.New(redisstore.Config{Client: client, Prefix: s.KeyPrefix, Timeout: timeout, Logger: s.logger})
+		if err != nil {
+			_ = client.Close()
+			return nil, err
+		}
+		return &redisConn{client: client, backend: backend}, nil
+	})
 	if err != nil {
-		_ = s.client.Close()
 		return err
 	}
-	s.backend = backend
-	// The state is shared by every config using the same Redis and
-	// prefix; the password is not part of what names it.
-	id, _ := json.Marshal([]any{addrs, opts.MasterName, opts.Username, s.DB, s.KeyPrefix, s.TLS, timeout, s.BudgetsOnError})
-	sum := sha256.Sum256(id)
-	s.poolKey = "redis." + hex.EncodeToString(sum[:8])
+	conn := val.(*redisConn)
+	s.poolKey, s.client, s.backend = poolKey, conn.client, conn.backend
 
 	s.Timeout = caddy.Duration(timeout)
 	s.rulesVersion.Store("")
@@ -158,7 +167,7 @@ func (s *RedisStore) Provision(ctx caddy.Context) error {
 
 	cctx, cancel := context.WithTimeout(ctx, 2*timeout)
 	defer cancel()
-	switch warning, err := backend.CheckEviction(cctx); {
+	switch warning, err := s.backend.CheckEviction(cctx); {
 	case err != nil:
 		s.logger.Warn("could not check Redis's maxmemory-policy: make sure it is noeviction, or spent records may be evicted and replayed", zap.Error(err))
 	case warning != "":
@@ -168,15 +177,32 @@ func (s *RedisStore) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Cleanup stops sharing temporary rules and closes the client.
+// Cleanup stops sharing temporary rules and lets go of the connection,
+// closed once no config uses it.
 func (s *RedisStore) Cleanup() error {
 	if s.client == nil {
 		return nil
 	}
 	s.stopSharingRules()
 	s.stopWatchingClock()
-	return s.client.Close()
+	_, err := redisConns.Delete(s.poolKey)
+	return err
 }
+
+// redisConns holds the Redis connections of the configs running: a reload
+// keeps the state of its sites (siteStates), which keeps using the
+// connection it was opened through, so that connection must not close with
+// the config unloaded.
+var redisConns = caddy.NewUsagePool()
+
+// redisConn is one shared connection to Redis.
+type redisConn struct {
+	client  redis.UniversalClient
+	backend *redisstore.Backend
+}
+
+// Destruct closes the connection once no config uses it.
+func (c *redisConn) Destruct() error { return c.client.Close() }
 
 // Backend returns the Redis backend.
 func (s *RedisStore) Backend() store.Backend { return s.backend }

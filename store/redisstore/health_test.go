@@ -14,7 +14,8 @@ import (
 // new outage, logged once.
 func TestHealthLogsOneLinePerOutageNotPerFlap(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	h := &health{log: zap.New(core)}
+	h := &health{}
+	h.log.Store(zap.New(core))
 	fail := errors.New("connection refused")
 	for range 50 {
 		h.down(fail)

@@ -89,11 +89,9 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = zap.NewNop()
-	}
-	return &Backend{client: cfg.Client, prefix: cfg.Prefix, timeout: cfg.Timeout, health: &health{log: log}}, nil
+	b := &Backend{client: cfg.Client, prefix: cfg.Prefix, timeout: cfg.Timeout, health: &health{}}
+	b.SetLogger(cfg.Logger)
+	return b, nil
 }
 
 // siteKeys are the keys of one site: every one starts with its hash tag.
@@ -156,7 +154,7 @@ func (b *Backend) OpenSite(ctx context.Context, name string, cfg store.SiteConfi
 	stop := stash.startFlushing()
 	site.Close = func() error { stop(); return nil }
 	if err := b.markSite(ctx, k); err != nil {
-		b.health.log.Warn("Redis store unreachable at start-up: the site starts, spends fail closed until it answers", zap.String("site", name), zap.Error(err))
+		b.health.log.Load().Warn("Redis store unreachable at start-up: the site starts, spends fail closed until it answers", zap.String("site", name), zap.Error(err))
 	}
 	return site, nil
 }
@@ -239,13 +237,24 @@ func (b *Backend) result(caller context.Context, what string, err error) error {
 	return fmt.Errorf("redis store: %s: %w: %w", what, store.ErrUnavailable, err)
 }
 
+// SetLogger sends the outage and recovery lines to log from now on: a
+// backend that outlives the config it was made for (Caddy keeps it across
+// reloads) logs through the config running.
+// A nil log discards them.
+func (b *Backend) SetLogger(log *zap.Logger) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	b.health.log.Store(log)
+}
+
 // Healthy reports whether the last operation reached Redis.
 func (b *Backend) Healthy() bool { return !b.health.isDown.Load() }
 
 // health logs one line when Redis stops answering and one when it is
 // back, however many requests fail in between.
 type health struct {
-	log    *zap.Logger
+	log    atomic.Pointer[zap.Logger]
 	isDown atomic.Bool
 	since  atomic.Int64 // unix nanoseconds of the outage's first failure
 	failed atomic.Int64 // operations failed during the outage
@@ -280,7 +289,7 @@ func (h *health) down(err error) {
 }
 
 func (h *health) announce(err error) {
-	h.log.Error("Redis store unreachable: spends fail closed, held submissions kept in memory until it answers", zap.Error(err))
+	h.log.Load().Error("Redis store unreachable: spends fail closed, held submissions kept in memory until it answers", zap.Error(err))
 }
 
 func (h *health) up() {
@@ -289,7 +298,7 @@ func (h *health) up() {
 		if h.quiet.Swap(false) {
 			return // never announced: nothing to end
 		}
-		h.log.Warn("Redis store reachable again",
+		h.log.Load().Warn("Redis store reachable again",
 			zap.Duration("outage", time.Since(time.Unix(0, h.since.Load()))),
 			zap.Int64("failed_operations", h.failed.Swap(0)))
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/store"
@@ -149,5 +151,25 @@ func TestHeldWhileAwayReachesEveryInstance(t *testing.T) {
 	t.Logf("held in memory while Redis was away: released %d time(s) on another instance after %d unavailable answers, expected 1", released, unavailable)
 	if released != 1 {
 		t.Fatal("want exactly one release")
+	}
+}
+
+// A backend kept across config reloads logs its outages through the logger
+// it was last given, the running config's, not the one it was made with.
+func TestSetLoggerRoutesOutageLines(t *testing.T) {
+	b := unreachable(t)
+	first, firstLogs := observer.New(zap.InfoLevel)
+	running, runningLogs := observer.New(zap.InfoLevel)
+	b.SetLogger(zap.New(first))
+	b.SetLogger(zap.New(running))
+	site, err := b.OpenSite(t.Context(), "set-logger", storetest.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+	got := runningLogs.FilterMessageSnippet("unreachable").Len()
+	t.Logf("Redis away at start-up: %d lines to the running config's logger, %d to the first", got, firstLogs.Len())
+	if got == 0 || firstLogs.Len() != 0 {
+		t.Errorf("%d lines to the running config's logger, %d to the first; want some and none", got, firstLogs.Len())
 	}
 }

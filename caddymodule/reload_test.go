@@ -1,0 +1,105 @@
+package caddymodule_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/rempart/rempart/store/redisstore"
+	"github.com/rempart/rempart/store/redisstore/redistest"
+)
+
+// reloadRedisPort is this package's redis-server (shield's tests use 6430,
+// store/redisstore's 6410-6419, e2e's 6420-6429).
+const reloadRedisPort = 6431
+
+// loadRedisShield loads (or reloads, when Caddy runs already) a config
+// whose shield keeps its state in the Redis at addr; difficulty changes
+// between reloads as an admin's tuning would.
+func loadRedisShield(t *testing.T, tester *caddytest.Tester, addr, backend string, difficulty int) {
+	t.Helper()
+	tester.InitServer(fmt.Sprintf(`
+	{
+		admin localhost:2999
+		http_port 9180
+		https_port 9543
+		grace_period 1ns
+		auto_https off
+		storage file_system %s
+		rempart {
+			store redis %s
+		}
+	}
+	http://localhost:9180 {
+		rempart {
+			secret integration-test-secret-0123456789
+			site reload-redis
+			difficulty %d
+			protect POST /sign
+			limit signatures per ip 3/hour
+		}
+		reverse_proxy %s
+	}`, t.TempDir(), addr, difficulty, backend), "caddyfile")
+	tester.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+}
+
+// signOnce is one signer: a fresh browser reads the page, solves the
+// challenge and signs; it reports whether the signature got through.
+func signOnce(t *testing.T, tester *caddytest.Tester) bool {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: tester.Client.CheckRedirect}
+	_, page := do(t, c, http.MethodGet, shieldURL+"/", nil)
+	if resp := pass(t, c, page); resp.StatusCode != http.StatusSeeOther {
+		return false
+	}
+	resp, _ := do(t, c, http.MethodPost, shieldURL+"/sign", petitionForm)
+	return resp.StatusCode == http.StatusOK
+}
+
+// A reload of a config whose shield keeps its state in Redis must leave a
+// working shield: the state kept across the reload must not hold the
+// unloaded config's closed connection. Signers before and after count
+// against one budget of 3 per IP: 3 forwarded, then 429s.
+func TestRedisStoreSurvivesReload(t *testing.T) {
+	srv := redistest.Start(t, reloadRedisPort)
+	be := &backend{}
+	hs := httptest.NewServer(be)
+	t.Cleanup(hs.Close)
+	tester := caddytest.NewTester(t)
+	upstream := strings.TrimPrefix(hs.URL, "http://")
+
+	loadRedisShield(t, tester, srv.Addr, upstream, 8)
+	// A site new to Redis refuses the tokens of its first LossSkew, as it
+	// would after a loss of its records.
+	time.Sleep(redisstore.LossSkew + time.Second)
+	before := 0
+	for range 2 {
+		if signOnce(t, tester) {
+			before++
+		}
+	}
+	if before != 2 {
+		t.Fatalf("before the reload: %d of 2 signers got through", before)
+	}
+
+	loadRedisShield(t, tester, srv.Addr, upstream, 9)
+	const tried = 4
+	after := 0
+	for range tried {
+		if signOnce(t, tester) {
+			after++
+		}
+	}
+	got := len(be.received("POST /sign"))
+	t.Logf("before the reload 2 of 2 signed; after: tried %d, signed %d, want 1 (budget 3 per IP); backend got %d", tried, after, got)
+	if after != 1 || got != 3 {
+		t.Fatalf("after a reload %d of %d signers got through (backend got %d in all), want 1 (3 per IP in all)", after, tried, got)
+	}
+}
