@@ -61,11 +61,40 @@ type networkRate struct {
 
 // NewPressure returns a Pressure tuned by cfg.
 func NewPressure(cfg PressureConfig) (*Pressure, error) {
-	if cfg.HalfLife == 0 {
-		cfg.HalfLife = DefaultHalfLife
-	}
 	if cfg.MaxNetworks == 0 {
 		cfg.MaxNetworks = DefaultMaxNetworks
+	}
+	if cfg.MaxNetworks < 0 {
+		return nil, fmt.Errorf("pressure: max networks must be positive, got %d", cfg.MaxNetworks)
+	}
+	p, err := tuned(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if p.networks, err = newShardedLRU[networkRate](cfg.MaxNetworks, DefaultShards); err != nil {
+		return nil, fmt.Errorf("pressure: %w", err)
+	}
+	return p, nil
+}
+
+// Retune returns a Pressure tuned by cfg that shares p's estimates, and
+// p's bound on networks (cfg.MaxNetworks is ignored): staff who raise the
+// cap or lower the threshold during a flood harden it, where a new
+// Pressure would start every flooding network again at the base
+// difficulty. Events observed through either count in both.
+func (p *Pressure) Retune(cfg PressureConfig) (*Pressure, error) {
+	q, err := tuned(cfg)
+	if err != nil {
+		return nil, err
+	}
+	q.networks = p.networks
+	return q, nil
+}
+
+// tuned checks cfg and returns a Pressure without its table of networks.
+func tuned(cfg PressureConfig) (*Pressure, error) {
+	if cfg.HalfLife == 0 {
+		cfg.HalfLife = DefaultHalfLife
 	}
 	switch {
 	case !(cfg.Threshold > 0) || math.IsInf(cfg.Threshold, 1):
@@ -74,19 +103,12 @@ func NewPressure(cfg PressureConfig) (*Pressure, error) {
 		return nil, fmt.Errorf("pressure: half-life must be positive, got %v", cfg.HalfLife)
 	case cfg.MaxExtraBits < 0 || cfg.MaxExtraBits > maxExtraBitsLimit:
 		return nil, fmt.Errorf("pressure: max extra bits must be between 0 and %d, got %d", maxExtraBitsLimit, cfg.MaxExtraBits)
-	case cfg.MaxNetworks < 0:
-		return nil, fmt.Errorf("pressure: max networks must be positive, got %d", cfg.MaxNetworks)
-	}
-	networks, err := newShardedLRU[networkRate](cfg.MaxNetworks, DefaultShards)
-	if err != nil {
-		return nil, fmt.Errorf("pressure: %w", err)
 	}
 	return &Pressure{
 		threshold:    cfg.Threshold,
 		halfLife:     cfg.HalfLife,
 		maxExtraBits: cfg.MaxExtraBits,
 		perEvent:     math.Ln2 / cfg.HalfLife.Minutes(),
-		networks:     networks,
 	}, nil
 }
 

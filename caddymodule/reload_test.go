@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 
+	"github.com/rempart/rempart/internal/shieldtest"
 	"github.com/rempart/rempart/store/redisstore"
 	"github.com/rempart/rempart/store/redisstore/redistest"
 )
@@ -101,5 +102,51 @@ func TestRedisStoreSurvivesReload(t *testing.T) {
 	t.Logf("before the reload 2 of 2 signed; after: tried %d, signed %d, want 1 (budget 3 per IP); backend got %d", tried, after, got)
 	if after != 1 || got != 3 {
 		t.Fatalf("after a reload %d of %d signers got through (backend got %d in all), want 1 (3 per IP in all)", after, tried, got)
+	}
+}
+
+// challengeBits asks for the page without a pass and returns the
+// difficulty of the challenge it gets.
+func challengeBits(t *testing.T) int {
+	t.Helper()
+	resp, page := do(t, http.DefaultClient, http.MethodGet, shieldURL+"/", nil)
+	wantStatus(t, resp, http.StatusForbidden)
+	p, err := shieldtest.ParsePage([]byte(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Puzzle.Difficulty
+}
+
+// Staff who harden the flood's settings during a flood (a higher cap, a
+// lower threshold) must not hand the flooding network the base
+// difficulty: its rate outlives the reload, judged by the new settings.
+// 250 challenges in a second or two are about 170/min: 5 bits over a
+// threshold of 4/min, capped at 4 (base 8: 12 bits).
+func TestFloodSurvivesRetuning(t *testing.T) {
+	const flood, before = 250, "threshold 4/min\nmax_extra_bits 4"
+	for _, tt := range []struct {
+		name, after string
+		want        int // the difficulty after the reload
+	}{
+		{"same settings", before, 12},
+		{"a higher cap", "threshold 4/min\nmax_extra_bits 6", 13},
+		{"a lower threshold", "threshold 2/min\nmax_extra_bits 6", 14},
+		{"a longer half-life", before + "\nhalf_life 5m", 12},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			site := "site flood-retune-" + strings.ReplaceAll(tt.name, " ", "-") + "\n"
+			startShield(t, site+"flood {\n"+before+"\n}")
+			var flooded int
+			for range flood {
+				flooded = challengeBits(t)
+			}
+			startShield(t, site+"flood {\n"+tt.after+"\n}")
+			after := challengeBits(t)
+			t.Logf("%d challenges: %d bits before the reload, %d after, want %d (base 8)", flood, flooded, after, tt.want)
+			if flooded != 12 || after != tt.want {
+				t.Fatalf("%d bits before the reload, %d after; want 12, then %d", flooded, after, tt.want)
+			}
+		})
 	}
 }

@@ -66,15 +66,17 @@ func loadSiteState(ctx context.Context, st Store, site string, cfg store.SiteCon
 }
 
 // pressureState keeps the flood estimates of a site's networks across
-// reloads, as long as the store and the flood settings stay the same.
+// reloads, as long as the store stays the same: a reload that changes the
+// flood settings retunes them, so that staff hardening the flood's
+// settings never drop a flooding network back to the base difficulty.
 type pressureState struct{ store.Pressure }
 
 func (pressureState) Destruct() error { return nil }
 
 // loadPressure returns the flood estimates of site in st, shared with the
-// other instances when st is.
+// other instances when st is, tuned by cfg.
 func loadPressure(ctx context.Context, st Store, site string, cfg budget.PressureConfig) (string, store.Pressure, error) {
-	key := fmt.Sprintf("rempart.pressure.%s.%s.%g.%s.%d", st.PoolKey(), site, cfg.Threshold, cfg.HalfLife, cfg.MaxExtraBits)
+	key := "rempart.pressure." + st.PoolKey() + "." + site
 	val, _, err := siteStates.LoadOrNew(key, func() (caddy.Destructor, error) {
 		p, err := st.Backend().OpenPressure(ctx, site, cfg)
 		return pressureState{p}, err
@@ -82,5 +84,10 @@ func loadPressure(ctx context.Context, st Store, site string, cfg budget.Pressur
 	if err != nil {
 		return "", nil, fmt.Errorf("flood: %w", err)
 	}
-	return key, val.(pressureState).Pressure, nil
+	p, err := val.(pressureState).Retune(cfg)
+	if err != nil {
+		_, _ = siteStates.Delete(key)
+		return "", nil, fmt.Errorf("flood: %w", err)
+	}
+	return key, p, nil
 }

@@ -105,6 +105,9 @@ type Pressure interface {
 	// the same copy as Extra: no round trip. It is for people (explain,
 	// the top networks), not for decisions.
 	Rate(key string, now time.Time) float64
+	// Retune returns these estimates tuned by cfg: a config reload that
+	// changes the flood's settings keeps every network's rate.
+	Retune(cfg budget.PressureConfig) (Pressure, error)
 }
 
 // BudgetedPressure is a Pressure whose store counts a challenge against

@@ -73,6 +73,16 @@ func (p Pressure) Observe(ctx context.Context, key string, now time.Time) (int, 
 	return p.Pressure.Observe(key, now), nil
 }
 
+// Retune returns the same estimates tuned by cfg (see
+// budget.Pressure.Retune).
+func (p Pressure) Retune(cfg budget.PressureConfig) (store.Pressure, error) {
+	q, err := p.Pressure.Retune(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return Pressure{q}, nil
+}
+
 // Extra returns the network's extra bits (see budget.Pressure.Extra).
 func (p Pressure) Extra(ctx context.Context, key string, now time.Time) (int, error) {
 	return p.Pressure.Extra(key, now), ctx.Err()

@@ -41,6 +41,16 @@ func (b *Backend) OpenPressure(_ context.Context, name string, cfg budget.Pressu
 	return &Pressure{b: b, keys: k, local: local, expiry: pressureLifetimes * local.HalfLife(), exhausted: b.exhaustedOf(k)}, nil
 }
 
+// Retune returns the same shared estimates tuned by cfg, with this
+// instance's copy of them kept.
+func (p *Pressure) Retune(cfg budget.PressureConfig) (store.Pressure, error) {
+	local, err := p.local.Retune(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Pressure{b: p.b, keys: p.keys, local: local, expiry: pressureLifetimes * local.HalfLife(), exhausted: p.exhausted}, nil
+}
+
 // Observe adds one event to the network's shared estimate in one round
 // trip. When Redis fails, the event is counted locally and the local
 // estimate answers, with the error.

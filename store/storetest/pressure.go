@@ -130,6 +130,52 @@ func pressureDecay(t *testing.T, h Harness) {
 	}
 }
 
+// pressureRetune observes a flood, then tunes the estimates anew, as a
+// config reload that hardens the flood's settings does: the network's
+// rate stays and earns what the new settings give, and an event observed
+// through either tuning counts in both.
+func pressureRetune(t *testing.T, h Harness) {
+	const events = 40
+	// events+1 events earn 3 bits, events 2; at half the threshold, one
+	// more each.
+	cfg := tightConfig(events+1, 3)
+	ps := pressures(t, h, 1, cfg)
+	ctx, now, key := context.Background(), time.Now(), "asn:64496"
+	for range events {
+		if _, err := ps[0].Observe(ctx, key, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	harder := cfg
+	harder.Threshold /= 2
+	q, err := ps[0].Retune(harder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Extra(ctx, key, now)
+	t.Logf("%d events: %d extra bits at half the threshold once retuned, want 3", events, got)
+	if err != nil || got != 3 {
+		t.Fatalf("Extra once retuned: %d, %v; want 3 (the flood's rate kept)", got, err)
+	}
+	if got, err := q.Observe(ctx, key, now); err != nil || got != 4 {
+		t.Fatalf("one more event through the retuned estimates: %d, %v; want 4", got, err)
+	}
+	if got, err := ps[0].Extra(ctx, key, now); err != nil || got != 3 {
+		t.Fatalf("the first tuning after an event observed through the second: %d, %v; want 3", got, err)
+	}
+	capped := cfg
+	capped.MaxExtraBits = 1
+	if q, err = ps[0].Retune(capped); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := q.Extra(ctx, key, now); err != nil || got != 1 {
+		t.Fatalf("retuned with a cap of 1 bit: %d, %v; want 1", got, err)
+	}
+	if _, err := ps[0].Retune(budget.PressureConfig{}); err == nil {
+		t.Fatal("retuned without a threshold")
+	}
+}
+
 // pressureUnreachable floods a network with the store away: every
 // Observe fails with store.ErrUnavailable, and the instance's own estimate
 // still raises the difficulty.

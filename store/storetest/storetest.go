@@ -69,6 +69,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ContextCancelled", func(t *testing.T) { cancelled(t, h) })
 	t.Run("PressureEveryEventCounts", func(t *testing.T) { pressureRace(t, h) })
 	t.Run("PressureDecay", func(t *testing.T) { pressureDecay(t, h) })
+	t.Run("PressureRetuneKeepsEstimates", func(t *testing.T) { pressureRetune(t, h) })
 	if h.Unreachable != nil {
 		t.Run("Unreachable", func(t *testing.T) { unreachable(t, h) })
 	}
