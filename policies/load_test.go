@@ -67,6 +67,12 @@ func TestParseErrors(t *testing.T) {
 			`policy.yaml:4: unknown field "acton" in rule "a" (did you mean "action"?); allowed: name, match, action, status, message, difficulty, difficulty_delta, credits, counts, per, rate`},
 		{"unknown condition", ParseOptions{}, ruleWith("allow", "paths: /x"),
 			`policy.yaml:5: unknown condition "paths" in rule "r": match (did you mean "path"?); allowed: method, path, path_regex, host, asn, class, org, cidr, user_agent, header, cel`},
+		// A rule whose conditions were all commented out, or deleted, would
+		// decide every request: an allow rule would open the gate.
+		{"match with every condition commented out", ParseOptions{}, "rules:\n  - name: deny-x\n    match: {path: /x}\n    action: deny\n  - name: health\n    match:\n      # path: /healthz\n    action: allow\n",
+			`policy.yaml:6: rule "health": match has no conditions (were they commented out?); a rule that decides every request has no match`},
+		{"empty match", ParseOptions{}, "rules:\n  - name: health\n    match: {}\n    action: allow\n",
+			`policy.yaml:3: rule "health": match has no conditions (were they commented out?); a rule that decides every request has no match`},
 		{"field set twice", ParseOptions{}, "rules:\n  - name: a\n    action: allow\n    action: deny\n",
 			`policy.yaml:4: rule "a": field "action" is set twice (first at line 3)`},
 		{"bad path regex", ParseOptions{}, ruleWith("deny", "path_regex: \"^/api/(v1\""),

@@ -111,10 +111,16 @@ func (c *compiler) rule(n *yaml.Node, index int, defaults Defaults) (Rule, bool)
 		where = fmt.Sprintf("rule %q", name)
 	}
 
-	if v := m.get("match"); v != nil && !isNull(v) {
-		var matchOK bool
-		r.match, matchOK = c.conditions(v, where)
-		ok = ok && matchOK
+	if v := m.get("match"); v != nil {
+		if isNull(v) || (v.Kind == yaml.MappingNode && len(v.Content) == 0) {
+			// Conditions commented out would otherwise make the rule decide
+			// every request: an allow rule would open the gate.
+			ok = c.fail(v.Line, fmt.Sprintf("%s: match has no conditions (were they commented out?); a rule that decides every request has no match", where))
+		} else {
+			var matchOK bool
+			r.match, matchOK = c.conditions(v, where)
+			ok = ok && matchOK
+		}
 	}
 	r.Conditions = r.match.descriptions
 
