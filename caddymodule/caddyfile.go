@@ -36,12 +36,19 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		return nil, err
 	}
 	// Each rempart directive gets state of its own: by default the n-th in
-	// the Caddyfile is "site-n".
+	// the Caddyfile's site blocks is "site-n", the n-th in its named routes
+	// "route-n". Named routes are adapted with a State of their own, whose
+	// count starts again: under the same names they would share the
+	// budgets and records of the first site blocks.
+	prefix := "site-"
+	if h.IsNamedRoute() {
+		prefix = "route-"
+	}
 	n, _ := h.State[siteCounterKey].(int)
 	n++
 	h.State[siteCounterKey] = n
 	if handler.Site == "" {
-		handler.Site = "site-" + strconv.Itoa(n)
+		handler.Site = prefix + strconv.Itoa(n)
 	}
 	return &handler, nil
 }

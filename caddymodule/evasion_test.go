@@ -140,3 +140,65 @@ func TestForgedForwardedForAndOtherSitesBuyNoBudget(t *testing.T) {
 		t.Errorf("the petition received %d signatures, want 9", got)
 	}
 }
+
+// A shield in a named route (&(name), invoked by a site) is a site of its
+// own, as a shield in a site block is: one address signing on both sites
+// gets each site's budget, never one budget for the two.
+func TestNamedRouteShieldHasItsOwnBudgets(t *testing.T) {
+	var forwarded atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			forwarded.Add(1)
+		}
+		fmt.Fprint(w, "petition")
+	}))
+	t.Cleanup(srv.Close)
+	backend := strings.TrimPrefix(srv.URL, "http://")
+	tester := caddytest.NewTester(t)
+	tester.InitServer(fmt.Sprintf(`
+	{
+		admin localhost:2999
+		http_port 9180
+		https_port 9543
+		grace_period 1ns
+		auto_https off
+		storage file_system %s
+		servers {
+			trusted_proxies static 127.0.0.1/32
+			trusted_proxies_strict
+			client_ip_headers X-Forwarded-For
+		}
+	}
+	&(second-petition) {
+		rempart {
+			difficulty 4
+			protect POST /sign
+			limit signatures per ip 3/hour
+		}
+		reverse_proxy %s
+	}
+	http://a.localhost:9180 {
+		rempart {
+			difficulty 4
+			protect POST /sign
+			limit signatures per ip 3/hour
+		}
+		reverse_proxy %s
+	}
+	http://b.localhost:9180 {
+		invoke second-petition
+	}`, t.TempDir(), backend, backend), "caddyfile")
+
+	accepted := map[string]int{}
+	for _, host := range []string{"b.localhost", "a.localhost"} {
+		for range 5 {
+			if evasionSigner(t, host, "198.51.100.77") {
+				accepted[host]++
+			}
+		}
+	}
+	t.Logf("one address, 5 signatures on each of two sites (one in a named route), per-ip 3/hour each: accepted %v, expected 3 on each", accepted)
+	if accepted["a.localhost"] != 3 || accepted["b.localhost"] != 3 {
+		t.Errorf("accepted %v, want 3 on each site", accepted)
+	}
+}

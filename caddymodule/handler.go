@@ -149,8 +149,11 @@ type Handler struct {
 	// Site names the shield's state: its single-use records, held
 	// submissions, budgets and flood estimates belong to this site only and
 	// outlive config reloads as long as the name stays. The Caddyfile
-	// names each site block's shield after the block's addresses; in JSON,
-	// give every shield its own name (default: "default").
+	// names the shields of its site blocks "site-1", "site-2"... and those
+	// of its named routes "route-1"... in the order they are written, so
+	// that adding a block renames those after it: name each when there
+	// are several. In JSON, give every shield its own name (default:
+	// "default").
 	Site string `json:"site,omitempty"`
 
 	// SpentSize is how many solved challenges, and how many spent passes,
