@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,12 +21,11 @@ import (
 // store/redisstore's 6410-6419, e2e's 6420-6429).
 const reloadRedisPort = 6431
 
-// loadRedisShield loads (or reloads, when Caddy runs already) a config
-// whose shield keeps its state in the Redis at addr; difficulty changes
-// between reloads as an admin's tuning would.
-func loadRedisShield(t *testing.T, tester *caddytest.Tester, addr, backend string, difficulty int) {
-	t.Helper()
-	tester.InitServer(fmt.Sprintf(`
+// redisCaddyfile is a config whose shield keeps its state in the Redis
+// at addr; difficulty changes between reloads as an admin's tuning would,
+// and options are more of the handler's.
+func redisCaddyfile(t *testing.T, addr, backend string, difficulty int, options string) string {
+	return fmt.Sprintf(`
 	{
 		admin localhost:2999
 		http_port 9180
@@ -44,9 +44,17 @@ func loadRedisShield(t *testing.T, tester *caddytest.Tester, addr, backend strin
 			difficulty %d
 			protect POST /sign
 			limit signatures per ip 3/hour
+			%s
 		}
 		reverse_proxy %s
-	}`, t.TempDir(), addr, difficulty, backend), "caddyfile")
+	}`, t.TempDir(), addr, difficulty, options, backend)
+}
+
+// loadRedisShield loads (or reloads, when Caddy runs already) the config
+// of redisCaddyfile.
+func loadRedisShield(t *testing.T, tester *caddytest.Tester, addr, backend string, difficulty int) {
+	t.Helper()
+	tester.InitServer(redisCaddyfile(t, addr, backend, difficulty, ""), "caddyfile")
 	tester.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 }
 
@@ -148,5 +156,50 @@ func TestFloodSurvivesRetuning(t *testing.T) {
 				t.Fatalf("%d bits before the reload, %d after; want 12, then %d", flooded, after, tt.want)
 			}
 		})
+	}
+}
+
+// A reload that fails (here a policy file that is not there) leaves the
+// config in force, and it must go on sharing the temporary rules that
+// staff add with the other instances through Redis: one that stopped would
+// leave a deny rule added during a flood on one instance only.
+func TestTemporaryRulesSharedAfterAFailedReload(t *testing.T) {
+	srv := redistest.Start(t, reloadRedisPort)
+	be := httptest.NewServer(&backend{})
+	t.Cleanup(be.Close)
+	tester := caddytest.NewTester(t)
+	upstream := strings.TrimPrefix(be.URL, "http://")
+	loadRedisShield(t, tester, srv.Addr, upstream, 8)
+
+	broken := redisCaddyfile(t, srv.Addr, upstream, 8, "policy "+filepath.Join(t.TempDir(), "missing.yaml"))
+	req, _ := http.NewRequest(http.MethodPost, "http://localhost:2999/load", strings.NewReader(broken))
+	req.Header.Set("Content-Type", "text/caddyfile")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Fatal("a config whose policy file is missing loaded")
+	}
+
+	const rules = 3
+	published := 0
+	for i := range rules {
+		name := fmt.Sprintf("deny-flood-%d", i)
+		status, body := admin(t, http.MethodPost, "/rempart/rules",
+			`{"rule": {"name": "`+name+`", "match": {"path": "/flood"}, "action": "deny"}, "expires_in": "1h"}`)
+		if status != http.StatusCreated {
+			t.Fatalf("adding a temporary rule: %d %s", status, body)
+		}
+		t.Cleanup(func() { admin(t, http.MethodDelete, "/rempart/rules/"+name, "") })
+		shared, _ := srv.Client(t).Get(t.Context(), "rempart:temporary-rules").Result()
+		if strings.Contains(shared, name) {
+			published++
+		}
+	}
+	t.Logf("after a failed reload: temporary rules added %d, shared through Redis %d, want %d", rules, published, rules)
+	if published != rules {
+		t.Fatalf("after a failed reload %d of %d temporary rules reached Redis", published, rules)
 	}
 }

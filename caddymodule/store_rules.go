@@ -6,7 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"sync/atomic"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -18,10 +19,26 @@ import (
 // applies on the others.
 const rulesPollInterval = time.Second
 
-// rulesPublisher is the Redis store of the config running now, through
-// which temporary rules added here reach every instance; nil with the
-// memory store. Temporary rules are process-wide, so is this.
-var rulesPublisher atomic.Pointer[RedisStore]
+// rulesPublishers are the Redis stores of the configs loaded, the newest
+// last: temporary rules added here reach every instance through the newest,
+// and none with the memory store. A config that fails to load lets go of
+// its store, and the one in force publishes again. Temporary rules are
+// process-wide, so is this.
+var rulesPublishers struct {
+	sync.Mutex
+	stores []*RedisStore
+}
+
+// rulesPublisher returns the store temporary rules are shared through, or
+// nil.
+func rulesPublisher() *RedisStore {
+	rulesPublishers.Lock()
+	defer rulesPublishers.Unlock()
+	if n := len(rulesPublishers.stores); n > 0 {
+		return rulesPublishers.stores[n-1]
+	}
+	return nil
+}
 
 // sharedRules is what Redis holds of the temporary rules: the whole list,
 // and a version that changes with every change.
@@ -42,7 +59,9 @@ func (s *RedisStore) rulesKey() string {
 // applies those other instances publish, until ctx is done (the config is
 // unloaded).
 func (s *RedisStore) startSharingRules(ctx caddy.Context) {
-	rulesPublisher.Store(s)
+	rulesPublishers.Lock()
+	rulesPublishers.stores = append(rulesPublishers.stores, s)
+	rulesPublishers.Unlock()
 	done := make(chan struct{})
 	s.rulesDone = done
 	go func() {
@@ -84,7 +103,7 @@ func (s *RedisStore) pullRules(ctx context.Context) {
 
 // publishRules shares rules, now in force here, with every instance.
 func publishRules(rules []tempRule) {
-	s := rulesPublisher.Load()
+	s := rulesPublisher()
 	if s == nil {
 		return
 	}
@@ -107,7 +126,9 @@ func publishRules(rules []tempRule) {
 
 // stopSharingRules waits for the poller and lets go of the publisher.
 func (s *RedisStore) stopSharingRules() {
-	rulesPublisher.CompareAndSwap(s, nil)
+	rulesPublishers.Lock()
+	rulesPublishers.stores = slices.DeleteFunc(rulesPublishers.stores, func(p *RedisStore) bool { return p == s })
+	rulesPublishers.Unlock()
 	if s.rulesDone != nil {
 		<-s.rulesDone
 	}
