@@ -73,6 +73,16 @@ func TestParseErrors(t *testing.T) {
 			`policy.yaml:6: rule "health": match has no conditions (were they commented out?); a rule that decides every request has no match`},
 		{"empty match", ParseOptions{}, "rules:\n  - name: health\n    match: {}\n    action: allow\n",
 			`policy.yaml:3: rule "health": match has no conditions (were they commented out?); a rule that decides every request has no match`},
+		// An empty regular expression (a template's variable left empty)
+		// matches every value: an allow rule would open the gate.
+		{"empty user agent regex", ParseOptions{}, ruleWith("allow", `user_agent: ""`),
+			`policy.yaml:5: rule "r": user_agent "": an empty regular expression matches every value; leave the condition out, or write ^$ for an empty value`},
+		{"empty org regex", ParseOptions{}, ruleWith("allow", `org: ""`),
+			`policy.yaml:5: rule "r": org "": an empty regular expression matches every value`},
+		{"empty path regex", ParseOptions{}, ruleWith("allow", `path_regex: ""`),
+			`policy.yaml:5: rule "r": path_regex "": an empty regular expression matches every value`},
+		{"empty header regex", ParseOptions{}, ruleWith("allow", "header:\n  X-Monitoring-Token: \"\""),
+			`policy.yaml:6: rule "r": header X-Monitoring-Token "": an empty regular expression matches every value`},
 		{"field set twice", ParseOptions{}, "rules:\n  - name: a\n    action: allow\n    action: deny\n",
 			`policy.yaml:4: rule "a": field "action" is set twice (first at line 3)`},
 		{"bad path regex", ParseOptions{}, ruleWith("deny", "path_regex: \"^/api/(v1\""),

@@ -276,6 +276,11 @@ func (c *compiler) regexCondition(v *yaml.Node, what string) (*regexp.Regexp, bo
 	if !ok {
 		return nil, false
 	}
+	if text == "" {
+		// Most likely a template's variable left empty: as a condition it
+		// would hold for every request, and an allow rule open the gate.
+		return nil, c.fail(v.Line, fmt.Sprintf("%s %q: an empty regular expression matches every value; leave the condition out, or write ^$ for an empty value", what, text))
+	}
 	re, err := regexp.Compile(text)
 	if err != nil {
 		return nil, c.fail(v.Line, fmt.Sprintf("%s %q: %s; want a Go regular expression (RE2 syntax, (?i) for any case)", what, text, regexpProblem(err)))
