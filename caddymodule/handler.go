@@ -120,8 +120,9 @@ type Handler struct {
 	// in order, to allow, deny, challenge or limit each request. It is
 	// checked for changes every PolicyReload and swapped in whole; a broken
 	// file keeps the policy in force and logs why. Placeholders such as
-	// {env.REMPART_POLICY} work. Empty: the embedded default policy,
-	// written for a petition site. The Limits come before its rules.
+	// {env.REMPART_POLICY} work; one that leaves the path empty is a
+	// config error. Empty: the embedded default policy, written for a
+	// petition site. The Limits come before its rules.
 	Policy string `json:"policy,omitempty"`
 
 	// PolicyReload is how often the policy file is checked for changes.

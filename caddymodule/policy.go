@@ -353,7 +353,11 @@ func problemStrings(ve *policies.ValidationError) []string {
 func (h *Handler) loadPolicy(ctx caddy.Context) error {
 	path := ""
 	if h.Policy != "" {
-		path = caddy.NewReplacer().ReplaceKnown(h.Policy, "")
+		// Empty, the path would mean the embedded default policy in place
+		// of the staff's, without a word.
+		if path = caddy.NewReplacer().ReplaceKnown(h.Policy, ""); path == "" {
+			return fmt.Errorf("policy %q is empty once placeholders are replaced (is the environment variable set?)", h.Policy)
+		}
 	}
 	opts := policies.ParseOptions{
 		Classes:    h.app.classes.names(),

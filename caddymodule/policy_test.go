@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,5 +46,26 @@ func TestActivePolicyNeverWaits(t *testing.T) {
 	// Once the lock is free, the expired rule is dropped.
 	if a := lp.active(now.Add(time.Minute)); !a.tempExpiry.IsZero() {
 		t.Errorf("expired temporary rule still in force (expiry %s)", a.tempExpiry)
+	}
+}
+
+// A policy file named through a placeholder that is empty (an environment
+// variable not set where Caddy restarted) is a config error, as an empty
+// asn_db or secret is: never the embedded default policy in place of the
+// file security staff wrote, without a word.
+func TestPolicyPlaceholderUnset(t *testing.T) {
+	for _, policy := range []string{"{env.REMPART_TEST_UNSET_POLICY}", "{env.REMPART_TEST_UNSET_DIR}{env.REMPART_TEST_UNSET_FILE}"} {
+		t.Run(policy, func(t *testing.T) {
+			ctx, _ := provisionConfig(t, App{})
+			h := Handler{Secret: "unit-test-secret-0123456789", Site: "policy-unset", Policy: policy}
+			err := h.Provision(ctx)
+			defer h.Cleanup()
+			if err == nil {
+				t.Fatalf("policy %q provisioned with %q in force, want an error", policy, h.policy.status(time.Now()).File)
+			}
+			if want := "is empty once placeholders are replaced"; !strings.Contains(err.Error(), want) {
+				t.Fatalf("Provision() error = %v, want one containing %q", err, want)
+			}
+		})
 	}
 }
