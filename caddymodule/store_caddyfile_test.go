@@ -92,14 +92,20 @@ func jsonEqual(t *testing.T, a, b string) bool {
 // TestRedisStoreProvisionChecks refuses bad values given in JSON, as the
 // Caddyfile parser does.
 func TestRedisStoreProvisionChecks(t *testing.T) {
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: t.Context()})
-	defer cancel()
 	for _, s := range []RedisStore{
 		{BudgetsOnError: "sometimes"},
 		{Timeout: caddy.Duration(-time.Second)},
 		{KeyPrefix: "a{b}"},
+		// A credential or master named by a variable unset where Caddy
+		// starts would connect without it: every spend refused, budgets
+		// uncounted (open on error by default).
+		{Password: "{env.REMPART_TEST_UNSET_PASSWORD}"},
+		{Username: "{env.REMPART_TEST_UNSET_USER}", Password: "pw"},
+		{MasterName: "{env.REMPART_TEST_UNSET_MASTER}"},
 	} {
+		ctx, cancel := caddy.NewContext(caddy.Context{Context: t.Context()})
 		err := s.Provision(ctx)
+		cancel() // as Caddy unloads a config: its context ends, then Cleanup
 		if err == nil {
 			_ = s.Cleanup()
 			t.Errorf("%+v: provisioned", s)

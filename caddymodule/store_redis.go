@@ -52,7 +52,9 @@ type RedisStore struct {
 	Username string `json:"username,omitempty"`
 
 	// Password authenticates to Redis; use a placeholder such as
-	// {env.REDIS_PASSWORD} to keep it out of the config.
+	// {env.REDIS_PASSWORD} to keep it out of the config. A password,
+	// username or master name that its placeholders leave empty is a
+	// config error.
 	Password string `json:"password,omitempty"`
 
 	// DB is the database number (single node and Sentinel only).
@@ -114,21 +116,44 @@ func (s *RedisStore) Provision(ctx caddy.Context) error {
 		timeout = redisstore.DefaultTimeout
 	}
 	repl := caddy.NewReplacer()
+	// A value given but left empty by its placeholders (a variable unset
+	// where Caddy starts) is an error: without its password, user or
+	// master the store would fail every operation, spends refused and
+	// budgets uncounted.
+	replace := func(option, v string) (string, error) {
+		if r := repl.ReplaceKnown(v, ""); r != "" || v == "" {
+			return r, nil
+		}
+		return "", fmt.Errorf("redis %s %q is empty once placeholders are replaced (is the environment variable set?)", option, v)
+	}
 	addrs := make([]string, 0, len(s.Addresses))
 	for _, a := range s.Addresses {
-		if a = repl.ReplaceKnown(a, ""); a == "" {
-			return fmt.Errorf("redis address %q is empty once placeholders are replaced", a)
+		addr, err := replace("address", a)
+		if err != nil {
+			return err
 		}
-		addrs = append(addrs, a)
+		addrs = append(addrs, addr)
+	}
+	masterName, err := replace("master_name", s.MasterName)
+	if err != nil {
+		return err
+	}
+	username, err := replace("username", s.Username)
+	if err != nil {
+		return err
+	}
+	password, err := replace("password", s.Password)
+	if err != nil {
+		return err
 	}
 	if len(addrs) == 0 {
 		addrs = []string{"127.0.0.1:6379"}
 	}
 	opts := &redis.UniversalOptions{
 		Addrs:      addrs,
-		MasterName: repl.ReplaceKnown(s.MasterName, ""),
-		Username:   repl.ReplaceKnown(s.Username, ""),
-		Password:   repl.ReplaceKnown(s.Password, ""),
+		MasterName: masterName,
+		Username:   username,
+		Password:   password,
 		DB:         s.DB,
 		// Bounded: a dead Redis costs a request at most one timeout,
 		// never a retry loop; the pool reconnects on its own.
