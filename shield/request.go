@@ -307,19 +307,25 @@ func isForm(contentType string) bool {
 // (application/x-www-form-urlencoded, up to maxVerifyBody), or "": the
 // shield reads its own proof form in it (see reposted) and the routes some
 // frameworks read from a posted form (see routeSignature). The body is put
-// back as it was, for the next handler.
+// back as it was, for the next handler. A body of unknown length (HTTP/1.1
+// chunked, an HTTP/2 stream without content-length) is read up to the
+// bound too: the framework reads its form all the same.
 func (s *Shield) smallForm(w http.ResponseWriter, r *http.Request) string {
-	if safeMethod(r.Method) || r.Body == nil || r.ContentLength <= 0 || r.ContentLength > maxVerifyBody ||
-		!isForm(r.Header.Get("Content-Type")) {
+	if safeMethod(r.Method) || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 ||
+		r.ContentLength > maxVerifyBody || !isForm(r.Header.Get("Content-Type")) {
 		return ""
 	}
+	limit := r.ContentLength
+	if limit < 0 {
+		limit = maxVerifyBody + 1 // one byte more tells a longer body
+	}
 	s.bodyDeadline(w)
-	body, err := io.ReadAll(io.LimitReader(r.Body, r.ContentLength))
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit))
 	r.Body = struct {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
-	if err != nil {
+	if err != nil || len(body) > maxVerifyBody {
 		return ""
 	}
 	return string(body)
