@@ -13,10 +13,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/rempart/rempart/internal/shieldtest"
+	"github.com/rempart/rempart/store/redisstore"
+	"github.com/rempart/rempart/store/redisstore/redistest"
 )
 
 // protoUA is the User-Agent of every request of these tests: a pass is
@@ -57,6 +60,12 @@ func (b *protoBackend) arrivals() []arrival {
 // HTTP/2 (h2c) on 9180, rempart in front of a fresh backend.
 func startProtocolShield(t *testing.T, options string) *protoBackend {
 	t.Helper()
+	return startProtocolShieldWith(t, "", options)
+}
+
+// startProtocolShieldWith is startProtocolShield with global options.
+func startProtocolShieldWith(t *testing.T, global, options string) *protoBackend {
+	t.Helper()
 	be := &protoBackend{}
 	srv := httptest.NewServer(be)
 	t.Cleanup(srv.Close)
@@ -72,6 +81,7 @@ func startProtocolShield(t *testing.T, options string) *protoBackend {
 		servers {
 			protocols h1 h2c
 		}
+		%s
 	}
 	http://localhost:9180 {
 		rempart {
@@ -80,7 +90,7 @@ func startProtocolShield(t *testing.T, options string) *protoBackend {
 			%s
 		}
 		reverse_proxy %s
-	}`, t.TempDir(), options, strings.TrimPrefix(srv.URL, "http://")), "caddyfile")
+	}`, t.TempDir(), global, options, strings.TrimPrefix(srv.URL, "http://")), "caddyfile")
 	return be
 }
 
@@ -148,14 +158,24 @@ func passCookie(resp *http.Response) *http.Cookie {
 // buyPass solves a challenge for GET / and returns the pass cookie.
 func buyPass(t *testing.T, c *http.Client) *http.Cookie {
 	t.Helper()
+	pass := buyPassOrNil(t, c)
+	if pass == nil {
+		t.Fatal("proof answered without a pass")
+	}
+	return pass
+}
+
+// buyPassOrNil is buyPass, nil when the proof is refused.
+func buyPassOrNil(t *testing.T, c *http.Client) *http.Cookie {
+	t.Helper()
 	_, page := send(t, c, http.MethodGet, "/", "", "", false)
 	proof, err := shieldtest.SolvePage([]byte(page))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp, _ := send(t, c, http.MethodPost, proof.Action, "application/x-www-form-urlencoded", proof.Form.Encode(), false)
-	if resp.StatusCode != http.StatusSeeOther || passCookie(resp) == nil {
-		t.Fatalf("proof answered %d without a pass", resp.StatusCode)
+	if resp.StatusCode != http.StatusSeeOther {
+		return nil
 	}
 	return passCookie(resp)
 }
@@ -239,6 +259,301 @@ func TestFormRouteInEveryFraming(t *testing.T) {
 			t.Logf("%s, one 1-credit pass: tried %d / accepted %d / forwarded %d / expected at most 1", tc.name, tried, accepted, forwarded)
 			if accepted > 1 || forwarded > 1 {
 				t.Errorf("a route in a posted form framed as %s signed without a proof each", tc.name)
+			}
+		})
+	}
+}
+
+// One pass spent by many signatures at once, on the streams of one HTTP/2
+// connection or on as many HTTP/1.1 connections, with the memory store and
+// with Redis: no more go through than the pass has credits.
+func TestOnePassSpentConcurrently(t *testing.T) {
+	const tries = 40
+	for _, st := range []string{"memory", "redis"} {
+		global := ""
+		if st == "redis" {
+			// One Redis for every Redis case: the site's state outlives
+			// Caddy's reloads, and a fresh Redis under it would look like
+			// one that lost its records.
+			redistest.Start(t, protocolRedisPort)
+			global = fmt.Sprintf("rempart {\nstore redis 127.0.0.1:%d\n}", protocolRedisPort)
+		}
+		for i, credits := range []int{1, 3, 1, 3} {
+			proto := "h2c one connection"
+			if i >= 2 {
+				proto = "h1 many connections"
+			}
+			t.Run(fmt.Sprintf("%s %d credits %s", st, credits, proto), func(t *testing.T) {
+				be := startProtocolShieldWith(t, global, fmt.Sprintf("protect POST /sign\ncredits %d", credits))
+				if st == "redis" && i == 0 {
+					// A site new to Redis refuses tokens issued in its first
+					// LossSkew (see redisstore.LossSkew).
+					time.Sleep(redisstore.LossSkew + time.Second)
+				}
+				pass := buyPass(t, h1Client())
+				var dials atomic.Int64
+				c := h1Client()
+				if i < 2 {
+					c = h2cClient(&dials)
+					send(t, c, http.MethodGet, "/warm", "", "", false, pass) // open the connection first
+				}
+				var accepted atomic.Int64
+				var start, done sync.WaitGroup
+				start.Add(1)
+				for range tries {
+					done.Go(func() {
+						start.Wait()
+						resp, _ := send(t, c, http.MethodPost, "/sign", "application/x-www-form-urlencoded", petitionForm.Encode(), false, pass)
+						if resp.StatusCode == http.StatusOK {
+							accepted.Add(1)
+						}
+					})
+				}
+				start.Done()
+				done.Wait()
+				t.Logf("%s %s, %d-credit pass: tried %d / accepted %d / forwarded %d / expected %d (h2 connections %d)",
+					st, proto, credits, tries, accepted.Load(), be.hits.Load(), credits, dials.Load())
+				if accepted.Load() != int64(credits) || be.hits.Load() != int64(credits) {
+					t.Errorf("one pass bought %d signatures, has %d credits", be.hits.Load(), credits)
+				}
+			})
+		}
+	}
+}
+
+// protocolRedisPort is the redis-server of TestOnePassSpentConcurrently.
+const protocolRedisPort = 6450
+
+// One proof's release re-posted many times at once, on one HTTP/2
+// connection: the held submission reaches the petition once.
+func TestHeldReleaseRacedOnStreams(t *testing.T) {
+	be := startProtocolShield(t, "protect POST /sign")
+	c := h2cClient(nil)
+	resp, page := send(t, c, http.MethodPost, "/sign", "application/x-www-form-urlencoded", petitionForm.Encode(), false)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("unsolved signature answered %d", resp.StatusCode)
+	}
+	proof, err := shieldtest.SolvePage([]byte(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = send(t, c, http.MethodPost, proof.Action, "application/x-www-form-urlencoded", proof.Form.Encode(), false)
+	if resp.StatusCode != http.StatusTemporaryRedirect {
+		t.Fatalf("proof answered %d", resp.StatusCode)
+	}
+	pass := passCookie(resp)
+	const tries = 40
+	var accepted atomic.Int64
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for range tries {
+		done.Go(func() {
+			start.Wait()
+			resp, _ := send(t, c, http.MethodPost, "/sign", "application/x-www-form-urlencoded", proof.Form.Encode(), false, pass)
+			if resp.StatusCode == http.StatusOK {
+				accepted.Add(1)
+			}
+		})
+	}
+	start.Done()
+	done.Wait()
+	t.Logf("one release re-posted on %d streams: accepted %d / forwarded %d / expected 1", tries, accepted.Load(), be.hits.Load())
+	if accepted.Load() != 1 || be.hits.Load() != 1 {
+		t.Errorf("one held submission released %d times", be.hits.Load())
+	}
+}
+
+// A held submission reaches the petition as it was first sent (method,
+// path, query, Content-Type, body), however both the submission and its
+// release were framed; a release re-posted elsewhere, or with another
+// method, sends nothing anywhere else.
+func TestHeldReleaseIsTheOriginal(t *testing.T) {
+	be := startProtocolShield(t, "protect POST /sign\nprotect PUT /api/sign")
+	framings := []struct {
+		name    string
+		client  func() *http.Client
+		chunked bool
+	}{
+		{"h1 content-length", h1Client, false},
+		{"h1 chunked", h1Client, true},
+		{"h2c content-length", func() *http.Client { return h2cClient(nil) }, false},
+		{"h2c no content-length", func() *http.Client { return h2cClient(nil) }, true},
+	}
+	subs := []arrival{
+		{http.MethodPost, "/sign?lang=fr&next=%2Fthanks", "application/x-www-form-urlencoded; charset=UTF-8", "name=Zo%C3%A9&email=z%40example.org"},
+		{http.MethodPut, "/api/sign?v=2", "application/json", `{"name":"Zoé","email":"z@example.org"}`},
+	}
+	for _, f := range framings {
+		for _, sub := range subs {
+			t.Run(f.name+" "+sub.method, func(t *testing.T) {
+				c := f.client()
+				before := len(be.arrivals())
+				resp, page := send(t, c, sub.method, sub.uri, sub.contentType, sub.body, f.chunked)
+				if resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("unsolved signature answered %d", resp.StatusCode)
+				}
+				proof, err := shieldtest.SolvePage([]byte(page))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp, _ = send(t, c, http.MethodPost, proof.Action, "application/x-www-form-urlencoded", proof.Form.Encode(), f.chunked)
+				if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != sub.uri {
+					t.Fatalf("proof answered %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+				}
+				pass := passCookie(resp)
+				var replay *http.Cookie
+				for _, ck := range resp.Cookies() {
+					if ck.Name != "rempart_pass" {
+						replay = ck
+					}
+				}
+				// The attacker re-posts the release elsewhere, or with
+				// another method, before the browser's own re-post.
+				for _, move := range []struct{ method, target string }{
+					{http.MethodPost, "/other"}, {http.MethodPost, "/sign"}, {http.MethodPost, "/SIGN?lang=fr&next=%2Fthanks"},
+					{http.MethodPost, "/sign?lang=en&next=%2Fthanks"}, {http.MethodPost, "/api/sign?v=2"},
+					{http.MethodDelete, sub.uri}, {http.MethodPatch, sub.uri}, {http.MethodPost, "/other?" + proof.Form.Encode()},
+				} {
+					if move.method == sub.method && move.target == sub.uri {
+						continue
+					}
+					resp, _ := send(t, c, move.method, move.target, "application/x-www-form-urlencoded", proof.Form.Encode(), f.chunked, pass, replay)
+					if resp.StatusCode == http.StatusOK {
+						t.Logf("%s %s released", move.method, move.target)
+					}
+				}
+				send(t, c, sub.method, sub.uri, "application/x-www-form-urlencoded", proof.Form.Encode(), f.chunked, pass, replay)
+				got := be.arrivals()[before:]
+				t.Logf("%s %s: forwarded %d, want exactly the original once: %q", f.name, sub.method, len(got), got)
+				if len(got) != 1 || got[0] != sub {
+					t.Errorf("petition got %q, want [%q]", got, sub)
+				}
+			})
+		}
+	}
+}
+
+// HTTP/1.1 spellings on one connection: a signature held after
+// Expect: 100-continue is released whole; a held signature pipelined with
+// other requests holds its own body only; HTTP/1.0 without Host and
+// absolute-form targets sign nothing without a proof.
+func TestHTTP1Spellings(t *testing.T) {
+	be := startProtocolShield(t, "protect POST /sign")
+	const form = "name=Ana%C3%AFs&email=a%40example.org"
+	post := func(target, extra, body string) string {
+		return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: localhost:9180\r\nUser-Agent: %s\r\nContent-Type: application/x-www-form-urlencoded\r\n%sContent-Length: %d\r\n\r\n%s",
+			target, protoUA, extra, len(body), body)
+	}
+	release := func(t *testing.T, page string, target string) []arrival {
+		t.Helper()
+		before := len(be.arrivals())
+		proof, err := shieldtest.SolvePage([]byte(page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, _ := send(t, h1Client(), http.MethodPost, proof.Action, "application/x-www-form-urlencoded", proof.Form.Encode(), false)
+		if resp.StatusCode != http.StatusTemporaryRedirect {
+			t.Fatalf("proof answered %d", resp.StatusCode)
+		}
+		send(t, h1Client(), http.MethodPost, target, "application/x-www-form-urlencoded", proof.Form.Encode(), false, passCookie(resp))
+		return be.arrivals()[before:]
+	}
+	want := arrival{http.MethodPost, "/sign", "application/x-www-form-urlencoded", form}
+
+	t.Run("expect 100-continue", func(t *testing.T) {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(shieldURL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		head := post("/sign", "Expect: 100-continue\r\n", form)
+		head = head[:len(head)-len(form)]
+		io.WriteString(conn, head)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusContinue {
+			io.WriteString(conn, form)
+			resp, err = http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		page, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(page), `name="submission"`) {
+			t.Fatalf("held signature answered %d", resp.StatusCode)
+		}
+		got := release(t, string(page), "/sign")
+		t.Logf("held after 100-continue: forwarded %q, want [%q]", got, want)
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("petition got %q", got)
+		}
+	})
+
+	t.Run("pipelined", func(t *testing.T) {
+		before := be.hits.Load()
+		resps := rawExchange(t, post("/sign", "", form)+
+			post("/sign", "", "name=Second&email=s%40example.org")+
+			"GET /x HTTP/1.1\r\nHost: localhost:9180\r\nUser-Agent: "+protoUA+"\r\n\r\n"+
+			post("/sign", "", "name=Third&email=t%40example.org"), 4)
+		if len(resps) != 4 {
+			t.Fatalf("%d answers to 4 pipelined requests", len(resps))
+		}
+		for i, r := range resps {
+			if r.StatusCode != http.StatusForbidden {
+				t.Errorf("pipelined request %d answered %d without a pass", i, r.StatusCode)
+			}
+		}
+		if n := be.hits.Load() - before; n != 0 {
+			t.Errorf("pipelined signatures without a proof: forwarded %d / expected 0", n)
+		}
+	})
+
+	t.Run("pipelined held then released", func(t *testing.T) {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(shieldURL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		io.WriteString(conn, post("/sign", "", form)+post("/sign", "", "name=Other&email=o%40example.org"))
+		br := bufio.NewReader(conn)
+		var pages []string
+		for range 2 {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			pages = append(pages, string(b))
+		}
+		got := release(t, pages[0], "/sign")
+		t.Logf("first of two pipelined, released: forwarded %q, want [%q]", got, want)
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("petition got %q", got)
+		}
+	})
+
+	for _, raw := range []string{
+		"POST /sign HTTP/1.0\r\nUser-Agent: " + protoUA + "\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 6\r\n\r\nname=x",
+		"POST http://localhost:9180/sign HTTP/1.1\r\nHost: localhost:9180\r\nUser-Agent: " + protoUA + "\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 6\r\n\r\nname=x",
+		"POST HTTP://LOCALHOST:9180/sign HTTP/1.1\r\nHost: localhost:9180\r\nUser-Agent: " + protoUA + "\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 6\r\n\r\nname=x",
+		"POST HTTP://localhost:9180/sign HTTP/1.1\r\nHost: other.example\r\nUser-Agent: " + protoUA + "\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 6\r\n\r\nname=x",
+		"POST /sign HTTP/1.1\r\nHost: localhost:9180\r\nUser-Agent: " + protoUA + "\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nname=x\r\n0\r\n\r\n",
+	} {
+		line, _, _ := strings.Cut(raw, "\r\n")
+		t.Run(line, func(t *testing.T) {
+			before := be.hits.Load()
+			resps := rawExchange(t, raw, 1)
+			status := 0
+			if len(resps) == 1 {
+				status = resps[0].StatusCode
+			}
+			forwarded := be.hits.Load() - before
+			t.Logf("%q without a pass: answered %d, forwarded %d / expected 0", line, status, forwarded)
+			if forwarded != 0 {
+				t.Errorf("%q signed without a proof", line)
 			}
 		})
 	}
