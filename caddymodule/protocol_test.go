@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/rempart/rempart/internal/shieldtest"
 	"github.com/rempart/rempart/store/redisstore"
@@ -557,4 +559,118 @@ func TestHTTP1Spellings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// h2Raw sends one request on a fresh h2c connection, written frame by
+// frame with the given header fields (pseudo-headers first, as given), the
+// body in one DATA frame, and returns the answer's status (0: the stream
+// or the connection was refused).
+func h2Raw(t *testing.T, fields [][2]string, body string) int {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(shieldURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(conn, conn)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	var block strings.Builder
+	enc := hpack.NewEncoder(&block)
+	for _, f := range fields {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte(block.String()),
+		EndStream: body == "", EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		if err := fr.WriteData(1, true, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return 0
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				_ = fr.WriteSettingsAck()
+			}
+		case *http2.MetaHeadersFrame:
+			if f.StreamID == 1 {
+				status := f.PseudoValue("status")
+				if status == "100" {
+					continue
+				}
+				var n int
+				fmt.Sscan(status, &n)
+				return n
+			}
+		case *http2.RSTStreamFrame, *http2.GoAwayFrame:
+			return 0
+		}
+	}
+}
+
+// HTTP/2 spellings of a signature: pseudo-headers written as a client
+// chooses (an absolute-form :path, a :path naming another authority, a
+// lower-case :method, cookie crumbs) sign nothing without a proof, and
+// a pass spent on one stream is spent for the others.
+func TestHTTP2Spellings(t *testing.T) {
+	be := startProtocolShield(t, "protect POST /sign")
+	const form = "name=Eve&email=e%40example.org"
+	req := func(method, authority, path string, extra ...[2]string) [][2]string {
+		f := [][2]string{{":method", method}, {":scheme", "http"}, {":authority", authority}, {":path", path},
+			{"user-agent", protoUA}, {"content-type", "application/x-www-form-urlencoded"}}
+		return append(f, extra...)
+	}
+	for _, tc := range []struct {
+		name   string
+		fields [][2]string
+	}{
+		{"plain", req("POST", "localhost:9180", "/sign")},
+		{"absolute :path", req("POST", "localhost:9180", "http://localhost:9180/sign")},
+		{"absolute :path upper-case scheme", req("POST", "localhost:9180", "HTTP://localhost:9180/sign")},
+		{"absolute :path another authority", req("POST", "localhost:9180", "http://other.example/sign")},
+		{"lower-case :method", req("post", "localhost:9180", "/sign")},
+		{"host field against :authority", req("POST", "localhost:9180", "/sign", [2]string{"host", "other.example"})},
+		{":path with query and fragment-like", req("POST", "localhost:9180", "/sign?x=1")},
+		{"content-length given", req("POST", "localhost:9180", "/sign", [2]string{"content-length", fmt.Sprint(len(form))})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := be.hits.Load()
+			status := h2Raw(t, tc.fields, form)
+			forwarded := be.hits.Load() - before
+			t.Logf("h2 %s without a pass: answered %d, forwarded %d / expected 0", tc.name, status, forwarded)
+			if forwarded != 0 || status == http.StatusOK {
+				t.Errorf("h2 %s signed without a proof", tc.name)
+			}
+		})
+	}
+
+	t.Run("cookie crumbs", func(t *testing.T) {
+		pass := buyPass(t, h1Client())
+		before := be.hits.Load()
+		accepted := 0
+		for range 5 {
+			if h2Raw(t, req("POST", "localhost:9180", "/sign", [2]string{"cookie", "a=1"},
+				[2]string{"cookie", "rempart_pass=" + pass.Value}, [2]string{"cookie", "b=2"}), form) == http.StatusOK {
+				accepted++
+			}
+		}
+		forwarded := be.hits.Load() - before
+		t.Logf("h2 pass in a cookie crumb, 1 credit: tried 5 / accepted %d / forwarded %d / expected 1", accepted, forwarded)
+		if accepted != 1 || forwarded != 1 {
+			t.Errorf("a 1-credit pass in a cookie crumb bought %d signatures", forwarded)
+		}
+	})
 }
