@@ -297,10 +297,17 @@ func (s *Shield) heldSubmission(w http.ResponseWriter, r *http.Request, c *clien
 
 // isForm reports whether contentType is that of a form whose fields the
 // shield reads, application/x-www-form-urlencoded (parameters such as a
-// charset aside).
+// charset aside). It is read as PHP reads it, which fills $_POST when the
+// type cut at its first ";", "," or space is a form's
+// ("application/x-www-form-urlencoded,text/plain" is one): wider than the
+// media type's syntax, so that no framework reads a form the shield does
+// not.
 func isForm(contentType string) bool {
-	mediaType, _, _ := strings.Cut(contentType, ";")
-	return strings.EqualFold(strings.TrimSpace(mediaType), "application/x-www-form-urlencoded")
+	mediaType := strings.TrimSpace(contentType)
+	if i := strings.IndexAny(mediaType, ";, \t"); i >= 0 {
+		mediaType = mediaType[:i]
+	}
+	return strings.EqualFold(mediaType, "application/x-www-form-urlencoded")
 }
 
 // smallForm returns the body of an unsafe request that is a short form

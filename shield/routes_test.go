@@ -256,3 +256,36 @@ rules:
 		t.Errorf("%d spellings priced below the signature's rule", cheap)
 	}
 }
+
+// PHP takes a body for a form when its Content-Type, lower-cased and cut
+// at the first ";", "," or space, is application/x-www-form-urlencoded
+// (main/SAPI.c), and fills $_POST from it, where WordPress reads its
+// rest_route. Every such spelling is read for its route, so a spent pass
+// signs through none of them.
+func TestFormRouteInEveryContentTypeSpelling(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /wp-json/petition/v1/sign"}})
+	b := h.browser("198.51.100.7", 64496, "")
+	if !b.sign("/wp-json/petition/v1/sign", signBody) {
+		t.Fatal("the real signature was not forwarded")
+	}
+	spellings := []string{
+		"application/x-www-form-urlencoded",
+		"APPLICATION/X-WWW-FORM-URLENCODED; charset=UTF-8",
+		"application/x-www-form-urlencoded,text/plain",
+		"application/x-www-form-urlencoded text/plain",
+		"application/x-www-form-urlencoded, application/json",
+		"application/x-www-form-urlencoded;",
+	}
+	before := h.forwardedCount()
+	for _, ct := range spellings {
+		r := b.request(http.MethodPost, "/?p=1", "rest_route=%2Fpetition%2Fv1%2Fsign&"+signBody)
+		r.Header.Set("Content-Type", ct)
+		b.send(r)
+	}
+	accepted := h.forwardedCount() - before
+	t.Logf("a route in a posted form, Content-Type spelled as PHP reads a form, spent pass: tried %d / accepted %d / expected 0",
+		len(spellings), accepted)
+	if accepted != 0 {
+		t.Errorf("%d signatures forwarded without a credit", accepted)
+	}
+}
