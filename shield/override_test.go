@@ -219,3 +219,37 @@ func FuzzMethodOverride(f *testing.F) {
 		}
 	})
 }
+
+// CGI, and so Caddy's php_fastcgi, names a header's variable by upper-
+// casing it and writing "-" as "_": X_HTTP_METHOD_OVERRIDE and
+// x-http_method-override both arrive as HTTP_X_HTTP_METHOD_OVERRIDE, which
+// WordPress's REST API takes for the method on any request. net/http
+// keeps such names apart from X-Http-Method-Override, so each spelling is
+// a claim too: a GET with a spent pass signs through none of them.
+func TestMethodOverrideHeaderSpelledWithUnderscores(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /wp-json/petition/v1/sign"}})
+	b := h.browser("198.51.100.7", 64496, "")
+	if !b.sign("/wp-json/petition/v1/sign", signBody) {
+		t.Fatal("the real signature was not forwarded")
+	}
+	names := []string{"X-HTTP-Method-Override", "X_HTTP_METHOD_OVERRIDE", "x-http_method-override", "X_Http_Method",
+		"X_METHOD_OVERRIDE", "x_method-override"}
+	before := h.forwardedCount()
+	for _, name := range names {
+		raw := "GET /wp-json/petition/v1/sign HTTP/1.1\r\nHost: " + b.host + "\r\nUser-Agent: " + b.ua + "\r\n" + name + ": POST\r\n\r\n"
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.RemoteAddr = "198.51.100.7:1234"
+		for _, c := range b.cookies {
+			r.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		}
+		b.send(r)
+	}
+	accepted := h.forwardedCount() - before
+	t.Logf("GET claiming POST, override header spelled as CGI reads it, spent pass: tried %d / accepted %d / expected 0", len(names), accepted)
+	if accepted != 0 {
+		t.Errorf("%d signatures forwarded without a credit", accepted)
+	}
+}

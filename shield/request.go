@@ -120,11 +120,7 @@ var anyMethod = [...]string{http.MethodPost, http.MethodGet, http.MethodHead, ht
 // pays. path is the request's canonical path and rawQuery its query: only
 // the claimed methods are canonicalized, each distinct value once.
 func overriddenSignature(r *http.Request, active *Active, path, rawQuery string) (policies.Canonical, bool) {
-	claims := 0
-	for _, name := range methodOverrideHeaders {
-		claims += len(r.Header[name])
-	}
-	if claims == 0 && rawQuery == "" {
+	if rawQuery == "" && !hasOverrideHeader(r.Header) {
 		return policies.Canonical{}, false // the common case, on every request
 	}
 	var seen [maxOverrideValues]string
@@ -176,8 +172,11 @@ func overriddenSignature(r *http.Request, active *Active, path, rawQuery string)
 // runs its POST handler).
 func claimedMethods(r *http.Request, rawQuery string) iter.Seq[string] {
 	return func(yield func(string) bool) {
-		for _, name := range methodOverrideHeaders {
-			for _, v := range r.Header[name] {
+		for name, vv := range r.Header {
+			if !overrideHeader(name) {
+				continue
+			}
+			for _, v := range vv {
 				if !yield(v) {
 					return
 				}
@@ -185,6 +184,43 @@ func claimedMethods(r *http.Request, rawQuery string) iter.Seq[string] {
 		}
 		policies.QueryParam(rawQuery, "_method", yield)
 	}
+}
+
+// hasOverrideHeader reports whether h holds a method-override header,
+// however its name is spelt (see overrideHeader).
+func hasOverrideHeader(h http.Header) bool {
+	for name := range h {
+		if overrideHeader(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// overrideHeader reports whether a header name is one of the
+// method-override headers as CGI reads names: in any case, with "_" for
+// "-". Caddy's php_fastcgi passes X_HTTP_METHOD_OVERRIDE to PHP as
+// HTTP_X_HTTP_METHOD_OVERRIDE, which WordPress's REST API takes for the
+// method on any request, and net/http keeps such a name apart from
+// X-Http-Method-Override.
+func overrideHeader(name string) bool {
+	for _, want := range methodOverrideHeaders {
+		if len(name) != len(want) {
+			continue
+		}
+		same := true
+		for i := 0; i < len(name) && same; i++ {
+			a, b := name[i], want[i]
+			if a == '_' {
+				a = '-'
+			}
+			same = a == b || 'A' <= b && b <= 'Z' && a == b+('a'-'A') || 'a' <= b && b <= 'z' && a == b-('a'-'A')
+		}
+		if same {
+			return true
+		}
+	}
+	return false
 }
 
 // routeSignature reports whether a route that a framework reads from the
