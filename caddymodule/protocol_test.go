@@ -699,3 +699,66 @@ func TestReadFormGoesOnWhole(t *testing.T) {
 		}
 	}
 }
+
+// A proof's pass spent at once by its held submission's release and by
+// new signatures on other streams of the same connection: no more go
+// through than its credits, and a release that lost the race keeps its
+// submission held.
+func TestReleaseRacesNewSignatures(t *testing.T) {
+	for _, credits := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d credits", credits), func(t *testing.T) {
+			be := startProtocolShield(t, fmt.Sprintf("protect POST /sign\ncredits %d", credits))
+			c := h2cClient(nil)
+			resp, page := send(t, c, http.MethodPost, "/sign", "application/x-www-form-urlencoded", "name=Held&email=h%40example.org", false)
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("unsolved signature answered %d", resp.StatusCode)
+			}
+			proof, err := shieldtest.SolvePage([]byte(page))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, _ = send(t, c, http.MethodPost, proof.Action, "application/x-www-form-urlencoded", proof.Form.Encode(), false)
+			if resp.StatusCode != http.StatusTemporaryRedirect {
+				t.Fatalf("proof answered %d", resp.StatusCode)
+			}
+			pass := passCookie(resp)
+			const tries = 20
+			var accepted atomic.Int64
+			var start, done sync.WaitGroup
+			start.Add(1)
+			for i := range 2 * tries {
+				done.Go(func() {
+					start.Wait()
+					body := "name=New&email=n%40example.org"
+					if i%2 == 0 {
+						body = proof.Form.Encode() // the release
+					}
+					resp, _ := send(t, c, http.MethodPost, "/sign", "application/x-www-form-urlencoded", body, false, pass)
+					if resp.StatusCode == http.StatusOK {
+						accepted.Add(1)
+					}
+				})
+			}
+			start.Done()
+			done.Wait()
+			held := 0
+			for _, a := range be.arrivals() {
+				if strings.HasPrefix(a.body, "name=Held") {
+					held++
+				}
+			}
+			t.Logf("%d-credit pass, %d releases and %d new signatures at once: accepted %d / forwarded %d (held one %d) / expected %d",
+				credits, tries, tries, accepted.Load(), be.hits.Load(), held, credits)
+			if accepted.Load() != int64(credits) || be.hits.Load() != int64(credits) || held > 1 {
+				t.Errorf("one pass bought %d signatures (the held one %d times), has %d credits", be.hits.Load(), held, credits)
+			}
+			if held == 0 {
+				// Lost the race: still held, challenged again for it.
+				resp, page := send(t, c, http.MethodPost, "/sign", "application/x-www-form-urlencoded", proof.Form.Encode(), false, pass)
+				if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, `name="submission"`) {
+					t.Errorf("a release that lost the race answered %d, not a challenge for its held submission", resp.StatusCode)
+				}
+			}
+		})
+	}
+}
