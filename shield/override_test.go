@@ -227,13 +227,29 @@ func FuzzMethodOverride(f *testing.F) {
 // keeps such names apart from X-Http-Method-Override, so each spelling is
 // a claim too: a GET with a spent pass signs through none of them.
 func TestMethodOverrideHeaderSpelledWithUnderscores(t *testing.T) {
+	overrideSpellingsSign(t, []string{"X-HTTP-Method-Override", "X_HTTP_METHOD_OVERRIDE", "x-http_method-override", "X_Http_Method",
+		"X_METHOD_OVERRIDE", "x_method-override"})
+}
+
+// PHP then names $_SERVER's variables as it names a form's fields, a "."
+// read as "_" (php_register_variable): php_fastcgi passes X.HTTP.METHOD.
+// OVERRIDE as HTTP_X.HTTP.METHOD.OVERRIDE, and WordPress reads it as
+// HTTP_X_HTTP_METHOD_OVERRIDE. A "." is a token character, so net/http
+// takes such a name, and each spelling is a claim too.
+func TestMethodOverrideHeaderSpelledWithDots(t *testing.T) {
+	overrideSpellingsSign(t, []string{"X.HTTP.METHOD.OVERRIDE", "x-http-method.override", "X_HTTP.Method-Override", "X.Http.Method",
+		"X.METHOD.OVERRIDE", "x.method_override"})
+}
+
+// overrideSpellingsSign sends, with a spent pass, a GET of a WordPress
+// REST route claiming POST in a header under each of names: none may sign.
+func overrideSpellingsSign(t *testing.T, names []string) {
+	t.Helper()
 	h := newHarness(t, setup{protect: []string{"POST /wp-json/petition/v1/sign"}})
 	b := h.browser("198.51.100.7", 64496, "")
 	if !b.sign("/wp-json/petition/v1/sign", signBody) {
 		t.Fatal("the real signature was not forwarded")
 	}
-	names := []string{"X-HTTP-Method-Override", "X_HTTP_METHOD_OVERRIDE", "x-http_method-override", "X_Http_Method",
-		"X_METHOD_OVERRIDE", "x_method-override"}
 	before := h.forwardedCount()
 	for _, name := range names {
 		raw := "GET /wp-json/petition/v1/sign HTTP/1.1\r\nHost: " + b.host + "\r\nUser-Agent: " + b.ua + "\r\n" + name + ": POST\r\n\r\n"

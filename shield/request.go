@@ -198,10 +198,12 @@ func hasOverrideHeader(h http.Header) bool {
 }
 
 // overrideHeader reports whether a header name is one of the
-// method-override headers as CGI reads names: in any case, with "_" for
-// "-". Caddy's php_fastcgi passes X_HTTP_METHOD_OVERRIDE to PHP as
-// HTTP_X_HTTP_METHOD_OVERRIDE, which WordPress's REST API takes for the
-// method on any request, and net/http keeps such a name apart from
+// method-override headers as CGI and PHP read names: in any case, with "_"
+// or "." for "-". Caddy's php_fastcgi passes X_HTTP_METHOD_OVERRIDE to PHP
+// as HTTP_X_HTTP_METHOD_OVERRIDE, and X.HTTP.METHOD.OVERRIDE as
+// HTTP_X.HTTP.METHOD.OVERRIDE, which PHP names as it names a form's
+// fields, "." read as "_": WordPress's REST API takes either for the
+// method on any request, and net/http keeps such names apart from
 // X-Http-Method-Override.
 func overrideHeader(name string) bool {
 	for _, want := range methodOverrideHeaders {
@@ -211,7 +213,7 @@ func overrideHeader(name string) bool {
 		same := true
 		for i := 0; i < len(name) && same; i++ {
 			a, b := name[i], want[i]
-			if a == '_' {
+			if a == '_' || a == '.' {
 				a = '-'
 			}
 			same = a == b || 'A' <= b && b <= 'Z' && a == b+('a'-'A') || 'a' <= b && b <= 'z' && a == b-('a'-'A')
