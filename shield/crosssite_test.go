@@ -184,3 +184,80 @@ func TestCrossSiteSubresourcesSpendNoBudget(t *testing.T) {
 		t.Errorf("a link from another site: %d %q, want a challenge", w.Code, w.Header().Get("Rempart-Action"))
 	}
 }
+
+// A page on another site can also have its visitors' browsers load the
+// petition as documents without a click: speculation rules prefetch
+// (Chrome, up to 50 URLs at a time, again each time the page swaps its
+// rules; cross-site when the visitor has no cookie for the petition, as
+// most have not) and prerender (from a same-site page). Such a load is
+// navigate/document like a link, but never shown until the visitor follows
+// it, and a prefetch answered with anything but the page is dropped: the
+// challenge it got was counted against the visitor's network for nothing.
+// It is refused uncounted, as a subresource is; a link the visitor follows
+// is challenged and counted.
+func TestCrossSitePrefetchesSpendNoBudget(t *testing.T) {
+	pressure, err := budget.NewPressure(budget.PressureConfig{Threshold: 60, MaxExtraBits: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, setup{
+		protect:  []string{"POST /sign"},
+		limits:   []policies.Budget{{Counts: policies.CountChallenges, Per: budget.KeyPrefix, Rate: "120/min"}},
+		pressure: pressure,
+	})
+	loads := []struct {
+		kind, site, header, purpose string
+	}{
+		{"speculation rules prefetch", "cross-site", "Sec-Purpose", "prefetch"},
+		{"prefetch through Chrome's private proxy", "cross-site", "Sec-Purpose", "prefetch;anonymous-client-ip"},
+		{"prerender from a same-site page", "same-site", "Sec-Purpose", "prefetch;prerender"},
+		{"older Chrome's prefetch", "cross-site", "Purpose", "prefetch"},
+	}
+	// Thirty visitors behind one carrier's CGNAT each open the other
+	// site's page, whose rules prefetch twenty pages of the petition.
+	tried, counted := 0, 0
+	for v := range 30 {
+		visitor := h.browser(fmt.Sprintf("198.51.100.%d", 1+v), 64496, "")
+		for i := range 20 {
+			l := loads[i%len(loads)]
+			r := visitor.request(http.MethodGet, fmt.Sprintf("/?page=%d", i), "")
+			r.Header.Set("Sec-Fetch-Site", l.site)
+			r.Header.Set("Sec-Fetch-Mode", "navigate")
+			r.Header.Set("Sec-Fetch-Dest", "document")
+			r.Header.Set(l.header, l.purpose)
+			w := visitor.send(r)
+			tried++
+			if a := h.outcomes[len(h.outcomes)-1].Action; a == ActionChallenge || a == ActionLimit {
+				counted++
+				if counted == 1 {
+					t.Logf("%s: %d %q, counted", l.kind, w.Code, w.Header().Get("Rempart-Action"))
+				}
+			}
+		}
+	}
+	t.Logf("the other site's speculative loads of the petition: tried %d / counted against the network %d / expected 0", tried, counted)
+	if counted != 0 {
+		t.Errorf("%d speculative loads from the other site counted against their network", counted)
+	}
+
+	// A genuine signer behind the same CGNAT follows a link from the other
+	// site: a challenge at the site's difficulty, and the signature goes
+	// through.
+	signer := h.browser("198.51.100.200", 64496, "")
+	r := signer.request(http.MethodGet, "/from-a-link", "")
+	r.Header.Set("Sec-Fetch-Site", "cross-site")
+	r.Header.Set("Sec-Fetch-Mode", "navigate")
+	r.Header.Set("Sec-Fetch-Dest", "document")
+	r.Header.Set("Sec-Fetch-User", "?1")
+	w := signer.send(r)
+	if w.Code != StatusChallenge || w.Header().Get("Rempart-Action") != "challenge" {
+		t.Fatalf("a link from another site: %d %q (%s), want a challenge",
+			w.Code, w.Header().Get("Rempart-Action"), h.outcomes[len(h.outcomes)-1].Reason)
+	}
+	if bits := challengeBits(t, w); bits != 6 {
+		t.Errorf("the genuine signer's challenge asks %d bits, want the site's 6", bits)
+	}
+	if !signer.sign("/sign", signBody) {
+		t.Error("the genuine signer's signature was not forwarded")
+	}
+}

@@ -283,16 +283,37 @@ func crossSite(r *http.Request) bool {
 // challenge page (a subresource is never shown, and the page forbids
 // framing), so a challenge issued to one is never solved; counted, it
 // would let any page spend its visitors' network budgets and flood
-// estimate on the petition. A top-level navigation from elsewhere (a
-// link) is a reader who can solve.
+// estimate on the petition. Nor can a speculative load, a document
+// prefetched or prerendered by the other page's speculation rules without
+// a click (Sec-Purpose: prefetch, or Purpose: prefetch from older
+// browsers): it is not shown until followed, and a prefetch answered with
+// anything but the page is dropped. A top-level navigation from elsewhere
+// (a link followed) is a reader who can solve.
 func embeddedElsewhere(r *http.Request) bool {
 	switch r.Header.Get("Sec-Fetch-Site") {
 	case "cross-site", "same-site":
 	default:
 		return false
 	}
-	dest := r.Header.Get("Sec-Fetch-Dest")
-	return dest != "" && dest != "document"
+	if dest := r.Header.Get("Sec-Fetch-Dest"); dest != "" && dest != "document" {
+		return true
+	}
+	return speculative(r.Header.Get("Sec-Purpose")) || speculative(r.Header.Get("Purpose"))
+}
+
+// speculative reports whether a Sec-Purpose (or Purpose) value says the
+// load is a prefetch: "prefetch", "prefetch;prerender",
+// "prefetch;anonymous-client-ip", in a list or not.
+func speculative(purpose string) bool {
+	for purpose != "" {
+		var item string
+		item, purpose, _ = strings.Cut(purpose, ",")
+		token, _, _ := strings.Cut(item, ";")
+		if strings.EqualFold(strings.TrimSpace(token), "prefetch") {
+			return true
+		}
+	}
+	return false
 }
 
 // heldSubmission returns the held submission the request releases, if
