@@ -74,6 +74,7 @@ func (a *action) hold() (id string, answered bool, err error) {
 		a.out.Reason = "body too large to hold"
 		return "", true, s.refuse(a.w, a.r, a.out, http.StatusRequestEntityTooLarge, tooLarge)
 	}
+	s.bodyRead(a.w)
 	id, err = s.cfg.State.Stash.Put(a.r.Context(), challenge.Submission{
 		Method: a.r.Method, Path: a.r.URL.RequestURI(), ContentType: a.r.Header.Get("Content-Type"),
 		Body: body, Expires: a.now.Add(s.cfg.ChallengeTTL),

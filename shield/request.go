@@ -381,12 +381,11 @@ func (s *Shield) smallForm(w http.ResponseWriter, r *http.Request) string {
 		r.ContentLength > maxVerifyBody || !isForm(r.Header.Get("Content-Type")) {
 		return ""
 	}
-	limit := r.ContentLength
-	if limit < 0 {
-		limit = maxVerifyBody + 1 // one byte more tells a longer body
-	}
+	// One byte more than a short form tells a longer body; a shorter one
+	// is read to its end, which a length alone does not promise on an
+	// HTTP/2 stream.
 	s.bodyDeadline(w)
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxVerifyBody+1))
 	r.Body = struct {
 		io.Reader
 		io.Closer
@@ -394,6 +393,7 @@ func (s *Shield) smallForm(w http.ResponseWriter, r *http.Request) string {
 	if err != nil || len(body) > maxVerifyBody {
 		return ""
 	}
+	s.bodyRead(w)
 	return string(body)
 }
 
@@ -430,4 +430,16 @@ func reposted(body string) (string, bool) {
 // cannot set a deadline (a test's recorder) reads without one.
 func (s *Shield) bodyDeadline(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+}
+
+// bodyRead ends the deadline once the shield has read a body to its end.
+// net/http clears it itself when the body ends during the shield's read,
+// but not when it ended before (a handler in front, a WAF, read it whole
+// and put it back from memory): left set, it would expire while the
+// backend works on the request, and net/http cancels a request whose
+// connection then fails a read. A body read only in part keeps it: the
+// rest must still come in time, and one that never comes must not be
+// waited for once the request is answered.
+func (s *Shield) bodyRead(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 }

@@ -221,3 +221,67 @@ func TestBodyDeadlineEndsWithTheRead(t *testing.T) {
 		t.Fatalf("signature with a pass, slow backend: %d, %d forwarded, want 200 and 1", resp.StatusCode, h.forwardedCount())
 	}
 }
+
+// A handler before the shield may have read the body already, as a WAF
+// that inspects it does, putting it back from memory: net/http then has
+// seen its end and clears the connection's deadline then, not after the
+// shield's read. The deadline the shield set for its read must still end
+// with that read, or net/http cancels the request once it passes, while
+// the backend works on the signature: the signer gets an error, and a
+// held submission released by that request is gone.
+func TestBodyReadBeforeTheShieldIsNotCutOff(t *testing.T) {
+	cases := []struct {
+		name   string
+		target string
+	}{
+		{"signature with a pass", "/sign"},
+		{"form posted to a page that is not a signature", "/contact"},
+	}
+	tried, cut := 0, 0
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, setup{protect: []string{"POST /sign"}})
+			h.shield.cfg.BodyTimeout = 200 * time.Millisecond
+			a := h.browser("198.51.100.7", 64496, "")
+			a.pass("/")
+			slow := func(w http.ResponseWriter, r *http.Request) error {
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(strings.NewReader(string(body)))
+				select {
+				case <-time.After(4 * h.shield.cfg.BodyTimeout):
+					return h.backend(w, r)
+				case <-r.Context().Done():
+					return r.Context().Err()
+				}
+			}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				// The handler before the shield reads the body whole.
+				body, err := io.ReadAll(r.Body)
+				if err != nil {
+					w.WriteHeader(http.StatusBadRequest)
+					return
+				}
+				r.Body = io.NopCloser(strings.NewReader(string(body)))
+				if err := h.shield.Serve(w, r, a.id, slow); err != nil {
+					t.Logf("%s: %v", c.target, err)
+					w.WriteHeader(http.StatusBadGateway)
+				}
+			}))
+			defer srv.Close()
+			r := a.request(http.MethodPost, c.target, signBody)
+			r.URL.Scheme, r.URL.Host, r.RequestURI = "http", srv.Listener.Addr().String(), ""
+			tried++
+			resp, err := http.DefaultClient.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || h.forwardedCount() != 1 {
+				cut++
+				t.Errorf("POST %s, body read before the shield, slow backend: %d, %d forwarded, want 200 and 1",
+					c.target, resp.StatusCode, h.forwardedCount())
+			}
+		})
+	}
+	t.Logf("forms read before the shield, backend slower than body_timeout: tried %d / cut off %d / expected 0", tried, cut)
+}
