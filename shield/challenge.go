@@ -64,7 +64,9 @@ func (a *action) hold() (id string, answered bool, err error) {
 		a.out.Reason = "body too large to hold"
 		return "", true, s.refuse(a.w, a.r, a.out, http.StatusRequestEntityTooLarge, tooLarge)
 	}
-	s.bodyDeadline(a.w)
+	if _, begun := a.r.Body.(formBody); !begun {
+		s.bodyDeadline(a.w) // one deadline for a body, however often read
+	}
 	body, err := io.ReadAll(io.LimitReader(a.r.Body, int64(s.cfg.MaxBody)+1))
 	if err != nil {
 		a.out.Reason = "unreadable body: " + err.Error()

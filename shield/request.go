@@ -386,15 +386,20 @@ func (s *Shield) smallForm(w http.ResponseWriter, r *http.Request) string {
 	// HTTP/2 stream.
 	s.bodyDeadline(w)
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxVerifyBody+1))
-	r.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+	r.Body = formBody{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
 	if err != nil || len(body) > maxVerifyBody {
 		return ""
 	}
 	s.bodyRead(w)
 	return string(body)
+}
+
+// formBody is a body smallForm began to read, put back whole: its
+// deadline is set already, and holding it must not give a sender that
+// stalls a second one.
+type formBody struct {
+	io.Reader
+	io.Closer
 }
 
 // reposted reports whether body (see smallForm) is the shield's own proof

@@ -285,3 +285,46 @@ func TestBodyReadBeforeTheShieldIsNotCutOff(t *testing.T) {
 	}
 	t.Logf("forms read before the shield, backend slower than body_timeout: tried %d / cut off %d / expected 0", tried, cut)
 }
+
+// A signature's body is read twice when it is a short form: to look into
+// it, then to hold it. A body that stalls fails the first read at the
+// deadline, and must not be given a second body_timeout by the second.
+func TestStalledFormIsGivenOneTimeout(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	h.shield.cfg.BodyTimeout = 500 * time.Millisecond
+	a := h.browser("198.51.100.7", 64496, "")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = h.shield.Serve(w, r, a.id, h.backend)
+	}))
+	defer srv.Close()
+	const tries = 3
+	late := 0
+	for range tries {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := fmt.Sprintf("POST /sign HTTP/1.1\r\nHost: %[1]s\r\nUser-Agent: %[2]s\r\n"+
+			"Content-Type: application/x-www-form-urlencoded\r\nOrigin: http://%[1]s\r\nSec-Fetch-Site: same-origin\r\n"+
+			"Content-Length: %[3]d\r\n\r\n", a.host, a.ua, len(signBody))
+		start := time.Now()
+		if _, err := io.WriteString(c, head+signBody[:len(signBody)-1]); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(start.Add(4 * h.shield.cfg.BodyTimeout))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		took := time.Since(start)
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		_ = c.Close()
+		if took > h.shield.cfg.BodyTimeout*3/2 {
+			late++
+			t.Logf("POST /sign one byte short: held %v, body_timeout %v", took.Round(time.Millisecond), h.shield.cfg.BodyTimeout)
+		}
+	}
+	t.Logf("stalled signature forms: tried %d / held past body_timeout %d / expected 0", tries, late)
+	if late != 0 {
+		t.Errorf("%d stalled forms held past body_timeout", late)
+	}
+}
