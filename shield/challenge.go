@@ -65,7 +65,7 @@ func (a *action) hold() (id string, answered bool, err error) {
 		return "", true, s.refuse(a.w, a.r, a.out, http.StatusRequestEntityTooLarge, tooLarge)
 	}
 	if _, begun := a.r.Body.(formBody); !begun {
-		s.bodyDeadline(a.w) // one deadline for a body, however often read
+		s.bodyDeadline(a.w, a.r) // one deadline for a body, however often read
 	}
 	body, err := io.ReadAll(io.LimitReader(a.r.Body, int64(s.cfg.MaxBody)+1))
 	if err != nil {

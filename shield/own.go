@@ -56,7 +56,7 @@ func (s *Shield) serveOwn(w http.ResponseWriter, r *http.Request, c *client, now
 // that fails is answered as the page it was for (see rechallenge), so a
 // browser never gets stuck.
 func (s *Shield) verify(w http.ResponseWriter, r *http.Request, c *client, now time.Time, out *Outcome) error {
-	s.bodyDeadline(w)
+	s.bodyDeadline(w, r)
 	r.Body = http.MaxBytesReader(w, r.Body, maxVerifyBody)
 	if err := r.ParseForm(); err != nil {
 		out.Reason = "unreadable proof: " + err.Error()

@@ -384,7 +384,7 @@ func (s *Shield) smallForm(w http.ResponseWriter, r *http.Request) string {
 	// One byte more than a short form tells a longer body; a shorter one
 	// is read to its end, which a length alone does not promise on an
 	// HTTP/2 stream.
-	s.bodyDeadline(w)
+	s.bodyDeadline(w, r)
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxVerifyBody+1))
 	r.Body = formBody{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
 	if err != nil || len(body) > maxVerifyBody {
@@ -433,8 +433,16 @@ func reposted(body string) (string, bool) {
 // never comes would otherwise keep what was read of it, and its goroutine,
 // for as long as its sender keeps the connection open. A writer that
 // cannot set a deadline (a test's recorder) reads without one.
-func (s *Shield) bodyDeadline(w http.ResponseWriter) {
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+//
+// It replaces the connection's deadline, that of the server's read timeout
+// (Caddy's timeouts read_body) among them: a shorter one still bounds the
+// body, counted from now.
+func (s *Shield) bodyDeadline(w http.ResponseWriter, r *http.Request) {
+	d := s.cfg.BodyTimeout
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.ReadTimeout > 0 {
+		d = min(d, srv.ReadTimeout)
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 }
 
 // bodyRead ends the deadline once the shield has read a body to its end.

@@ -328,3 +328,56 @@ func TestStalledFormIsGivenOneTimeout(t *testing.T) {
 		t.Errorf("%d stalled forms held past body_timeout", late)
 	}
 }
+
+// The server's own read timeout (Caddy's timeouts read_body) bounds how long
+// a request may take to send its body; staff set it shorter than
+// body_timeout to drop stalled bodies sooner. The shield's deadline replaces
+// the connection's: it must not give a stalled body longer than the server
+// would, as the README promises.
+func TestShorterServerReadTimeoutStillApplies(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	h.shield.cfg.BodyTimeout = 3 * time.Second
+	const readTimeout = 300 * time.Millisecond
+	a := h.browser("198.51.100.7", 64496, "")
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = h.shield.Serve(w, r, a.id, h.backend)
+	}))
+	srv.Config.ReadTimeout = readTimeout
+	srv.Start()
+	defer srv.Close()
+
+	// A signature to hold, a short form and a proof, each one byte short.
+	bodies := []struct{ target, body string }{
+		{"/sign", strings.Repeat("x", 2000)},
+		{"/contact", "name=a&email=b"},
+		{h.shield.verifyPath, "challenge=x&nonce=1"},
+	}
+	tried, late := 0, 0
+	for _, b := range bodies {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := fmt.Sprintf("POST %[4]s HTTP/1.1\r\nHost: %[1]s\r\nUser-Agent: %[2]s\r\n"+
+			"Content-Type: application/x-www-form-urlencoded\r\nOrigin: http://%[1]s\r\nSec-Fetch-Site: same-origin\r\n"+
+			"Content-Length: %[3]d\r\n\r\n", a.host, a.ua, len(b.body), b.target)
+		start := time.Now()
+		if _, err := io.WriteString(c, head+b.body[:len(b.body)-1]); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(start.Add(h.shield.cfg.BodyTimeout + time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		took := time.Since(start)
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		_ = c.Close()
+		tried++
+		if took > readTimeout+time.Second {
+			late++
+			t.Errorf("POST %s one byte short: held %v, want about the server's read timeout %v", b.target, took.Round(time.Millisecond), readTimeout)
+		}
+	}
+	t.Logf("stalled bodies, server read timeout %v, body_timeout %v: tried %d / held past the read timeout %d / expected 0",
+		readTimeout, h.shield.cfg.BodyTimeout, tried, late)
+}
