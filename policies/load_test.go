@@ -83,6 +83,19 @@ func TestParseErrors(t *testing.T) {
 			`policy.yaml:5: rule "r": path_regex "": an empty regular expression matches every value`},
 		{"empty header regex", ParseOptions{}, ruleWith("allow", "header:\n  X-Monitoring-Token: \"\""),
 			`policy.yaml:6: rule "r": header X-Monitoring-Token "": an empty regular expression matches every value`},
+		// So does one that a template left with only a flag or an anchor
+		// ("(?i)$ORG", "^$UA"), or that matches nothing but the empty
+		// string at its start ("$TOKEN*").
+		{"flag-only org regex", ParseOptions{}, ruleWith("allow", `org: "(?i)"`),
+			`policy.yaml:5: rule "r": org "(?i)": this regular expression matches every value`},
+		{"anchor-only user agent regex", ParseOptions{}, ruleWith("allow", `user_agent: "^"`),
+			`policy.yaml:5: rule "r": user_agent "^": this regular expression matches every value`},
+		{"any-run path regex", ParseOptions{}, ruleWith("allow", `path_regex: "(?s).*"`),
+			`policy.yaml:5: rule "r": path_regex "(?s).*": this regular expression matches every value`},
+		{"optional-only user agent regex", ParseOptions{}, ruleWith("allow", `user_agent: "(?i)x*"`),
+			`policy.yaml:5: rule "r": user_agent "(?i)x*": this regular expression matches every value`},
+		{"end-only org regex", ParseOptions{}, ruleWith("allow", `org: "$"`),
+			`policy.yaml:5: rule "r": org "$": this regular expression matches every value`},
 		{"field set twice", ParseOptions{}, "rules:\n  - name: a\n    action: allow\n    action: deny\n",
 			`policy.yaml:4: rule "a": field "action" is set twice (first at line 3)`},
 		{"bad path regex", ParseOptions{}, ruleWith("deny", "path_regex: \"^/api/(v1\""),

@@ -191,7 +191,7 @@ func (c *compiler) conditions(n *yaml.Node, where string) (conditions, bool) {
 		case "path":
 			condOK = c.pathCondition(&m, v, what)
 		case "path_regex":
-			m.pathRegex, condOK = c.regexCondition(v, what)
+			m.pathRegex, condOK = c.regexCondition(v, what, true)
 			if condOK {
 				m.describe("path matches regex %s", m.pathRegex)
 			}
@@ -202,14 +202,14 @@ func (c *compiler) conditions(n *yaml.Node, where string) (conditions, bool) {
 		case "class":
 			condOK = c.classCondition(&m, v, where, what)
 		case "org":
-			m.org, condOK = c.regexCondition(v, what)
+			m.org, condOK = c.regexCondition(v, what, true)
 			if condOK {
 				m.describe("org matches regex %s", m.org)
 			}
 		case "cidr":
 			condOK = c.cidrCondition(&m, v, what)
 		case "user_agent":
-			m.userAgent, condOK = c.regexCondition(v, what)
+			m.userAgent, condOK = c.regexCondition(v, what, true)
 			if condOK {
 				m.describe("user_agent matches regex %s", m.userAgent)
 			}
@@ -271,7 +271,10 @@ func (c *compiler) pathCondition(m *conditions, v *yaml.Node, what string) bool 
 }
 
 // regexCondition compiles a regular expression condition.
-func (c *compiler) regexCondition(v *yaml.Node, what string) (*regexp.Regexp, bool) {
+// A regular expression that matches every value is refused where
+// everyRequest says the condition would then hold for every request (a
+// header's holds only where the header is sent: ".*" says it is).
+func (c *compiler) regexCondition(v *yaml.Node, what string, everyRequest bool) (*regexp.Regexp, bool) {
 	text, ok := c.scalar(v, what)
 	if !ok {
 		return nil, false
@@ -285,7 +288,43 @@ func (c *compiler) regexCondition(v *yaml.Node, what string) (*regexp.Regexp, bo
 	if err != nil {
 		return nil, c.fail(v.Line, fmt.Sprintf("%s %q: %s; want a Go regular expression (RE2 syntax, (?i) for any case)", what, text, regexpProblem(err)))
 	}
+	if parsed, err := syntax.Parse(text, syntax.Perl); everyRequest && err == nil && matchesEverything(parsed) {
+		// The same, with a flag or an anchor left around the variable:
+		// "(?i)$ORG", "^$UA", "$TOKEN*".
+		return nil, c.fail(v.Line, fmt.Sprintf("%s %q: this regular expression matches every value; leave the condition out, or write ^$ for an empty value", what, text))
+	}
 	return re, true
+}
+
+// matchesEverything reports whether re, searched for in a value as
+// conditions are, matches every value: it matches the empty string where
+// every value has one, at its start (with nothing but ^, \A and what may
+// be left out) or at its end (nothing but $, \z and what may be left out).
+func matchesEverything(re *syntax.Regexp) bool {
+	return emptyWith(re, syntax.OpBeginText, syntax.OpBeginLine) || emptyWith(re, syntax.OpEndText, syntax.OpEndLine)
+}
+
+// emptyWith reports whether re matches the empty string where the
+// assertions anchors hold, and no other.
+func emptyWith(re *syntax.Regexp, anchors ...syntax.Op) bool {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpStar, syntax.OpQuest:
+		return true
+	case syntax.OpRepeat:
+		return re.Min == 0 || emptyWith(re.Sub[0], anchors...)
+	case syntax.OpPlus, syntax.OpCapture:
+		return emptyWith(re.Sub[0], anchors...)
+	case syntax.OpConcat:
+		for _, sub := range re.Sub {
+			if !emptyWith(sub, anchors...) {
+				return false
+			}
+		}
+		return true
+	case syntax.OpAlternate:
+		return slices.ContainsFunc(re.Sub, func(sub *syntax.Regexp) bool { return emptyWith(sub, anchors...) })
+	}
+	return slices.Contains(anchors, re.Op)
 }
 
 // regexpProblem says what is wrong with a regular expression, without the
@@ -441,7 +480,7 @@ func (c *compiler) headerConditions(m *conditions, v *yaml.Node, what string) bo
 		case value.Kind == yaml.ScalarNode && value.Tag == "!!bool":
 			h.present = strings.EqualFold(value.Value, "true")
 		default:
-			re, reOK := c.regexCondition(value, what+" "+name)
+			re, reOK := c.regexCondition(value, what+" "+name, false)
 			if !reOK {
 				ok = false
 				continue

@@ -3,6 +3,8 @@ package policies
 import (
 	"net/http"
 	"net/netip"
+	"regexp"
+	"regexp/syntax"
 	"testing"
 )
 
@@ -217,6 +219,31 @@ func TestStripPort(t *testing.T) {
 	} {
 		if got := stripPort(in); got != want {
 			t.Errorf("stripPort(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A regular expression is refused as matching every value only when it
+// does: an empty match at the start or the end of any value.
+func TestMatchesEverything(t *testing.T) {
+	for _, c := range []struct {
+		re   string
+		want bool
+	}{
+		{"(?i)", true}, {"^", true}, {"$", true}, {`\A`, true}, {"(?s).*", true}, {".*", true}, {"x*", true},
+		{"(x|)", true}, {"^(?i)(?:bot)?", true}, {"(?:a*){2,}", true}, {"(?m)^", true},
+		{"^$", false}, {"(?m)^$", false}, {"(?i)bot", false}, {"^/api/", false}, {`\b`, false}, {".", false},
+		{"x+", false}, {"^(a|b)", false}, {"(?:a*)+b", false}, {`(?i)^mozilla/5\.0`, false},
+	} {
+		parsed, err := syntax.Parse(c.re, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := matchesEverything(parsed); got != c.want {
+			t.Errorf("%q: matches everything %v, want %v", c.re, got, c.want)
+		}
+		if re := regexp.MustCompile(c.re); c.want && (!re.MatchString("") || !re.MatchString("Mozilla/5.0\n/sign")) {
+			t.Errorf("%q: said to match every value, misses one", c.re)
 		}
 	}
 }
