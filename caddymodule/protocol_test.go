@@ -3,7 +3,9 @@ package caddymodule_test
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -89,11 +91,21 @@ func startProtocolShieldWith(t *testing.T, global, options string) *protoBackend
 		rempart {
 			secret integration-test-secret-0123456789
 			difficulty 8
+			site %s
 			%s
 		}
 		reverse_proxy %s
-	}`, t.TempDir(), global, options, strings.TrimPrefix(srv.URL, "http://")), "caddyfile")
+	}`, t.TempDir(), global, testSite(t), options, strings.TrimPrefix(srv.URL, "http://")), "caddyfile")
 	return be
+}
+
+// testSite names the shield's state after the test: a site's state outlives
+// a config that a test's next config replaces, so tests sharing a name
+// would share budgets (20 signatures an hour from 127.0.0.1 under the
+// default policy) and fail or pass by the order they run in.
+func testSite(t *testing.T) string {
+	sum := sha256.Sum256([]byte(t.Name()))
+	return "test-" + hex.EncodeToString(sum[:6])
 }
 
 // h2cClient speaks HTTP/2 without TLS (prior knowledge) over one
