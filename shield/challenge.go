@@ -12,16 +12,32 @@ import (
 	"github.com/rempart/rempart/policies"
 )
 
+// admitChallenge counts a challenge about to be issued against the
+// challenge budgets, or answers itself and reports false: 429 when they are
+// spent, and a refusal, counted against nothing, for a load by another
+// site's page, which could never solve it (see embeddedElsewhere).
+func (a *action) admitChallenge() (bool, error) {
+	if embeddedElsewhere(a.r) {
+		a.out.Reason = joinReason(a.out.Reason, "loaded by another site's page, which cannot solve a challenge")
+		return false, a.s.refuse(a.w, a.r, a.out, http.StatusForbidden, denied)
+	}
+	return a.admit(policies.CountChallenges)
+}
+
+// joinReason adds more to a reason already given.
+func joinReason(reason, more string) string {
+	if reason == "" {
+		return more
+	}
+	return reason + "; " + more
+}
+
 // challenge answers with a fresh challenge page, counted against the
 // challenge budgets. A signature's body is held first, so that it is sent
 // on once the browser has solved the challenge; only signatures are held,
 // so nothing else can take their room in the stash.
 func (a *action) challenge() error {
-	if embeddedElsewhere(a.r) {
-		a.out.Reason = "loaded by another site's page, which cannot solve a challenge"
-		return a.s.refuse(a.w, a.r, a.out, http.StatusForbidden, denied)
-	}
-	if ok, err := a.admit(policies.CountChallenges); !ok {
+	if ok, err := a.admitChallenge(); !ok {
 		return err
 	}
 	ret := challenge.SafeReturn(a.r.URL.RequestURI(), a.s.cfg.Prefix)

@@ -204,11 +204,7 @@ func (s *Shield) rechallenge(w http.ResponseWriter, r *http.Request, c *client, 
 		w.Header().Set("Rempart-Action", "refuse")
 		return s.sendOn(w, r, c, now, ret, submission, submissionStatus, out)
 	}
-	if embeddedElsewhere(r) {
-		out.Reason += "; loaded by another site's page, which cannot solve a challenge"
-		return s.refuse(w, r, out, http.StatusForbidden, denied)
-	}
-	if ok, err := a.admit(policies.CountChallenges); !ok {
+	if ok, err := a.admitChallenge(); !ok {
 		return err
 	}
 	_, t := challenge.Negotiate(r.Header.Get("Accept-Language"))
