@@ -179,6 +179,27 @@ func buyPass(t *testing.T, c *http.Client) *http.Cookie {
 	return pass
 }
 
+// holdAndSolve posts form to /sign without a pass, solves the challenge
+// that holds it and posts the proof, which must answer with the release
+// (307): it returns the proof, whose form the browser re-posts, and the
+// pass it bought.
+func holdAndSolve(t *testing.T, c *http.Client, form string) (shieldtest.Proof, *http.Cookie) {
+	t.Helper()
+	resp, page := send(t, c, http.MethodPost, "/sign", "application/x-www-form-urlencoded", form, false)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("unsolved signature answered %d", resp.StatusCode)
+	}
+	proof, err := shieldtest.SolvePage([]byte(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = send(t, c, http.MethodPost, proof.Action, "application/x-www-form-urlencoded", proof.Form.Encode(), false)
+	if resp.StatusCode != http.StatusTemporaryRedirect {
+		t.Fatalf("proof answered %d", resp.StatusCode)
+	}
+	return proof, passCookie(resp)
+}
+
 // buyPassOrNil is buyPass, nil when the proof is refused.
 func buyPassOrNil(t *testing.T, c *http.Client) *http.Cookie {
 	t.Helper()
@@ -345,19 +366,7 @@ const protocolRedisPort = 6450
 func TestHeldReleaseRacedOnStreams(t *testing.T) {
 	be := startProtocolShield(t, "protect POST /sign")
 	c := h2cClient(nil)
-	resp, page := send(t, c, http.MethodPost, "/sign", "application/x-www-form-urlencoded", petitionForm.Encode(), false)
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("unsolved signature answered %d", resp.StatusCode)
-	}
-	proof, err := shieldtest.SolvePage([]byte(page))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, _ = send(t, c, http.MethodPost, proof.Action, "application/x-www-form-urlencoded", proof.Form.Encode(), false)
-	if resp.StatusCode != http.StatusTemporaryRedirect {
-		t.Fatalf("proof answered %d", resp.StatusCode)
-	}
-	pass := passCookie(resp)
+	proof, pass := holdAndSolve(t, c, petitionForm.Encode())
 	const tries = 40
 	var accepted atomic.Int64
 	var start, done sync.WaitGroup
@@ -723,19 +732,7 @@ func TestReleaseRacesNewSignatures(t *testing.T) {
 		t.Run(fmt.Sprintf("%d credits", credits), func(t *testing.T) {
 			be := startProtocolShield(t, fmt.Sprintf("protect POST /sign\ncredits %d", credits))
 			c := h2cClient(nil)
-			resp, page := send(t, c, http.MethodPost, "/sign", "application/x-www-form-urlencoded", "name=Held&email=h%40example.org", false)
-			if resp.StatusCode != http.StatusForbidden {
-				t.Fatalf("unsolved signature answered %d", resp.StatusCode)
-			}
-			proof, err := shieldtest.SolvePage([]byte(page))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, _ = send(t, c, http.MethodPost, proof.Action, "application/x-www-form-urlencoded", proof.Form.Encode(), false)
-			if resp.StatusCode != http.StatusTemporaryRedirect {
-				t.Fatalf("proof answered %d", resp.StatusCode)
-			}
-			pass := passCookie(resp)
+			proof, pass := holdAndSolve(t, c, "name=Held&email=h%40example.org")
 			const tries = 20
 			var accepted atomic.Int64
 			var start, done sync.WaitGroup

@@ -155,33 +155,34 @@ func TestCrossSiteSubresourcesSpendNoBudget(t *testing.T) {
 		t.Errorf("%d loads from the other site counted against their network", counted)
 	}
 
-	// A genuine signer behind the same CGNAT opens the petition: a
-	// challenge at the site's difficulty, and the signature goes through.
+	// A genuine signer behind the same CGNAT opens the petition.
+	genuineSignerSigns(t, h, "the genuine signer opening the petition", "/", "none", "")
+}
+
+// genuineSignerSigns checks that a signer behind the CGNAT whose budget
+// another site's loads tried to spend, navigating to path (Sec-Fetch-Site
+// site, Sec-Fetch-User user unless empty), gets a challenge at the site's
+// difficulty, and that its signature goes through.
+func genuineSignerSigns(t *testing.T, h *harness, what, path, site, user string) {
+	t.Helper()
 	signer := h.browser("198.51.100.200", 64496, "")
-	r := signer.request(http.MethodGet, "/", "")
-	r.Header.Set("Sec-Fetch-Site", "none")
+	r := signer.request(http.MethodGet, path, "")
+	r.Header.Set("Sec-Fetch-Site", site)
 	r.Header.Set("Sec-Fetch-Mode", "navigate")
 	r.Header.Set("Sec-Fetch-Dest", "document")
+	if user != "" {
+		r.Header.Set("Sec-Fetch-User", user)
+	}
 	w := signer.send(r)
 	if w.Code != StatusChallenge || w.Header().Get("Rempart-Action") != "challenge" {
-		t.Fatalf("the genuine signer opening the petition: %d %q (%s), want a challenge",
-			w.Code, w.Header().Get("Rempart-Action"), h.outcomes[len(h.outcomes)-1].Reason)
+		t.Fatalf("%s: %d %q (%s), want a challenge",
+			what, w.Code, w.Header().Get("Rempart-Action"), h.outcomes[len(h.outcomes)-1].Reason)
 	}
 	if bits := challengeBits(t, w); bits != 6 {
 		t.Errorf("the genuine signer's challenge asks %d bits, want the site's 6", bits)
 	}
 	if !signer.sign("/sign", signBody) {
 		t.Error("the genuine signer's signature was not forwarded")
-	}
-	// A top-level navigation from another site (a link) is still a reader
-	// that can solve: it is challenged, and counted.
-	signer.cookies = map[string]*http.Cookie{}
-	r = signer.request(http.MethodGet, "/from-a-link", "")
-	r.Header.Set("Sec-Fetch-Site", "cross-site")
-	r.Header.Set("Sec-Fetch-Mode", "navigate")
-	r.Header.Set("Sec-Fetch-Dest", "document")
-	if w := signer.send(r); w.Code != StatusChallenge || w.Header().Get("Rempart-Action") != "challenge" {
-		t.Errorf("a link from another site: %d %q, want a challenge", w.Code, w.Header().Get("Rempart-Action"))
 	}
 }
 
@@ -241,23 +242,6 @@ func TestCrossSitePrefetchesSpendNoBudget(t *testing.T) {
 	}
 
 	// A genuine signer behind the same CGNAT follows a link from the other
-	// site: a challenge at the site's difficulty, and the signature goes
-	// through.
-	signer := h.browser("198.51.100.200", 64496, "")
-	r := signer.request(http.MethodGet, "/from-a-link", "")
-	r.Header.Set("Sec-Fetch-Site", "cross-site")
-	r.Header.Set("Sec-Fetch-Mode", "navigate")
-	r.Header.Set("Sec-Fetch-Dest", "document")
-	r.Header.Set("Sec-Fetch-User", "?1")
-	w := signer.send(r)
-	if w.Code != StatusChallenge || w.Header().Get("Rempart-Action") != "challenge" {
-		t.Fatalf("a link from another site: %d %q (%s), want a challenge",
-			w.Code, w.Header().Get("Rempart-Action"), h.outcomes[len(h.outcomes)-1].Reason)
-	}
-	if bits := challengeBits(t, w); bits != 6 {
-		t.Errorf("the genuine signer's challenge asks %d bits, want the site's 6", bits)
-	}
-	if !signer.sign("/sign", signBody) {
-		t.Error("the genuine signer's signature was not forwarded")
-	}
+	// site.
+	genuineSignerSigns(t, h, "a link from another site", "/from-a-link", "cross-site", "?1")
 }

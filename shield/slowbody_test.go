@@ -182,18 +182,11 @@ func TestStalledHoldsAreCutOff(t *testing.T) {
 	}
 }
 
-// The deadline on a body the shield reads ends with the read: a signature
-// it looked into is forwarded to a backend that may take longer than that
-// to answer, and must not be cut off (net/http cancels a request whose
-// connection's read fails, once its body is read).
-func TestBodyDeadlineEndsWithTheRead(t *testing.T) {
-	h := newHarness(t, setup{protect: []string{"POST /sign"}})
-	h.shield.cfg.BodyTimeout = 200 * time.Millisecond
-	a := h.browser("198.51.100.7", 64496, "")
-	a.pass("/")
-	slow := func(w http.ResponseWriter, r *http.Request) error {
-		// As reverse_proxy does, the body is sent on before the answer
-		// is awaited.
+// slowBackend is h's backend answering after four body timeouts, unless
+// the request is cancelled first. As reverse_proxy does, it reads the body
+// before it waits for the answer.
+func slowBackend(h *harness) Next {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(strings.NewReader(string(body)))
 		select {
@@ -203,6 +196,18 @@ func TestBodyDeadlineEndsWithTheRead(t *testing.T) {
 			return r.Context().Err()
 		}
 	}
+}
+
+// The deadline on a body the shield reads ends with the read: a signature
+// it looked into is forwarded to a backend that may take longer than that
+// to answer, and must not be cut off (net/http cancels a request whose
+// connection's read fails, once its body is read).
+func TestBodyDeadlineEndsWithTheRead(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	h.shield.cfg.BodyTimeout = 200 * time.Millisecond
+	a := h.browser("198.51.100.7", 64496, "")
+	a.pass("/")
+	slow := slowBackend(h)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h.shield.Serve(w, r, a.id, slow); err != nil {
 			t.Errorf("signature: %v", err)
@@ -244,16 +249,7 @@ func TestBodyReadBeforeTheShieldIsNotCutOff(t *testing.T) {
 			h.shield.cfg.BodyTimeout = 200 * time.Millisecond
 			a := h.browser("198.51.100.7", 64496, "")
 			a.pass("/")
-			slow := func(w http.ResponseWriter, r *http.Request) error {
-				body, _ := io.ReadAll(r.Body)
-				r.Body = io.NopCloser(strings.NewReader(string(body)))
-				select {
-				case <-time.After(4 * h.shield.cfg.BodyTimeout):
-					return h.backend(w, r)
-				case <-r.Context().Done():
-					return r.Context().Err()
-				}
-			}
+			slow := slowBackend(h)
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				// The handler before the shield reads the body whole.
 				body, err := io.ReadAll(r.Body)
