@@ -247,7 +247,7 @@ var (
 	storeEntriesDesc = prometheus.NewDesc(metricsNamespace+"_store_entries",
 		"Entries held in each of a site's bounded stores.", []string{"site", "store"}, nil)
 	storeBytesDesc = prometheus.NewDesc(metricsNamespace+"_store_bytes",
-		"Bytes of held submissions.", []string{"site", "store"}, nil)
+		"Bytes of held submissions, and of submissions being read to be held.", []string{"site", "store"}, nil)
 	storeEvictionsDesc = prometheus.NewDesc(metricsNamespace+"_store_evictions_total",
 		"Entries a site's bounded store had to forget before they expired.", []string{"site", "store"}, nil)
 )
@@ -301,6 +301,11 @@ func (*storeCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(storeEntriesDesc, "held_submissions", float64(entries))
 			gauge(storeBytesDesc, "held_submissions", float64(bytes))
 			evictions("held_submissions", sized.Evictions())
+		}
+		if st.Reading != nil {
+			reads, bytes := st.Reading.InUse()
+			gauge(storeEntriesDesc, "bodies_being_read", float64(reads))
+			gauge(storeBytesDesc, "bodies_being_read", float64(bytes))
 		}
 		if h.lookout != nil {
 			gauge(storeEntriesDesc, "top_networks", float64(h.lookout.len()))

@@ -57,7 +57,7 @@ func loadSiteState(ctx context.Context, st Store, site string, cfg store.SiteCon
 		if err != nil {
 			return nil, err
 		}
-		return &siteState{State: shield.StateOf(s), budgets: s.Budgets, close: s.Close}, nil
+		return &siteState{State: shield.StateOf(s, cfg.Stash), budgets: s.Budgets, close: s.Close}, nil
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("site %q state: %w", site, err)

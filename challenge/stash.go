@@ -41,6 +41,14 @@ type StashConfig struct {
 	PerOwner int
 }
 
+// OwnerShare returns PerOwner, or its default when it is zero.
+func (c StashConfig) OwnerShare() int {
+	if c.PerOwner != 0 {
+		return c.PerOwner
+	}
+	return min(max(8, c.MaxEntries/64), c.MaxEntries)
+}
+
 // Stash holds submissions, bounded in count and in bytes, and shared fairly
 // between owners: the networks (ASNs or prefixes) the submissions came from.
 //
@@ -129,9 +137,7 @@ func NewStash(cfg StashConfig) (*Stash, error) {
 		return nil, fmt.Errorf("submission stash of %d entries, %d bytes, %d per owner: need positive bounds and at most as many per owner as in all",
 			cfg.MaxEntries, cfg.MaxBytes, cfg.PerOwner)
 	}
-	if cfg.PerOwner == 0 {
-		cfg.PerOwner = min(max(8, cfg.MaxEntries/64), cfg.MaxEntries)
-	}
+	cfg.PerOwner = cfg.OwnerShare()
 	return &Stash{
 		cfg:     cfg,
 		entries: make(map[string]*stashEntry),

@@ -1,6 +1,8 @@
 package shield
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -80,19 +82,10 @@ func (a *action) hold() (id string, answered bool, err error) {
 		a.out.Reason = "body too large to hold"
 		return "", true, s.refuse(a.w, a.r, a.out, http.StatusRequestEntityTooLarge, tooLarge)
 	}
-	if _, begun := a.r.Body.(formBody); !begun {
-		s.bodyDeadline(a.w, a.r) // one deadline for a body, however often read
+	body, answered, err := a.readToHold()
+	if answered {
+		return "", true, err
 	}
-	body, err := io.ReadAll(io.LimitReader(a.r.Body, int64(s.cfg.MaxBody)+1))
-	if err != nil {
-		a.out.Reason = "unreadable body: " + err.Error()
-		return "", true, s.refuse(a.w, a.r, a.out, http.StatusBadRequest, badRequest)
-	}
-	if len(body) > s.cfg.MaxBody {
-		a.out.Reason = "body too large to hold"
-		return "", true, s.refuse(a.w, a.r, a.out, http.StatusRequestEntityTooLarge, tooLarge)
-	}
-	s.bodyRead(a.w)
 	id, err = s.cfg.State.Stash.Put(a.r.Context(), challenge.Submission{
 		Method: a.r.Method, Path: a.r.URL.RequestURI(), ContentType: a.r.Header.Get("Content-Type"),
 		Body: body, Expires: a.now.Add(s.cfg.ChallengeTTL),
@@ -101,6 +94,70 @@ func (a *action) hold() (id string, answered bool, err error) {
 		return "", true, internalError("holding submission", err)
 	}
 	return id, false, nil
+}
+
+// readToHold reads the body of a submission to hold, within the site's
+// bounds on the bodies being read (State.Reading), or answers the request
+// itself: the wait for room counts in the body's time to arrive.
+func (a *action) readToHold() (body []byte, answered bool, err error) {
+	s := a.s
+	deadline := s.bodyDeadlineFor(a.r)
+	if _, begun := a.r.Body.(formBody); !begun {
+		deadline = s.bodyDeadline(a.w, a.r) // one deadline for a body, however often read
+	}
+	charge := a.r.ContentLength
+	if charge < 0 {
+		charge = int64(s.cfg.MaxBody)
+	}
+	ctx, cancel := context.WithDeadline(a.r.Context(), deadline)
+	leave, err := s.cfg.State.Reading.Enter(ctx, a.c.stashOwner(), charge)
+	cancel()
+	if err != nil {
+		// Nothing was read: the browser still has the form, and sends it
+		// again when the signer reloads.
+		a.out.Reason = "too many submissions being read at once, from this network or in all"
+		return nil, true, s.unavailable(a.w, a.r, a.out)
+	}
+	defer leave()
+	body, err = readBody(a.r.Body, a.r.ContentLength, s.cfg.MaxBody)
+	if errors.Is(err, errBodyTooLarge) {
+		a.out.Reason = "body too large to hold"
+		return nil, true, s.refuse(a.w, a.r, a.out, http.StatusRequestEntityTooLarge, tooLarge)
+	}
+	if err != nil {
+		a.out.Reason = "unreadable body: " + err.Error()
+		return nil, true, s.refuse(a.w, a.r, a.out, http.StatusBadRequest, badRequest)
+	}
+	s.bodyRead(a.w)
+	return body, false, nil
+}
+
+var errBodyTooLarge = errors.New("body too large")
+
+// readBody reads a body to its end, into one buffer of its length when it
+// is known (-1 when not), and refuses one longer than limit.
+func readBody(r io.Reader, length int64, limit int) ([]byte, error) {
+	if length > int64(limit) {
+		return nil, errBodyTooLarge
+	}
+	if length < 0 {
+		body, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+		if err == nil && len(body) > limit {
+			return nil, errBodyTooLarge
+		}
+		return body, err
+	}
+	body := make([]byte, length)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	var more [1]byte
+	if n, err := io.ReadFull(r, more[:]); n > 0 {
+		return nil, errBodyTooLarge
+	} else if err != io.EOF {
+		return nil, err
+	}
+	return body, nil
 }
 
 // renderChallenge writes a challenge page of the given difficulty whose

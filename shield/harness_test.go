@@ -113,7 +113,7 @@ func newHarness(t testing.TB, cfg setup) *harness {
 		if site.Close != nil {
 			t.Cleanup(func() { _ = site.Close() })
 		}
-		state, counters = StateOf(site), site.Budgets
+		state, counters = StateOf(site, cfg.stash), site.Budgets
 		if cfg.flood.Threshold > 0 {
 			if pressure, err = cfg.backend.OpenPressure(context.Background(), t.Name(), cfg.flood); err != nil {
 				t.Fatal(err)

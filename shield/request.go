@@ -437,12 +437,20 @@ func reposted(body string) (string, bool) {
 // It replaces the connection's deadline, that of the server's read timeout
 // (Caddy's timeouts read_body) among them: a shorter one still bounds the
 // body, counted from now.
-func (s *Shield) bodyDeadline(w http.ResponseWriter, r *http.Request) {
+func (s *Shield) bodyDeadline(w http.ResponseWriter, r *http.Request) time.Time {
+	deadline := s.bodyDeadlineFor(r)
+	_ = http.NewResponseController(w).SetReadDeadline(deadline)
+	return deadline
+}
+
+// bodyDeadlineFor returns the time a body whose read begins now must
+// have arrived by (see bodyDeadline).
+func (s *Shield) bodyDeadlineFor(r *http.Request) time.Time {
 	d := s.cfg.BodyTimeout
 	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.ReadTimeout > 0 {
 		d = min(d, srv.ReadTimeout)
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+	return time.Now().Add(d)
 }
 
 // bodyRead ends the deadline once the shield has read a body to its end.

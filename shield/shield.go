@@ -105,6 +105,8 @@ func New(cfg Config) (*Shield, error) {
 		return nil, errors.New("shield: signer, pages, state and policy are required")
 	case !strings.HasPrefix(cfg.Prefix, "/") || !strings.HasSuffix(cfg.Prefix, "/"):
 		return nil, fmt.Errorf("shield: prefix %q must start and end with /", cfg.Prefix)
+	case cfg.State.Reading == nil:
+		return nil, errors.New("shield: state without bounds on the bodies read (make it with NewState or StateOf)")
 	case cfg.PassTTL <= 0 || cfg.ChallengeTTL <= 0 || cfg.MaxBody <= 0:
 		return nil, errors.New("shield: pass and challenge lifetimes and the body limit must be positive")
 	}

@@ -23,6 +23,9 @@ type State struct {
 	Challenges store.Spent
 	Passes     store.Spent
 	Stash      store.Stash
+	// Reading bounds the submissions being read to be held, in this
+	// process's memory whatever the store.
+	Reading *Reading
 }
 
 // StateConfig sizes an in-memory State.
@@ -40,10 +43,11 @@ func NewState(cfg StateConfig) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shield state: %w", err)
 	}
-	return StateOf(site), nil
+	return StateOf(site, cfg.Stash), nil
 }
 
-// StateOf returns the shield's view of a store's site.
-func StateOf(site *store.Site) *State {
-	return &State{Epoch: site.Epoch, Challenges: site.Challenges, Passes: site.Passes, Stash: site.Stash}
+// StateOf returns the shield's view of a store's site, whose stash is
+// bounded by stash.
+func StateOf(site *store.Site, stash challenge.StashConfig) *State {
+	return &State{Epoch: site.Epoch, Challenges: site.Challenges, Passes: site.Passes, Stash: site.Stash, Reading: NewReading(stash)}
 }

@@ -141,9 +141,7 @@ func (b *Backend) OpenSite(ctx context.Context, name string, cfg store.SiteConfi
 		return nil, err
 	}
 	stash := &Stash{b: b, keys: k, cfg: cfg.Stash, local: fallback}
-	if stash.cfg.PerOwner == 0 {
-		stash.cfg.PerOwner = min(max(8, cfg.Stash.MaxEntries/64), cfg.Stash.MaxEntries)
-	}
+	stash.cfg.PerOwner = cfg.Stash.OwnerShare()
 	site := &store.Site{
 		Epoch:      sum[:16],
 		Challenges: &Spent{b: b, keys: k, kind: "c:"},

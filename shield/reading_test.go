@@ -1,0 +1,300 @@
+package shield
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rempart/rempart/challenge"
+)
+
+func TestReadingBounds(t *testing.T) {
+	const kib = 1 << 10
+	tests := []struct {
+		name    string
+		stash   challenge.StashConfig
+		enter   []string // owners already reading, 64 KiB each
+		owner   string
+		size    int64
+		fits    bool
+		inBytes int64 // bytes counted once it entered or gave up
+	}{
+		{"room", challenge.StashConfig{MaxEntries: 4096, MaxBytes: 1 << 20}, []string{"a", "b"}, "c", 64 * kib, true, 192 * kib},
+		{"network's share taken", challenge.StashConfig{MaxEntries: 128, MaxBytes: 1 << 20}, []string{"a", "a", "a", "a", "a", "a", "a", "a"}, "a", 1, false, 512 * kib},
+		{"another network within its share", challenge.StashConfig{MaxEntries: 128, MaxBytes: 1 << 20}, []string{"a", "a", "a", "a", "a", "a", "a", "a"}, "b", 1, true, 513 * kib},
+		{"all the bytes taken", challenge.StashConfig{MaxEntries: 4096, MaxBytes: 256 * kib}, []string{"a", "b", "c", "d"}, "e", 1, false, 256 * kib},
+		{"a body larger than the room waits for all of it", challenge.StashConfig{MaxEntries: 4096, MaxBytes: 256 * kib}, []string{"a"}, "b", 1 << 20, false, 64 * kib},
+		{"an empty body counts too", challenge.StashConfig{MaxEntries: 4096, MaxBytes: 65 * kib}, []string{"a"}, "b", 0, true, 65 * kib},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewReading(tt.stash)
+			var leaves []func()
+			for _, o := range tt.enter {
+				leave, err := g.Enter(context.Background(), o, 64*kib)
+				if err != nil {
+					t.Fatalf("entering %s: %v", o, err)
+				}
+				leaves = append(leaves, leave)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			leave, err := g.Enter(ctx, tt.owner, tt.size)
+			if fits := err == nil; fits != tt.fits {
+				t.Fatalf("fits = %v (%v), want %v", fits, err, tt.fits)
+			}
+			if !tt.fits && !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("gave up with %v, want the deadline", err)
+			}
+			if _, bytes := g.InUse(); bytes != tt.inBytes {
+				t.Fatalf("bytes in use %d, want %d", bytes, tt.inBytes)
+			}
+			if leave != nil {
+				leave()
+				leave() // twice ends it once
+			}
+			for _, l := range leaves {
+				l()
+			}
+			if reads, bytes := g.InUse(); reads != 0 || bytes != 0 {
+				t.Fatalf("after every read ended: %d reads, %d bytes", reads, bytes)
+			}
+		})
+	}
+}
+
+// A read waiting for room enters as soon as a read ends.
+func TestReadingWaitsForRoom(t *testing.T) {
+	g := NewReading(challenge.StashConfig{MaxEntries: 8, MaxBytes: 1 << 20})
+	var leaves []func()
+	for range 8 {
+		leave, err := g.Enter(context.Background(), "a", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, leave)
+	}
+	entered := make(chan error, 1)
+	go func() {
+		leave, err := g.Enter(context.Background(), "a", 1)
+		if err == nil {
+			leave()
+		}
+		entered <- err
+	}()
+	select {
+	case err := <-entered:
+		t.Fatalf("a ninth read of one network entered a share of 8: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	leaves[0]()
+	if err := <-entered; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stalledHolds opens tries connections that each post a signature's body
+// of max_body but for its last byte, from the addresses addr(i) gives, to
+// srv, which serves a client named by its X-Test-Client header.
+func stalledHolds(t *testing.T, srv *httptest.Server, tries, maxBody int, addr func(i int) string) []net.Conn {
+	t.Helper()
+	body := strings.Repeat("x", maxBody-1)
+	conns := make([]net.Conn, 0, tries)
+	t.Cleanup(func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	for i := range tries {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		// A body the shield does not read yet waits in the socket's
+		// buffers, which may not take it all.
+		go func() { _, _ = io.WriteString(c, signatureHead(addr(i), maxBody)+body) }()
+	}
+	return conns
+}
+
+func signatureHead(client string, length int) string {
+	return fmt.Sprintf("POST /sign HTTP/1.1\r\nHost: petition.example\r\nUser-Agent: Mozilla/5.0 (test)\r\nX-Test-Client: %s\r\n"+
+		"Content-Type: application/x-www-form-urlencoded\r\nOrigin: http://petition.example\r\nSec-Fetch-Site: same-origin\r\n"+
+		"Content-Length: %d\r\n\r\n", client, length)
+}
+
+// An attacker opens many connections that each post a signature's body
+// but for its last byte, within its body timeout: each is read into memory
+// to be held, and nothing in the default policy budgets a challenge outside
+// the hosting networks. From one network, the bodies read at once must
+// stay within that network's share, and a signer of another network is
+// held while they stall. From many, they must stay within the site's room,
+// and the signer is held once their time is up, or asked to send again;
+// its submission is never lost. Neither may hold more memory than the room.
+func TestBodiesReadAtOnceAreBounded(t *testing.T) {
+	const (
+		tries    = 400
+		maxBody  = 256 << 10
+		roomSize = 8 << 20 // 32 bodies
+	)
+	stash := challenge.StashConfig{MaxEntries: 1024, MaxBytes: roomSize} // 16 a network
+	tests := []struct {
+		name     string
+		attacker func(i int) string
+		// maxReads is the most bodies the attack may have read at once.
+		maxReads    int
+		bodyTimeout time.Duration
+		// signerFirst: the signer is held while the stalled bodies are
+		// still being read.
+		signerFirst bool
+	}{
+		{"one network", func(i int) string { return fmt.Sprintf("203.0.113.%d/64501", i%250+1) }, stash.OwnerShare(), 10 * time.Second, true},
+		{"a network each", func(i int) string { return fmt.Sprintf("198.%d.%d.1/0", 18+i/250, i%250) }, roomSize / maxBody, 2 * time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, setup{protect: []string{"POST /sign"}, stash: stash})
+			h.shield.cfg.BodyTimeout, h.shield.cfg.MaxBody = tt.bodyTimeout, maxBody
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_ = h.shield.Serve(w, r, testClient(r.Header.Get("X-Test-Client")), h.backend)
+			}))
+			defer srv.Close()
+
+			var before, during runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			conns := stalledHolds(t, srv, tries, maxBody, tt.attacker)
+			// Every connection is reading its body or waiting for room
+			// once the reads stop growing.
+			for last := -1; ; time.Sleep(200 * time.Millisecond) {
+				reads, _ := h.state.Reading.InUse()
+				if reads == last && reads > 0 {
+					break
+				}
+				last = reads
+			}
+			reads, bytes := h.state.Reading.InUse()
+			runtime.GC()
+			runtime.ReadMemStats(&during)
+			held := max(int64(during.HeapAlloc)-int64(before.HeapAlloc), 0)
+
+			// A signer of another network posts its whole signature.
+			signer, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer signer.Close()
+			if _, err := io.WriteString(signer, signatureHead("192.0.2.10/64496", len(signBody))+signBody); err != nil {
+				t.Fatal(err)
+			}
+			_ = signer.SetReadDeadline(time.Now().Add(3 * tt.bodyTimeout))
+			resp, err := http.ReadResponse(bufio.NewReader(signer), nil)
+			if err != nil {
+				t.Fatalf("the signer got no answer: %v", err)
+			}
+			_ = resp.Body.Close()
+			stillReading, _ := h.state.Reading.InUse()
+
+			// Every stalled body is answered once its time is up.
+			answered := 0
+			for _, c := range conns {
+				_ = c.SetReadDeadline(time.Now().Add(3 * tt.bodyTimeout))
+				if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+					answered++
+					_ = resp.Body.Close()
+				}
+			}
+			signerHeld := h.heldBy(netip.MustParseAddr("192.0.2.10"))
+			t.Logf("%s: %d stalled %d-byte bodies: tried %d / read at once %d (%d KiB) / expected at most %d; heap held %.1f MiB (%.1f MiB unbounded); answered %d of %d; the signer: held %d, status %d, stalled bodies still read then %d",
+				tt.name, tries, maxBody, tries, reads, bytes>>10, tt.maxReads, float64(held)/(1<<20), float64(tries*maxBody)/(1<<20), answered, tries, signerHeld, resp.StatusCode, stillReading)
+			if reads > tt.maxReads {
+				t.Errorf("%d bodies read at once, want at most %d", reads, tt.maxReads)
+			}
+			// The room, and what each connection costs without the shield
+			// (net/http's buffers and state: about 15 KiB).
+			if limit := int64(tt.maxReads*maxBody + tries*32<<10); held > limit {
+				t.Errorf("stalled bodies hold %.1f MiB, want under %.1f", float64(held)/(1<<20), float64(limit)/(1<<20))
+			}
+			switch {
+			case resp.StatusCode == StatusChallenge && signerHeld == 1:
+				if tt.signerFirst && stillReading < reads {
+					t.Errorf("the signer was held only once %d of %d stalled bodies had ended", reads-stillReading, reads)
+				}
+			case resp.StatusCode == http.StatusServiceUnavailable && signerHeld == 0 && !tt.signerFirst:
+				// Asked to send again: the browser still has the form.
+			default:
+				t.Errorf("the signer got %d, its submission held %d times", resp.StatusCode, signerHeld)
+			}
+			if answered != tries {
+				t.Errorf("%d of %d stalled bodies unanswered", tries-answered, tries)
+			}
+		})
+	}
+}
+
+// testClient reads "ip/asn" (asn 0: unknown).
+func testClient(s string) Identity {
+	ip, asn, _ := strings.Cut(s, "/")
+	var n uint32
+	_, _ = fmt.Sscan(asn, &n)
+	if n == 0 {
+		return Identity{IP: netip.MustParseAddr(ip)}
+	}
+	return Identity{IP: netip.MustParseAddr(ip), ASN: n, Known: true}
+}
+
+// heldBy counts the submissions of ip the shield held.
+func (h *harness) heldBy(ip netip.Addr) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, o := range h.outcomes {
+		if o.Action == ActionHold && o.Client.IP == ip {
+			n++
+		}
+	}
+	return n
+}
+
+func TestReadBody(t *testing.T) {
+	tests := []struct {
+		name   string
+		body   string
+		length int64
+		limit  int
+		want   string
+		err    error // nil, errBodyTooLarge, or io.ErrUnexpectedEOF
+	}{
+		{"known length", "name=Ada", 8, 16, "name=Ada", nil},
+		{"known length, at the limit", "name=Ada", 8, 8, "name=Ada", nil},
+		{"known length over the limit", "name=Ada", 8, 7, "", errBodyTooLarge},
+		{"more than its length says", "name=Ada&more", 8, 16, "", errBodyTooLarge},
+		{"less than its length says", "name", 8, 16, "", io.ErrUnexpectedEOF},
+		{"empty", "", 0, 16, "", nil},
+		{"unknown length", "name=Ada", -1, 16, "name=Ada", nil},
+		{"unknown length, at the limit", "name=Ada", -1, 8, "name=Ada", nil},
+		{"unknown length over the limit", "name=Ada", -1, 7, "", errBodyTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readBody(strings.NewReader(tt.body), tt.length, tt.limit)
+			if !errors.Is(err, tt.err) || (tt.err == nil && err != nil) {
+				t.Fatalf("error %v, want %v", err, tt.err)
+			}
+			if string(got) != tt.want {
+				t.Fatalf("read %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
