@@ -200,6 +200,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.stateKey, h.state, err = loadSiteState(ctx, h.app.storeOf(), h.Site, h.stateConfig()); err != nil {
 		return err
 	}
+	if warning := resizedWarning(h.app.storeOf(), h.state.sized, h.stateConfig()); warning != "" {
+		h.logger.Warn(warning, zap.String("site", h.Site), zap.Int("spent_size", h.SpentSize), zap.Int("in_force", h.state.sized.SpentSize))
+	}
 	signer, err := challenge.NewSigner(secret, h.state.Epoch)
 	if err != nil {
 		return fmt.Errorf("secret: %w", err)

@@ -27,6 +27,9 @@ type siteState struct {
 	*shield.State
 	budgets budget.Store
 	close   func() error
+	// sized is the configuration the state was made with: a reload that
+	// asks for other sizes keeps it (see resizedWarning).
+	sized store.SiteConfig
 }
 
 // Destruct is called by the usage pool when no handler uses the state.
@@ -57,12 +60,23 @@ func loadSiteState(ctx context.Context, st Store, site string, cfg store.SiteCon
 		if err != nil {
 			return nil, err
 		}
-		return &siteState{State: shield.StateOf(s, cfg.Stash), budgets: s.Budgets, close: s.Close}, nil
+		return &siteState{State: shield.StateOf(s, cfg.Stash), budgets: s.Budgets, close: s.Close, sized: cfg}, nil
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("site %q state: %w", site, err)
 	}
 	return key, val.(*siteState), nil
+}
+
+// resizedWarning says why a spent_size asked for by a reload is not the
+// one in force, or returns "": a site's records outlive reloads (dropping
+// them would let spent tokens be replayed), so in memory their size
+// changes only with a restart. A shared store has no such size.
+func resizedWarning(st Store, inForce, asked store.SiteConfig) string {
+	if st.PoolKey() != "" || inForce.SpentSize == asked.SpentSize {
+		return ""
+	}
+	return "spent_size takes effect at the next restart: this site's records, kept across config reloads, keep the size they were made with"
 }
 
 // pressureState keeps the flood estimates of a site's networks across
