@@ -30,18 +30,20 @@ import (
 // Tags of the moves' requests (the X-Flood-Move header); the petition
 // counts each apart.
 const (
-	tagSetup        = "setup"         // the signatures that spend a pass before a move replays it
-	tagAliases      = "aliases"       // move 1
-	tagCheap        = "cheap"         // move 2
-	tagFlood        = "stash-flood"   // move 3, the flood
-	tagStashSigner  = "stash-signer"  // move 3, the signers
-	tagCrossSite    = "cross-site"    // move 4
-	tagControl      = "control"       // move 4, the same clients signing from the site
-	tagAmplifier    = "amplifier"     // move 5, the one address
-	tagAmplified    = "amplified"     // move 5, its network's other addresses
-	tagTunneled     = "tunneled"      // move 5, its servers over 6to4 and Teredo
-	tagRestart      = "restart"       // move 6
-	tagForwardedFor = "forwarded-for" // move 7
+	tagSetup         = "setup"          // the signatures that spend a pass before a move replays it
+	tagAliases       = "aliases"        // move 1
+	tagCheap         = "cheap"          // move 2
+	tagFlood         = "stash-flood"    // move 3, the flood
+	tagStashSigner   = "stash-signer"   // move 3, the signers
+	tagStalled       = "stalled"        // move 3, bodies that never end
+	tagStalledSigner = "stalled-signer" // move 3, signers among them
+	tagCrossSite     = "cross-site"     // move 4
+	tagControl       = "control"        // move 4, the same clients signing from the site
+	tagAmplifier     = "amplifier"      // move 5, the one address
+	tagAmplified     = "amplified"      // move 5, its network's other addresses
+	tagTunneled      = "tunneled"       // move 5, its servers over 6to4 and Teredo
+	tagRestart       = "restart"        // move 6
+	tagForwardedFor  = "forwarded-for"  // move 7
 )
 
 // Where each move's clients sit in the replay's networks: addressIn
@@ -56,6 +58,9 @@ const (
 	forwardedAddress  = 240 // the real addresses
 	forgedAddress     = 241 // up to 14 forged ones
 	maxForwardedTries = 255 - forgedAddress
+	// stalledAddress and on: the stalled bodies' signers, past the blocks
+	// above (addressIn still gives each its own address).
+	stalledAddress = 256
 )
 
 // moveResult is one row of the moves' table.
@@ -227,6 +232,7 @@ type mover struct {
 	browser    browserSpeedSolver
 	petition   *countingPetition
 	res        *movesResult
+	shieldPID  int // the shield process, until the restart
 }
 
 // movesTimeout bounds the moves, which take well under a minute.
@@ -253,6 +259,7 @@ func runMoves(ctx context.Context, env *environment) (*movesResult, error) {
 
 	res := &movesResult{}
 	m := &mover{
+		shieldPID:  shield.pid(),
 		cfg:        cfg,
 		shieldURL:  cfg.ports.shieldURL(),
 		shieldAddr: strings.TrimPrefix(cfg.ports.shieldURL(), "http://"),
@@ -268,6 +275,7 @@ func runMoves(ctx context.Context, env *environment) (*movesResult, error) {
 		play func(context.Context) []*moveResult
 	}{
 		{"stash flooding", m.stash},
+		{"bodies that never end", m.stalledBodies},
 		{"aliases", m.aliases},
 		{"cheap challenge elsewhere", m.cheap},
 		{"cross-site posts", m.crossSite},
@@ -664,16 +672,21 @@ func floodBody() string {
 // during is how many flood bodies were held while it waited, and last the
 // shield's last answer (answerKey).
 func (m *mover) heldSigner(ctx context.Context, j int, held *atomic.Int64, wait int64) (res signerResult, gone bool, during int64, last string) {
+	n := residentialNetworks[j%len(residentialNetworks)]
+	ip := addressIn(n.Prefix, firstMoveAddress+j/len(residentialNetworks)).String()
+	return m.heldSignerAt(ctx, j, ip, tagStashSigner, held, wait)
+}
+
+// heldSignerAt is heldSigner signing from ip, its requests tagged tag.
+func (m *mover) heldSignerAt(ctx context.Context, j int, ip, tag string, held *atomic.Int64, wait int64) (res signerResult, gone bool, during int64, last string) {
 	start := time.Now()
 	defer func() { res.total = time.Since(start) }()
 	res.interrupted = true
-	n := residentialNetworks[j%len(residentialNetworks)]
-	ip := addressIn(n.Prefix, firstMoveAddress+j/len(residentialNetworks)).String()
-	v := m.visitor(ip, signerUA, tagStashSigner)
+	v := m.visitor(ip, signerUA, tag)
 	before := held.Load()
 	defer func() { during = held.Load() - before }()
 	fail := func(format string, args ...any) (signerResult, bool, int64, string) {
-		res.reason = fmt.Sprintf("stash signer %s: ", ip) + fmt.Sprintf(format, args...)
+		res.reason = fmt.Sprintf("held signer %s: ", ip) + fmt.Sprintf(format, args...)
 		return res, gone, 0, last
 	}
 	r, err := v.postForm(ctx, "/sign", signatureForm(fmt.Sprintf("Held%d", j)))
