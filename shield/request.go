@@ -2,6 +2,7 @@ package shield
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"iter"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/policies"
@@ -439,7 +442,14 @@ func reposted(body string) (string, bool) {
 // body, counted from now.
 func (s *Shield) bodyDeadline(w http.ResponseWriter, r *http.Request) time.Time {
 	deadline := s.bodyDeadlineFor(r)
-	_ = http.NewResponseController(w).SetReadDeadline(deadline)
+	if err := http.NewResponseController(w).SetReadDeadline(deadline); err != nil {
+		// A handler in front wraps the writer without Unwrap: a body that
+		// never comes is then read until the server's own timeouts.
+		s.noDeadline.Do(func() {
+			s.log.Warn("request bodies are read without body_timeout: a handler before the shield hides the connection (its response writer has no Unwrap)",
+				zap.String("writer", fmt.Sprintf("%T", w)), zap.Error(err))
+		})
+	}
 	return deadline
 }
 

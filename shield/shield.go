@@ -96,6 +96,8 @@ type Shield struct {
 	verifyPath string
 	waitPath   string
 	log        *zap.Logger
+	// noDeadline says once that bodies are read without a deadline.
+	noDeadline sync.Once
 }
 
 // New checks cfg and returns its Shield.

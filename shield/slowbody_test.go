@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/rempart/rempart/challenge"
 )
 
@@ -376,4 +380,54 @@ func TestShorterServerReadTimeoutStillApplies(t *testing.T) {
 	}
 	t.Logf("stalled bodies, server read timeout %v, body_timeout %v: tried %d / held past the read timeout %d / expected 0",
 		readTimeout, h.shield.cfg.BodyTimeout, tried, late)
+}
+
+// hidingWriter is a response writer of a handler in front that wraps
+// Caddy's without Unwrap: the connection behind it cannot be reached.
+type hidingWriter struct{ w http.ResponseWriter }
+
+func (h hidingWriter) Header() http.Header         { return h.w.Header() }
+func (h hidingWriter) Write(p []byte) (int, error) { return h.w.Write(p) }
+func (h hidingWriter) WriteHeader(status int)      { h.w.WriteHeader(status) }
+
+// Behind a writer that hides the connection, body_timeout cannot be set:
+// staff must be told once, not left believing stalled bodies are cut.
+func TestUnreachableDeadlineIsSaid(t *testing.T) {
+	tests := []struct {
+		name  string
+		wrap  func(http.ResponseWriter) http.ResponseWriter
+		warns int
+	}{
+		{"the server's writer", func(w http.ResponseWriter) http.ResponseWriter { return w }, 0},
+		{"a writer without Unwrap", func(w http.ResponseWriter) http.ResponseWriter { return hidingWriter{w} }, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, setup{protect: []string{"POST /sign"}})
+			core, logs := observer.New(zapcore.WarnLevel)
+			h.shield.log = zap.New(core)
+			a := h.browser("198.51.100.7", 64496, "")
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_ = h.shield.Serve(tt.wrap(w), r, a.id, h.backend)
+			}))
+			defer srv.Close()
+			const posts = 3
+			held := 0
+			for range posts {
+				resp, err := http.Post(srv.URL+"/sign", "application/x-www-form-urlencoded", strings.NewReader(strings.Repeat("x", 10<<10)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = resp.Body.Close()
+				if resp.Header.Get("Rempart-Action") == "challenge" {
+					held++
+				}
+			}
+			warned := logs.FilterMessageSnippet("without body_timeout").Len()
+			t.Logf("%s: %d submissions held, warnings %d, want %d", tt.name, held, warned, tt.warns)
+			if held != posts || warned != tt.warns {
+				t.Fatalf("%d of %d held, %d warnings; want every one held and %d warnings", held, posts, warned, tt.warns)
+			}
+		})
+	}
 }
