@@ -298,3 +298,130 @@ func TestReadBody(t *testing.T) {
 		})
 	}
 }
+
+// enterAsync enters g from another goroutine and reports on the channel
+// when it got in (its leave) or gave up.
+func enterAsync(ctx context.Context, g *Reading, owner string, size int64) <-chan func() {
+	entered := make(chan func(), 1)
+	go func() {
+		leave, err := g.Enter(ctx, owner, size)
+		if err != nil {
+			leave = nil
+		}
+		entered <- leave
+	}()
+	return entered
+}
+
+// waitFor returns the leave of a read that entered, or fails.
+func waitFor(t *testing.T, entered <-chan func(), what string) func() {
+	t.Helper()
+	select {
+	case leave := <-entered:
+		if leave == nil {
+			t.Fatalf("%s gave up", what)
+		}
+		return leave
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s never entered", what)
+	}
+	return nil
+}
+
+// stillOut fails if the read entered.
+func stillOut(t *testing.T, entered <-chan func(), what string) {
+	t.Helper()
+	select {
+	case <-entered:
+		t.Fatalf("%s entered", what)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// Waiting reads enter in the order they came: a large body is not passed
+// over by smaller ones for as long as they keep coming, and one that gives
+// up at the front lets the next in.
+func TestReadingLetsInFirstComeFirst(t *testing.T) {
+	const kib = 1 << 10
+	g := NewReading(challenge.StashConfig{MaxEntries: 4096, MaxBytes: 256 * kib})
+	ctx := context.Background()
+	var first []func()
+	for range 3 {
+		leave, err := g.Enter(ctx, "a", 64*kib)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first = append(first, leave)
+	}
+	large := enterAsync(ctx, g, "b", 128*kib)
+	stillOut(t, large, "a 128 KiB body in 64 KiB of room")
+	small := enterAsync(ctx, g, "c", kib)
+	stillOut(t, small, "a 1 KiB body behind a larger one")
+	first[0]()
+	leaveLarge := waitFor(t, large, "the large body, once room came")
+	stillOut(t, small, "the small body, the room full again")
+	first[1]()
+	waitFor(t, small, "the small body")()
+	leaveLarge()
+	first[2]()
+
+	// One that gives up at the front lets the next in.
+	g = NewReading(challenge.StashConfig{MaxEntries: 4096, MaxBytes: 128 * kib})
+	hold, err := g.Enter(ctx, "a", 128*kib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quitting, quit := context.WithCancel(ctx)
+	front := enterAsync(quitting, g, "b", 128*kib)
+	stillOut(t, front, "a body with no room")
+	next := enterAsync(ctx, g, "c", kib)
+	stillOut(t, next, "a body behind it")
+	quit()
+	if leave := <-front; leave != nil {
+		t.Fatal("the front read entered after giving up")
+	}
+	stillOut(t, next, "a body without room yet")
+	hold()
+	waitFor(t, next, "the body behind the one that gave up")()
+	if reads, bytes := g.InUse(); reads != 0 || bytes != 0 {
+		t.Fatalf("after every read ended: %d reads, %d bytes", reads, bytes)
+	}
+}
+
+// A network's reads waiting for bytes count against its share: when room
+// comes, no more than its share of them enter.
+func TestReadingQueuedReadsCountAgainstTheShare(t *testing.T) {
+	const kib = 1 << 10
+	g := NewReading(challenge.StashConfig{MaxEntries: 512, MaxBytes: 64 * kib}) // 8 a network
+	ctx := context.Background()
+	full, err := g.Enter(ctx, "x", 64*kib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered := make(chan func(), 9)
+	for range 9 {
+		go func() {
+			if leave, err := g.Enter(ctx, "a", kib); err == nil {
+				entered <- leave
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	full()
+	var leaves []func()
+	for i := range 8 {
+		leaves = append(leaves, waitFor(t, entered, fmt.Sprintf("read %d of the network", i+1)))
+	}
+	stillOut(t, entered, "a ninth read of a network whose share is 8")
+	if reads, _ := g.InUse(); reads != 8 {
+		t.Fatalf("%d reads in, want the share, 8", reads)
+	}
+	leaves[0]()
+	waitFor(t, entered, "the ninth, once one of the eight ended")()
+	for _, l := range leaves[1:] {
+		l()
+	}
+	if reads, bytes := g.InUse(); reads != 0 || bytes != 0 {
+		t.Fatalf("after every read ended: %d reads, %d bytes", reads, bytes)
+	}
+}
