@@ -49,6 +49,8 @@ type setup struct {
 	// set) flood rates, in place of a memory state and pressure.
 	backend store.Backend
 	flood   budget.PressureConfig
+	// formOrigins are Config.FormOrigins.
+	formOrigins []string
 }
 
 // harness runs a Shield in-process, with a clock it moves and a backend
@@ -148,7 +150,7 @@ func newHarness(t testing.TB, cfg setup) *harness {
 		Prefix: "/.rempart/", Signer: signer, Pages: pages, State: state,
 		Policy:  staticPolicy{&Active{Chain: chain, Budgets: budgets}},
 		PassTTL: time.Hour, ChallengeTTL: 5 * time.Minute, IPv4Prefix: 24, IPv6Prefix: 48, MaxBody: 64 << 10,
-		Observe:  cfg.observe,
+		Observe: cfg.observe, FormOrigins: cfg.formOrigins,
 		Pressure: pressure, DifficultyCap: cfg.difficultyCap,
 		Now: func() time.Time { return h.now },
 		Observer: func(_ *http.Request, o *Outcome) {

@@ -82,8 +82,9 @@ func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, act
 		// _method claim): the browser would follow it with its pass, or
 		// solve the challenge by itself and come back to it from the
 		// challenge page, same-origin. The shield's own re-post of a held
-		// submission comes from its challenge page, on the site.
-		if h == nil && crossSite(r) {
+		// submission comes from its challenge page, on the site. A page of
+		// an origin the site lists as its own (FormOrigins) may sign.
+		if h == nil && crossSite(r) && !s.formOrigin(r) {
 			out.Reason = "signature sent from another site"
 			return nil, true, s.refuse(w, r, out, http.StatusForbidden, crossSiteText)
 		}

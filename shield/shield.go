@@ -58,6 +58,13 @@ type Config struct {
 	// clock: a network deadline, so that bodies that never come cannot pile
 	// up in memory, up to MaxBody each. 0: DefaultBodyTimeout.
 	BodyTimeout time.Duration
+	// FormOrigins are other origins of the site's own, http(s)://host[:port]
+	// (see ParseOrigin), whose pages may post signatures: a signature whose
+	// Origin header is one of them is not refused as sent from another
+	// site, whatever its Sec-Fetch-Site says. Without an Origin (a link
+	// that signs by GET) nothing tells which site sent it, and a
+	// Sec-Fetch-Site of same-site or cross-site is refused still.
+	FormOrigins []string
 	// Observe makes the shield decide every request and let it through.
 	Observe bool
 	// Logger receives one debug line per outcome (in observe mode, saying
@@ -98,6 +105,8 @@ type Shield struct {
 	log        *zap.Logger
 	// noDeadline says once that bodies are read without a deadline.
 	noDeadline sync.Once
+	// formOrigins are Config.FormOrigins as browsers send them.
+	formOrigins []string
 }
 
 // New checks cfg and returns its Shield.
@@ -122,7 +131,12 @@ func New(cfg Config) (*Shield, error) {
 	if cfg.BodyTimeout == 0 {
 		cfg.BodyTimeout = DefaultBodyTimeout
 	}
-	return &Shield{cfg: cfg, verifyPath: cfg.Prefix + "verify", waitPath: cfg.Prefix + "wait", log: log}, nil
+	origins, err := parseOrigins(cfg.FormOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("shield: form origin %w", err)
+	}
+	return &Shield{cfg: cfg, verifyPath: cfg.Prefix + "verify", waitPath: cfg.Prefix + "wait", log: log,
+		formOrigins: origins}, nil
 }
 
 // StatusError is an error the adapter should answer with Status.
