@@ -18,6 +18,7 @@ import (
 	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/challenge"
 	"github.com/rempart/rempart/policies"
+	"github.com/rempart/rempart/shield"
 )
 
 func init() {
@@ -86,6 +87,7 @@ func caddyfileClasses(h httpcaddyfile.Helper) []string {
 //	    secret        <secret>
 //	    difficulty    <bits>
 //	    protect       <METHOD> <path>
+//	    form_origins  <origin> [<origin>...]
 //	    credits       <n>
 //	    pass_ttl      <duration>
 //	    challenge_ttl <duration>
@@ -110,7 +112,8 @@ func caddyfileClasses(h httpcaddyfile.Helper) []string {
 //	    }
 //	}
 //
-// protect and limit may be repeated; every option may be omitted.
+// protect, form_origins and limit may be repeated (form_origins
+// accumulates); every option may be omitted.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return h.unmarshalCaddyfile(d, nil)
 }
@@ -217,6 +220,18 @@ func (h *Handler) unmarshalCaddyfile(d *caddyfile.Dispenser, classes []string) e
 				return d.Errf("protect: %v", err)
 			}
 			h.Protect = append(h.Protect, e)
+		case "form_origins":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("form_origins: want one or more origins, such as: form_origins https://www.example.org")
+			}
+			for _, a := range args {
+				o, err := shield.ParseOrigin(a)
+				if err != nil {
+					return d.Errf("form_origins: %v", err)
+				}
+				h.FormOrigins = append(h.FormOrigins, o)
+			}
 		case "policy":
 			if !d.NextArg() {
 				return d.ArgErr()

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,14 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			},
 		},
 		{name: "flood off", input: "rempart {\n flood off\n}", want: Handler{Flood: &Flood{Off: true}}},
+		{
+			name: "form_origins accumulates, as browsers send them",
+			input: `rempart {
+				form_origins https://www.example.org HTTPS://Campaign.Example:443
+				form_origins http://[::1]:8080 http://127.0.0.1:8080
+			}`,
+			want: Handler{FormOrigins: []string{"https://www.example.org", "https://campaign.example", "http://[::1]:8080", "http://127.0.0.1:8080"}},
+		},
 		{name: "argument on directive", input: `rempart foo`, wantErr: "wrong argument count"},
 		{name: "unknown option", input: "rempart {\n dificulty 3\n}", wantErr: `unknown rempart option "dificulty"`},
 		{name: "difficulty not a number", input: "rempart {\n difficulty hard\n}", wantErr: `difficulty "hard": want a positive whole number`},
@@ -99,6 +108,19 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "limit unknown key", input: "rempart {\n limit signatures per country 1/h\n}", wantErr: `key kind "country"`},
 		{name: "limit bad rate", input: "rempart {\n limit signatures per ip lots\n}", wantErr: `rate "lots"`},
 		{name: "limit stray word", input: "rempart {\n limit signatures per ip 1/h hosting\n}", wantErr: `unexpected "hosting"`},
+		{name: "form_origins empty", input: "rempart {\n form_origins\n}", wantErr: "form_origins: want one or more origins, such as: form_origins https://www.example.org"},
+		{name: "form_origins any", input: "rempart {\n form_origins *\n}", wantErr: `form_origins: "*" is not an origin one can list`},
+		{name: "form_origins null", input: "rempart {\n form_origins null\n}", wantErr: `form_origins: "null" is not an origin one can list`},
+		{name: "form_origins host alone", input: "rempart {\n form_origins www.example.org\n}", wantErr: `form_origins: "www.example.org": want an http:// or https:// origin`},
+		{name: "form_origins other scheme", input: "rempart {\n form_origins ftp://example.org\n}", wantErr: `form_origins: "ftp://example.org": want an http:// or https:// origin`},
+		{name: "form_origins trailing slash", input: "rempart {\n form_origins https://www.example.org/\n}", wantErr: `form_origins: "https://www.example.org/" ends with a slash, which an Origin header never has: write https://www.example.org`},
+		{name: "form_origins path", input: "rempart {\n form_origins https://www.example.org/petition\n}", wantErr: `form_origins: "https://www.example.org/petition" has a path`},
+		{name: "form_origins query", input: "rempart {\n form_origins https://www.example.org?x=1\n}", wantErr: `form_origins: "https://www.example.org?x=1" has a query or a fragment`},
+		{name: "form_origins fragment", input: "rempart {\n form_origins https://www.example.org#x\n}", wantErr: `form_origins: "https://www.example.org#x" has a query or a fragment`},
+		{name: "form_origins user", input: "rempart {\n form_origins https://me@www.example.org\n}", wantErr: `form_origins: "https://me@www.example.org" has a user name`},
+		{name: "form_origins no host", input: "rempart {\n form_origins https://\n}", wantErr: `form_origins: "https://" has no host`},
+		{name: "form_origins bad port", input: "rempart {\n form_origins https://www.example.org:99999\n}", wantErr: `port 99999: want 1 to 65535`},
+		{name: "form_origins second bad", input: "rempart {\n form_origins https://www.example.org null\n}", wantErr: `form_origins: "null"`},
 		{name: "flood on", input: "rempart {\n flood on\n}", wantErr: "flood: want off"},
 		{name: "flood bad threshold", input: "rempart {\n flood {\n threshold fast\n }\n}", wantErr: "flood threshold"},
 		{name: "flood unknown option", input: "rempart {\n flood {\n bits 3\n }\n}", wantErr: `unknown flood option "bits"`},
@@ -137,6 +159,9 @@ func equalHandlers(a, b Handler) bool {
 		}
 	}
 	a.Protect, b.Protect = nil, nil
+	if !slices.Equal(a.FormOrigins, b.FormOrigins) {
+		return false
+	}
 	return a.Secret == b.Secret && a.Difficulty == b.Difficulty && a.Credits == b.Credits &&
 		a.PassTTL == b.PassTTL && a.ChallengeTTL == b.ChallengeTTL && a.IPv4Prefix == b.IPv4Prefix &&
 		a.IPv6Prefix == b.IPv6Prefix && a.MaxBody == b.MaxBody && a.NoScriptWait == b.NoScriptWait
@@ -167,6 +192,7 @@ func TestValidate(t *testing.T) {
 		{"encoded path from JSON", func(h *Handler) { h.Protect[0].Path = "/%73ign" }, "protect"},
 		{"spent size", func(h *Handler) { h.SpentSize = 10 }, "spent_size 10"},
 		{"ipv6 ip prefix", func(h *Handler) { h.IPv6IPPrefix = 32 }, "ipv6_ip_prefix 32"},
+		{"form origin with a path, from JSON", func(h *Handler) { h.FormOrigins = []string{"https://www.example.org/sign"} }, `form_origins: "https://www.example.org/sign" has a path`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,6 +205,22 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// Form origins given in JSON are written as browsers send them when the
+// handler is provisioned, and refused there when they are not origins.
+func TestFormOriginsFromJSON(t *testing.T) {
+	h := Handler{FormOrigins: []string{"HTTPS://WWW.Example.org:443", "http://[0:0::1]:80"}}
+	if err := h.normalizeFormOrigins(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"https://www.example.org", "http://[::1]"}; !slices.Equal(h.FormOrigins, want) {
+		t.Errorf("form origins %q, want %q", h.FormOrigins, want)
+	}
+	h = Handler{FormOrigins: []string{"https://www.example.org", "*"}}
+	if err := h.normalizeFormOrigins(); err == nil || !strings.Contains(err.Error(), `form_origins: "*"`) {
+		t.Errorf("form origin *: %v, want a form_origins error", err)
+	}
+}
+
 func FuzzUnmarshalCaddyfile(f *testing.F) {
 	for _, seed := range []string{
 		"rempart",
@@ -187,6 +229,7 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		"rempart {\n max_body 64KiB\n noscript_wait 5s\n}",
 		"rempart {\n max_solve off\n max_solve 2s\n}",
 		"rempart {\n limit\n}",
+		"rempart {\n form_origins https://www.example.org http://[::1]:8080\n}",
 	} {
 		f.Add(seed)
 	}

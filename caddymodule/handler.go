@@ -97,6 +97,18 @@ type Handler struct {
 	// enable it.
 	NoScriptWait caddy.Duration `json:"noscript_wait,omitempty"`
 
+	// FormOrigins are other origins of the site's own, such as
+	// "https://www.example.org" or a campaign site's, whose pages may post
+	// signatures here. A signature a browser says comes from another
+	// origin is refused, so that no other site's form can make its
+	// visitors sign; one whose Origin header is listed here is let through
+	// to the usual pass or challenge. Each is http(s)://host[:port], with
+	// no path; it is compared as browsers send it (lower case, without
+	// the scheme's default port). A signature without an Origin (a link
+	// that signs by GET) cannot say which site sent it: from another site
+	// it is refused still.
+	FormOrigins []string `json:"form_origins,omitempty"`
+
 	// Limits are the budgets that bound what a client, a network or a class
 	// of networks may do: how many signatures are forwarded and how many
 	// challenges issued, per IP, network prefix, ASN or class. Over budget,
@@ -189,6 +201,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.setDefaults()
+	if err := h.normalizeFormOrigins(); err != nil {
+		return err
+	}
 	var err error
 	if h.app, err = loadApp(ctx); err != nil {
 		return err
@@ -233,7 +248,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		BudgetsFailClosed: budgetsFailClosed(h.app.storeOf()),
 		PassTTL:           time.Duration(h.PassTTL), ChallengeTTL: time.Duration(h.ChallengeTTL), NoScriptWait: time.Duration(h.NoScriptWait),
 		IPv4Prefix: h.IPv4Prefix, IPv6Prefix: h.IPv6Prefix, MaxBody: h.MaxBody, BodyTimeout: time.Duration(h.BodyTimeout),
-		Observe: h.Mode == modeObserve, Logger: h.logger, Observer: h.lookout.observer(),
+		FormOrigins: h.FormOrigins,
+		Observe:     h.Mode == modeObserve, Logger: h.logger, Observer: h.lookout.observer(),
 	})
 	if err != nil {
 		return err
@@ -243,6 +259,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		zap.Int("difficulty", h.Difficulty),
 		zap.Int("difficulty_cap", h.difficultyCap()),
 		zap.Stringers("protect", endpointStringers(h.Protect)),
+		zap.Strings("form_origins", h.FormOrigins),
 		zap.Int("credits", h.Credits))
 	return nil
 }
@@ -253,6 +270,19 @@ func endpointStringers(es policies.Endpoints) []fmt.Stringer {
 		out[i] = e
 	}
 	return out
+}
+
+// normalizeFormOrigins checks FormOrigins and writes each as browsers send
+// it in an Origin header (shield.ParseOrigin).
+func (h *Handler) normalizeFormOrigins() error {
+	for i, o := range h.FormOrigins {
+		n, err := shield.ParseOrigin(o)
+		if err != nil {
+			return fmt.Errorf("form_origins: %w", err)
+		}
+		h.FormOrigins[i] = n
+	}
+	return nil
 }
 
 // difficultyCap is the shield's DifficultyCap for MaxSolve: 0 (none) when
@@ -351,6 +381,11 @@ func (h *Handler) Validate() error {
 	for _, e := range h.Protect {
 		if err := e.Validate(); err != nil {
 			return fmt.Errorf("protect: %w", err)
+		}
+	}
+	for _, o := range h.FormOrigins {
+		if _, err := shield.ParseOrigin(o); err != nil {
+			return fmt.Errorf("form_origins: %w", err)
 		}
 	}
 	if h.Mode != modeEnforce && h.Mode != modeObserve {
