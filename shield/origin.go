@@ -25,6 +25,9 @@ func ParseOrigin(s string) (string, error) {
 		return "", fmt.Errorf("%q has a query or a fragment: an origin is http(s)://host[:port] only", s)
 	}
 	u, err := url.Parse(s)
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		err = ue.Err // its message repeats s
+	}
 	if err != nil {
 		return "", fmt.Errorf("%q: %w", s, err)
 	}
