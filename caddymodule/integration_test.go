@@ -62,7 +62,9 @@ func startShield(t *testing.T, options string) (*caddytest.Tester, *backend) {
 }
 
 // startShieldWith is startShield with Caddy's storage in dir and the
-// handler's options given whole.
+// handler's options given whole. The shield is the test's own site
+// (testSite): under the default name, site-1, every test would count on
+// the budgets, spent records and flood estimates the tests before it left.
 func startShieldWith(t *testing.T, storage, options string) (*caddytest.Tester, *backend) {
 	t.Helper()
 	be := &backend{}
@@ -82,10 +84,15 @@ func startShieldWith(t *testing.T, storage, options string) (*caddytest.Tester, 
 		rempart {
 			difficulty 8
 			protect POST /sign
+			site %s
 			%s
 		}
 		reverse_proxy %s
-	}`, storage, options, strings.TrimPrefix(srv.URL, "http://")), "caddyfile")
+	}`, storage, testSite(t), options, strings.TrimPrefix(srv.URL, "http://")), "caddyfile")
+	// The connections http.DefaultClient keeps were to the config this one
+	// replaced, which closed them: a POST sent on one before its close is
+	// seen fails with EOF (Go retries only idempotent requests).
+	http.DefaultClient.CloseIdleConnections()
 	// Follow no redirect: each test looks at the shield's answers one by one.
 	tester.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return tester, be

@@ -102,10 +102,30 @@ func startProtocolShieldWith(t *testing.T, global, options string) *protoBackend
 // testSite names the shield's state after the test: a site's state outlives
 // a config that a test's next config replaces, so tests sharing a name
 // would share budgets (20 signatures an hour from 127.0.0.1 under the
-// default policy) and fail or pass by the order they run in.
+// default policy) and fail or pass by the order they run in. Each run of
+// a test (-count) has a name of its own, kept by the configs it loads.
 func testSite(t *testing.T) string {
+	testSites.Lock()
+	defer testSites.Unlock()
+	if name, ok := testSites.names[t]; ok {
+		return name
+	}
+	if testSites.names == nil {
+		testSites.names, testSites.runs = map[*testing.T]string{}, map[string]int{}
+	}
+	testSites.runs[t.Name()]++
 	sum := sha256.Sum256([]byte(t.Name()))
-	return "test-" + hex.EncodeToString(sum[:6])
+	name := fmt.Sprintf("test-%s-%d", hex.EncodeToString(sum[:6]), testSites.runs[t.Name()])
+	testSites.names[t] = name
+	return name
+}
+
+// testSites holds the names testSite gave: one per test run, and how many
+// runs each test's name has had.
+var testSites struct {
+	sync.Mutex
+	names map[*testing.T]string
+	runs  map[string]int
 }
 
 // h2cClient speaks HTTP/2 without TLS (prior knowledge) over one

@@ -143,13 +143,13 @@ func TestFloodSurvivesRetuning(t *testing.T) {
 		{"a longer half-life", before + "\nhalf_life 5m", 12},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			site := "site flood-retune-" + strings.ReplaceAll(tt.name, " ", "-") + "\n"
-			startShield(t, site+"flood {\n"+before+"\n}")
+			// Both configs are the subtest's site (startShield's testSite).
+			startShield(t, "flood {\n"+before+"\n}")
 			var flooded int
 			for range flood {
 				flooded = challengeBits(t)
 			}
-			startShield(t, site+"flood {\n"+tt.after+"\n}")
+			startShield(t, "flood {\n"+tt.after+"\n}")
 			after := challengeBits(t)
 			t.Logf("%d challenges: %d bits before the reload, %d after, want %d (base 8)", flood, flooded, after, tt.want)
 			if flooded != 12 || after != tt.want {
