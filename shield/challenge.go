@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rempart/rempart/challenge"
@@ -109,8 +110,23 @@ func (a *action) readToHold() (body []byte, answered bool, err error) {
 	if charge < 0 {
 		charge = int64(s.cfg.MaxBody)
 	}
+	// A read cut off for a network reading fewer (see Reading) ends at
+	// once, and is asked to send again as one that found no room.
+	var cut atomic.Bool
+	cutOff := func() {
+		cut.Store(true)
+		_ = http.NewResponseController(a.w).SetReadDeadline(longAgo)
+	}
+	enter := s.cfg.State.Reading.Enter
+	if a.r.ProtoMajor >= 2 {
+		// HTTP/2 and HTTP/3 read a stream's body into the server's memory
+		// whether the shield reads it or not, up to their flow-control
+		// window (1 MiB a connection in net/http): one waiting for room
+		// would be held all the same, uncounted. It is refused at once.
+		enter = s.cfg.State.Reading.EnterNow
+	}
 	ctx, cancel := context.WithDeadline(a.r.Context(), deadline)
-	leave, err := s.cfg.State.Reading.Enter(ctx, a.c.stashOwner(), charge)
+	leave, err := enter(ctx, a.c.stashOwner(), charge, cutOff)
 	cancel()
 	if err != nil {
 		// Nothing was read: the browser still has the form, and sends it
@@ -118,8 +134,15 @@ func (a *action) readToHold() (body []byte, answered bool, err error) {
 		a.out.Reason = "too many submissions being read at once, from this network or in all"
 		return nil, true, s.unavailable(a.w, a.r, a.out)
 	}
-	defer leave()
+	defer leave() // once, whatever happens to the read
 	body, err = readBody(a.r.Body, a.r.ContentLength, s.cfg.MaxBody)
+	// Ended before bodyRead clears the deadline: a cut, which sets it,
+	// can only come before.
+	leave()
+	if err != nil && cut.Load() {
+		a.out.Reason = "gave way to a network with fewer submissions being read"
+		return nil, true, s.unavailable(a.w, a.r, a.out)
+	}
 	if errors.Is(err, errBodyTooLarge) {
 		a.out.Reason = "body too large to hold"
 		return nil, true, s.refuse(a.w, a.r, a.out, http.StatusRequestEntityTooLarge, tooLarge)
@@ -133,6 +156,11 @@ func (a *action) readToHold() (body []byte, answered bool, err error) {
 }
 
 var errBodyTooLarge = errors.New("body too large")
+
+// longAgo is a read deadline that has passed: a read set to it ends at
+// once, on every protocol (HTTP/2 resets the stream only for one before
+// the time it is set at).
+var longAgo = time.Unix(1, 0)
 
 // readBody reads a body to its end, into one buffer of its length when it
 // is known (-1 when not), and refuses one longer than limit.

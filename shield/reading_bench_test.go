@@ -23,12 +23,12 @@ func BenchmarkReadingWithParkedWaiters(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			for range g.perOwner {
-				if _, err := g.Enter(ctx, "attacker", 64<<10); err != nil {
+				if _, err := g.Enter(ctx, "attacker", 64<<10, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
 			for range parked {
-				go func() { _, _ = g.Enter(ctx, "attacker", 64<<10) }()
+				go func() { _, _ = g.Enter(ctx, "attacker", 64<<10, nil) }()
 			}
 			// Let them park.
 			time.Sleep(time.Duration(parked/1000+1) * 50 * time.Millisecond)
@@ -36,7 +36,7 @@ func BenchmarkReadingWithParkedWaiters(b *testing.B) {
 			b.ResetTimer()
 			before := processCPU(b)
 			for i := range b.N {
-				leave, err := g.Enter(ctx, "signers", int64(1+i%64)<<10)
+				leave, err := g.Enter(ctx, "signers", int64(1+i%64)<<10, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

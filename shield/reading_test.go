@@ -2,6 +2,7 @@ package shield
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,10 +13,12 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/internal/race"
 )
 
 func TestReadingBounds(t *testing.T) {
@@ -41,7 +44,7 @@ func TestReadingBounds(t *testing.T) {
 			g := NewReading(tt.stash)
 			var leaves []func()
 			for _, o := range tt.enter {
-				leave, err := g.Enter(context.Background(), o, 64*kib)
+				leave, err := g.Enter(context.Background(), o, 64*kib, nil)
 				if err != nil {
 					t.Fatalf("entering %s: %v", o, err)
 				}
@@ -49,7 +52,7 @@ func TestReadingBounds(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
-			leave, err := g.Enter(ctx, tt.owner, tt.size)
+			leave, err := g.Enter(ctx, tt.owner, tt.size, nil)
 			if fits := err == nil; fits != tt.fits {
 				t.Fatalf("fits = %v (%v), want %v", fits, err, tt.fits)
 			}
@@ -73,12 +76,70 @@ func TestReadingBounds(t *testing.T) {
 	}
 }
 
+// A read that finds the bytes taken cuts off the oldest read of the
+// network reading most, if that network reads two more than its own, and
+// takes its room; the read cut off ends.
+func TestReadingGivesWayToFewer(t *testing.T) {
+	const kib = 1 << 10
+	tests := []struct {
+		name  string
+		enter []string // owners already reading, 64 KiB each, in a room of 256 KiB
+		owner string
+		cut   int // the read cut off, by its index in enter, or -1
+	}{
+		{"the network reading most gives way", []string{"c", "a", "a", "a"}, "b", 1},
+		{"to a network of its own", []string{"c", "a", "a", "a"}, "c", 1},
+		{"networks reading as many cut nothing", []string{"a", "b", "c", "d"}, "e", -1},
+		{"nor one reading one fewer", []string{"a", "a", "b", "c"}, "b", -1},
+		{"nor the network reading most", []string{"a", "a", "a", "b"}, "a", -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewReading(challenge.StashConfig{MaxEntries: 4096, MaxBytes: 256 * kib})
+			leaves := make([]func(), len(tt.enter))
+			cut := make(chan int, len(tt.enter))
+			for i, o := range tt.enter {
+				leave, err := g.Enter(context.Background(), o, 64*kib, func() {
+					cut <- i
+					go leaves[i]()
+				})
+				if err != nil {
+					t.Fatalf("entering %s: %v", o, err)
+				}
+				leaves[i] = leave
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			leave, err := g.EnterNow(ctx, tt.owner, 64*kib, nil)
+			got := -1
+			select {
+			case got = <-cut:
+			default:
+			}
+			if got != tt.cut || (err == nil) != (tt.cut >= 0) {
+				t.Fatalf("cut %d and entered: %v, want %d cut", got, err, tt.cut)
+			}
+			if err == nil {
+				leave()
+			}
+			for i, l := range leaves {
+				if i != got {
+					l()
+				}
+			}
+			if reads, bytes := g.InUse(); reads != 0 || bytes != 0 {
+				t.Fatalf("after every read ended: %d reads, %d bytes", reads, bytes)
+			}
+		})
+	}
+}
+
 // A read waiting for room enters as soon as a read ends.
 func TestReadingWaitsForRoom(t *testing.T) {
 	g := NewReading(challenge.StashConfig{MaxEntries: 8, MaxBytes: 1 << 20})
 	var leaves []func()
 	for range 8 {
-		leave, err := g.Enter(context.Background(), "a", 1)
+		leave, err := g.Enter(context.Background(), "a", 1, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +147,7 @@ func TestReadingWaitsForRoom(t *testing.T) {
 	}
 	entered := make(chan error, 1)
 	go func() {
-		leave, err := g.Enter(context.Background(), "a", 1)
+		leave, err := g.Enter(context.Background(), "a", 1, nil)
 		if err == nil {
 			leave()
 		}
@@ -299,12 +360,211 @@ func TestReadBody(t *testing.T) {
 	}
 }
 
+// An HTTP/2 connection reads its streams' bodies whether the handler does
+// or not, up to its flow-control window (1 MiB in net/http): a body that
+// waits for room in the shield's reads is in the server's memory all the
+// same. An attacker who has taken its network's share opens more
+// connections, each posting a body without a length that waits for room:
+// the server must not buffer a window of each for their body timeout.
+func TestBodiesWaitingOverHTTP2AreNotBuffered(t *testing.T) {
+	const (
+		tries    = 64
+		maxBody  = 256 << 10
+		roomSize = 8 << 20 // 32 bodies, 16 a network
+		window   = 1 << 20 // net/http's HTTP/2 receive window per connection
+	)
+	stash := challenge.StashConfig{MaxEntries: 1024, MaxBytes: roomSize}
+	h := newHarness(t, setup{protect: []string{"POST /sign"}, stash: stash})
+	h.shield.cfg.BodyTimeout, h.shield.cfg.MaxBody = 3*time.Second, maxBody
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = h.shield.Serve(w, r, testClient(r.Header.Get("X-Test-Client")), h.backend)
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	defer srv.Close()
+	attacker := func(i int) string { return fmt.Sprintf("203.0.113.%d/64501", i%250+1) }
+
+	var before, during runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	// The network's share, stalled.
+	stalledHolds(t, srv, stash.OwnerShare(), maxBody, attacker)
+	for reads := 0; reads < stash.OwnerShare(); time.Sleep(20 * time.Millisecond) {
+		reads, _ = h.state.Reading.InUse()
+	}
+	// Then a connection each, a body of a window waiting for room.
+	window1 := make([]byte, window)
+	stop := make(chan struct{})
+	var statuses sync.Map
+	var wg sync.WaitGroup
+	for i := range tries {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		tr := &http.Transport{Protocols: &p}
+		defer tr.CloseIdleConnections()
+		body := io.MultiReader(bytes.NewReader(window1), stalledReader(stop))
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/sign", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Test-Client", attacker(100+i))
+		req.Header.Set("User-Agent", "Mozilla/5.0 (test)")
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "http://petition.example")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		req.Host = "petition.example"
+		wg.Go(func() {
+			resp, err := tr.RoundTrip(req)
+			if err == nil {
+				statuses.Store(i, resp.StatusCode)
+				_ = resp.Body.Close()
+			}
+		})
+	}
+	time.Sleep(2 * time.Second) // the windows arrive
+	runtime.GC()
+	runtime.GC() // and what the server pools has gone
+	runtime.ReadMemStats(&during)
+	// Answered by then, the bodies are no longer the server's to hold.
+	refused := 0
+	statuses.Range(func(_, v any) bool {
+		if v.(int) == http.StatusServiceUnavailable {
+			refused++
+		}
+		return true
+	})
+	close(stop)
+	wg.Wait()
+	held := max(int64(during.HeapAlloc)-int64(before.HeapAlloc), 0)
+	// The network's share, what a stalled HTTP/1.1 connection costs
+	// (32 KiB), and what an HTTP/2 one does, client and server (about 150
+	// KiB here): half a window.
+	limit := int64(stash.OwnerShare()*(maxBody+32<<10) + tries*window/2)
+	t.Logf("%d stalled reads, then %d HTTP/2 connections of one network each posting a %d KiB window: heap held %.1f MiB, expected at most %.1f; answered 503 within the body timeout: %d of %d",
+		stash.OwnerShare(), tries, window>>10, float64(held)/(1<<20), float64(limit)/(1<<20), refused, tries)
+	// The race detector makes the heap vary by tens of MiB between runs.
+	if held > limit && !race.Enabled {
+		t.Errorf("bodies waiting for room hold %.1f MiB, want under %.1f", float64(held)/(1<<20), float64(limit)/(1<<20))
+	}
+	if refused != tries {
+		t.Errorf("%d of %d waiting bodies answered 503 within the body timeout", refused, tries)
+	}
+}
+
+// stalledReader blocks until stop is closed, then fails.
+type stalledReader chan struct{}
+
+func (s stalledReader) Read([]byte) (int, error) {
+	<-s
+	return 0, io.ErrUnexpectedEOF
+}
+
+// The 218 servers of the incident sat in a handful of networks. A handful
+// that each keep more than their share of bodies stalling, sending a new
+// one as each is cut off, takes all the room: a signer of another network
+// waits with them for a read to end, and is asked to send again when the
+// flood's bodies take the room first. The stash pushes out the submissions
+// of the network holding most; the reads must give way to a network
+// reading less in the same way, and still hold no more than the room.
+func TestAHandfulOfNetworksCannotTakeTheRoom(t *testing.T) {
+	const (
+		maxBody  = 64 << 10
+		roomSize = 2 << 20 // 32 bodies, 16 a network
+		timeout  = 4 * time.Second
+		signers  = 8
+	)
+	stash := challenge.StashConfig{MaxEntries: 1024, MaxBytes: roomSize}
+	for _, networks := range []int{2, 4} {
+		t.Run(fmt.Sprintf("%d networks", networks), func(t *testing.T) {
+			h := newHarness(t, setup{protect: []string{"POST /sign"}, stash: stash})
+			h.shield.cfg.BodyTimeout, h.shield.cfg.MaxBody = timeout, maxBody
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_ = h.shield.Serve(w, r, testClient(r.Header.Get("X-Test-Client")), h.backend)
+			}))
+			defer srv.Close()
+			stop := make(chan struct{})
+			var flood sync.WaitGroup
+			defer flood.Wait()
+			defer close(stop)
+			body := strings.Repeat("x", maxBody-1)
+			for i := range networks * stash.OwnerShare() * 4 {
+				flood.Go(func() {
+					client := fmt.Sprintf("203.0.%d.%d/%d", 113+i%networks, i/networks%250+1, 64501+i%networks)
+					for {
+						c, err := net.Dial("tcp", srv.Listener.Addr().String())
+						if err != nil {
+							return
+						}
+						go func() { _, _ = io.WriteString(c, signatureHead(client, maxBody)+body) }()
+						go func() { <-stop; _ = c.Close() }()
+						_, _ = http.ReadResponse(bufio.NewReader(c), nil)
+						_ = c.Close()
+						select {
+						case <-stop:
+							return
+						default:
+						}
+					}
+				})
+			}
+			time.Sleep(timeout) // the room fills, and the first bodies are cut off
+
+			var held, unavailable int
+			var longest time.Duration
+			var most int64
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			for i := range signers {
+				wg.Go(func() {
+					signer, err := net.Dial("tcp", srv.Listener.Addr().String())
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer signer.Close()
+					start := time.Now()
+					_, _ = io.WriteString(signer, signatureHead(fmt.Sprintf("192.0.%d.10/%d", 2+i, 65001+i), len(signBody))+signBody)
+					_ = signer.SetReadDeadline(time.Now().Add(3 * timeout))
+					resp, err := http.ReadResponse(bufio.NewReader(signer), nil)
+					if err != nil {
+						t.Errorf("a signer got no answer: %v", err)
+						return
+					}
+					_ = resp.Body.Close()
+					_, bytes := h.state.Reading.InUse()
+					mu.Lock()
+					defer mu.Unlock()
+					longest, most = max(longest, time.Since(start)), max(most, bytes)
+					switch resp.StatusCode {
+					case StatusChallenge:
+						held++
+					case http.StatusServiceUnavailable:
+						unavailable++
+					}
+				})
+				time.Sleep(timeout / signers)
+			}
+			wg.Wait()
+			t.Logf("%d networks keep %d bodies stalling: signers of other networks: tried %d / held %d / expected %d; %d asked to send again; the longest waited %v; bytes read %d KiB of %d",
+				networks, networks*stash.OwnerShare()*4, signers, held, signers, unavailable, longest.Round(time.Millisecond), most>>10, roomSize>>10)
+			if held != signers {
+				t.Errorf("%d of %d signers held", held, signers)
+			}
+			if most > roomSize {
+				t.Errorf("%d KiB read at once, over the room's %d", most>>10, roomSize>>10)
+			}
+		})
+	}
+}
+
 // enterAsync enters g from another goroutine and reports on the channel
 // when it got in (its leave) or gave up.
 func enterAsync(ctx context.Context, g *Reading, owner string, size int64) <-chan func() {
 	entered := make(chan func(), 1)
 	go func() {
-		leave, err := g.Enter(ctx, owner, size)
+		leave, err := g.Enter(ctx, owner, size, nil)
 		if err != nil {
 			leave = nil
 		}
@@ -347,7 +607,7 @@ func TestReadingLetsInFirstComeFirst(t *testing.T) {
 	ctx := context.Background()
 	var first []func()
 	for range 3 {
-		leave, err := g.Enter(ctx, "a", 64*kib)
+		leave, err := g.Enter(ctx, "a", 64*kib, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -367,7 +627,7 @@ func TestReadingLetsInFirstComeFirst(t *testing.T) {
 
 	// One that gives up at the front lets the next in.
 	g = NewReading(challenge.StashConfig{MaxEntries: 4096, MaxBytes: 128 * kib})
-	hold, err := g.Enter(ctx, "a", 128*kib)
+	hold, err := g.Enter(ctx, "a", 128*kib, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,14 +654,14 @@ func TestReadingQueuedReadsCountAgainstTheShare(t *testing.T) {
 	const kib = 1 << 10
 	g := NewReading(challenge.StashConfig{MaxEntries: 512, MaxBytes: 64 * kib}) // 8 a network
 	ctx := context.Background()
-	full, err := g.Enter(ctx, "x", 64*kib)
+	full, err := g.Enter(ctx, "x", 64*kib, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	entered := make(chan func(), 9)
 	for range 9 {
 		go func() {
-			if leave, err := g.Enter(ctx, "a", kib); err == nil {
+			if leave, err := g.Enter(ctx, "a", kib, nil); err == nil {
 				entered <- leave
 			}
 		}()
