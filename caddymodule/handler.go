@@ -106,7 +106,9 @@ type Handler struct {
 	// no path; it is compared as browsers send it (lower case, without
 	// the scheme's default port). A signature without an Origin (a link
 	// that signs by GET) cannot say which site sent it: from another site
-	// it is refused still.
+	// it is refused still. Nor can one whose Origin is "null", which
+	// browsers send from a page whose referrer policy is no-referrer or
+	// same-origin.
 	FormOrigins []string `json:"form_origins,omitempty"`
 
 	// Limits are the budgets that bound what a client, a network or a class
