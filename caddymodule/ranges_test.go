@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -148,4 +149,33 @@ func TestREADMESaysTheRanges(t *testing.T) {
 		policies.MinCredits != 1 || policies.MaxCredits != challenge.MaxCredits {
 		t.Error("the policy compiler's difficulty or credits range is not the handler's")
 	}
+}
+
+// TestREADMENamesEveryJSONOption checks that the README's paragraph on the
+// handler's JSON names every field of it: an option missing there reads as
+// one the JSON config cannot set.
+func TestREADMENamesEveryJSONOption(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, para, ok := strings.Cut(string(data), "Every option has its JSON equivalent")
+	if !ok {
+		t.Fatal("README has no paragraph on the JSON options")
+	}
+	para, _, _ = strings.Cut(para, "\n\n")
+	typ := reflect.TypeFor[Handler]()
+	tried, missing := 0, 0
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		tried++
+		if !strings.Contains(para, "`"+name+"`") {
+			missing++
+			t.Errorf("README's JSON paragraph does not name %q", name)
+		}
+	}
+	t.Logf("JSON options: %d / named in the README %d / expected %d", tried, tried-missing, tried)
 }
