@@ -132,6 +132,12 @@ func (m *mover) stalledBodies(ctx context.Context) []*moveResult {
 	switch share := min(stalledFromOne, stalledNetworkRoom); {
 	case fromOne > stalledNetworkRoom:
 		stalls.problemf("one /24 had %d bodies read at once, more than its share of %d", fromOne, stalledNetworkRoom)
+	case m.cfg.instances > 1:
+		// The balancer spreads them over the instances, each reading in a
+		// room of its own; only the first's is scraped (the others have
+		// no admin API), and the /24's challenge budget, shared, stops
+		// before each could reach its share.
+		stalls.Notes = append(stalls.Notes, fmt.Sprintf("spread over %d instances, each with its own room: the first read %d of them", m.cfg.instances, fromOne))
 	case fromOne < share:
 		// Refused before their read, or not counted: either way the move
 		// did not test the share.
