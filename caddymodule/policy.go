@@ -44,6 +44,9 @@ type livePolicy struct {
 	// reloading serialises this policy's reloads, which read and compile
 	// the file outside policyMu.
 	reloading sync.Mutex
+	// seen is the stamp of a changed file found too fresh to load (see
+	// settled). Guarded by reloading.
+	seen fileStamp
 
 	// Guarded by policyMu.
 	file    *policies.Policy
@@ -127,7 +130,14 @@ func (lp *livePolicy) reload(force bool) (changed bool, err error) {
 			// again on every check until it is fixed.
 			return false, nil
 		}
+		if !force && !lp.settled(stamp, time.Now()) {
+			return false, nil
+		}
 		p, err = lp.opts.Load(lp.path)
+		if after, statErr := os.Stat(lp.path); !force && statErr == nil && (fileStamp{size: after.Size(), modTime: after.ModTime()}) != stamp {
+			// Written while it was read: the next check reads it whole.
+			return false, nil
+		}
 	}
 	policyMu.Lock()
 	defer policyMu.Unlock()
@@ -142,6 +152,24 @@ func (lp *livePolicy) reload(force bool) (changed bool, err error) {
 	}
 	lp.file, lp.lastErr = p, nil
 	return true, nil
+}
+
+// settleTime is how long a changed policy file must have gone unwritten
+// before a check loads it, unless the check before found it the same: a
+// file caught while it is written (cp, an editor that writes in place)
+// can parse all the same, "rules:" alone being a policy, and would put
+// the part written so far in force until the next check.
+const settleTime = 500 * time.Millisecond
+
+// settled reports whether the file of stamp can be loaded now (see
+// settleTime). A modification time in the future (another clock) settles
+// by the second rule. lp.reloading is held.
+func (lp *livePolicy) settled(stamp fileStamp, now time.Time) bool {
+	if now.Sub(stamp.modTime) >= settleTime || stamp == lp.seen {
+		return true
+	}
+	lp.seen = stamp
+	return false
 }
 
 // missingStamp is the stamp of a policy file that could not be read.
