@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -63,13 +64,7 @@ func TestFormOriginSignsThroughChallenge(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond) // a second delivery would show by now
 		} else {
-			text, err := shownPage(ctx, shieldURL+"/sign")
-			if err != nil {
-				t.Fatalf("%s: %v", try.name, err)
-			}
-			if ev.Response.Status != http.StatusForbidden || action != "refuse" || !strings.Contains(text, "autre site") {
-				t.Errorf("%s: got %d, Rempart-Action %q, page %.120q; want the cross-site refusal", try.name, ev.Response.Status, action, text)
-			}
+			wantCrossSiteRefusal(ctx, t, try.name, ev.Response.Status, action)
 		}
 		added := count(t) - was
 		t.Logf("%s (%s): POST /sign answered %d, Rempart-Action %q; the petition got %d", try.name, try.site, ev.Response.Status, action, added)
@@ -83,5 +78,18 @@ func TestFormOriginSignsThroughChallenge(t *testing.T) {
 	t.Logf("forms from other origins: tried %d / accepted %d / expected %d", tried, accepted, expected)
 	if got := count(t) - before; got != expected {
 		t.Fatalf("the petition's count went from %d to %d, want +%d", before, before+got, expected)
+	}
+}
+
+// wantCrossSiteRefusal checks that the page the browser shows for POST
+// /sign is the shield's refusal of a signature sent from another site.
+func wantCrossSiteRefusal(ctx context.Context, t *testing.T, name string, status int64, action string) {
+	t.Helper()
+	text, err := shownPage(ctx, shieldURL+"/sign")
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if status != http.StatusForbidden || action != "refuse" || !strings.Contains(text, "autre site") {
+		t.Errorf("%s: got %d, Rempart-Action %q, page %.120q; want the cross-site refusal", name, status, action, text)
 	}
 }
