@@ -51,8 +51,8 @@ type Reading struct {
 	// reading fewest first, then the one whose first waiting read came
 	// first.
 	next ownerQueue
-	// byReads holds the networks by their number of reads: byReads[n]
-	// those with n. top is the highest n with a network, or 0.
+	// byReads holds the networks by their number of reads not cut off:
+	// byReads[n] those with n. top is the highest n with a network, or 0.
 	byReads []map[*readingOwner]struct{}
 	top     int
 }
@@ -62,6 +62,7 @@ type Reading struct {
 type readingOwner struct {
 	name    string
 	reads   []*read
+	cut     int       // of reads, those cut off
 	waiting list.List // of *read
 	index   int       // in Reading.next, or -1
 }
@@ -181,11 +182,13 @@ func (g *Reading) leave(r *read) {
 			break
 		}
 	}
-	g.count(o, n, n-1)
 	g.reads--
 	g.bytes -= r.size
 	if r.cutOff {
+		o.cut--
 		g.cutting -= r.size
+	} else {
+		g.count(o, n-o.cut, n-1-o.cut)
 	}
 	g.queue(o)
 	g.letIn()
@@ -206,7 +209,7 @@ func (g *Reading) letIn() {
 		o.waiting.Remove(r.elem)
 		r.elem = nil
 		o.reads = append(o.reads, r)
-		g.count(o, len(o.reads)-1, len(o.reads))
+		g.count(o, len(o.reads)-1-o.cut, len(o.reads)-o.cut)
 		g.reads++
 		g.bytes += r.size
 		g.queue(o)
@@ -214,26 +217,38 @@ func (g *Reading) letIn() {
 	}
 }
 
-// cutFor cuts off the oldest reads of the networks reading most, as long
-// as they read two more than fewer, until need more bytes are being cut.
-// g.mu is held.
+// cutFor cuts off reads one by one, each the oldest of a network reading
+// most, as long as it reads two more than fewer, until need more bytes are
+// being cut. A network cut off reads one fewer: the next cut may be
+// another's. g.mu is held.
 func (g *Reading) cutFor(fewer int, need int64) {
-	for n := g.top; n >= fewer+2 && need > 0; n-- {
-		for o := range g.byReads[n] {
-			for _, r := range o.reads {
-				if need <= 0 {
-					return
-				}
-				if r.cutOff || r.cut == nil {
-					continue
-				}
-				r.cutOff = true
-				g.cutting += r.size
-				need -= r.size
-				r.cut()
+	for n := g.top; n >= fewer+2 && need > 0; {
+		r := g.cuttable(n)
+		if r == nil {
+			n--
+			continue
+		}
+		o := r.owner
+		r.cutOff = true
+		o.cut++
+		g.count(o, n, n-1)
+		g.cutting += r.size
+		need -= r.size
+		r.cut()
+	}
+}
+
+// cuttable returns the oldest read that can be cut off of a network with
+// n reads not cut off, or nil. g.mu is held.
+func (g *Reading) cuttable(n int) *read {
+	for o := range g.byReads[n] {
+		for _, r := range o.reads {
+			if !r.cutOff && r.cut != nil {
+				return r
 			}
 		}
 	}
+	return nil
 }
 
 // queue puts o in the order of the networks with reads to let in, where

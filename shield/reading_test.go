@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -697,5 +698,92 @@ func TestReadingQueuedReadsCountAgainstTheShare(t *testing.T) {
 	}
 	if reads, bytes := g.InUse(); reads != 0 || bytes != 0 {
 		t.Fatalf("after every read ended: %d reads, %d bytes", reads, bytes)
+	}
+}
+
+// Reads are cut off one by one from the network reading most, as many as
+// the next read needs: no network is cut below another that reads more,
+// nor below one more than the next's.
+func TestReadingCutsTheNetworkReadingMost(t *testing.T) {
+	const kib = 1 << 10
+	type reading struct {
+		owner string
+		reads int
+		size  int64 // KiB each
+	}
+	tests := []struct {
+		name  string
+		enter []reading // in a room of 128 KiB; x cannot be cut
+		size  int64     // KiB, of the next read, from a network reading none
+		keep  map[string][2]int
+	}{
+		{"down to the next network reading most", []reading{{"a", 20, 1}, {"f", 10, 1}, {"x", 1, 90}}, 32,
+			map[string][2]int{"a": {3, 3}, "f": {3, 3}}},
+		{"not below one more than the next's", []reading{{"a", 3, 1}, {"e", 2, 40}, {"x", 1, 45}}, 32,
+			map[string][2]int{"a": {1, 2}, "e": {1, 1}}},
+	}
+	for _, tt := range tests {
+		for _, now := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, now %v", tt.name, now), func(t *testing.T) {
+				g := NewReading(challenge.StashConfig{MaxEntries: 4096, MaxBytes: 128 * kib})
+				var mu sync.Mutex
+				var leaves []func()
+				reads := map[string]int{}
+				for _, e := range tt.enter {
+					for range e.reads {
+						i := len(leaves)
+						var cut func()
+						if e.owner != "x" {
+							cut = func() {
+								reads[e.owner]-- // under g's lock
+								go func() {
+									mu.Lock()
+									defer mu.Unlock()
+									leaves[i]()
+								}()
+							}
+						}
+						leave, err := g.Enter(context.Background(), e.owner, e.size*kib, cut)
+						if err != nil {
+							t.Fatalf("entering %s: %v", e.owner, err)
+						}
+						mu.Lock()
+						leaves = append(leaves, leave)
+						mu.Unlock()
+						reads[e.owner]++
+					}
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				enter := g.Enter
+				if now {
+					enter = g.EnterNow
+				}
+				leave, err := enter(ctx, "c", tt.size*kib, nil)
+				if err != nil {
+					t.Fatalf("the next read: %v", err)
+				}
+				leave()
+				g.mu.Lock()
+				got := maps.Clone(reads)
+				g.mu.Unlock()
+				for owner, keep := range tt.keep {
+					if got[owner] < keep[0] || got[owner] > keep[1] {
+						t.Errorf("%s: %d reads left, want %d to %d", owner, got[owner], keep[0], keep[1])
+					}
+				}
+				if t.Failed() {
+					t.Logf("reads left by network: %v", got)
+				}
+				mu.Lock()
+				for _, l := range leaves {
+					l()
+				}
+				mu.Unlock()
+				if reads, bytes := g.InUse(); reads != 0 || bytes != 0 {
+					t.Fatalf("after every read ended: %d reads, %d bytes", reads, bytes)
+				}
+			})
+		}
 	}
 }
