@@ -220,8 +220,12 @@ func (g *Reading) letIn() {
 // cutFor cuts off reads one by one, each the oldest of a network reading
 // most, as long as it reads two more than fewer, until need more bytes are
 // being cut. A network cut off reads one fewer: the next cut may be
-// another's. g.mu is held.
+// another's. It cuts nothing when that would not make the room: the read
+// waits, or is refused, all the same. g.mu is held.
 func (g *Reading) cutFor(fewer int, need int64) {
+	if need <= 0 || !g.canCut(fewer, need) {
+		return
+	}
 	for n := g.top; n >= fewer+2 && need > 0; {
 		r := g.cuttable(n)
 		if r == nil {
@@ -236,6 +240,29 @@ func (g *Reading) cutFor(fewer int, need int64) {
 		need -= r.size
 		r.cut()
 	}
+}
+
+// canCut reports whether cutFor(fewer, need) makes need bytes of room.
+// g.mu is held.
+func (g *Reading) canCut(fewer int, need int64) bool {
+	for n := g.top; n >= fewer+2; n-- {
+		for o := range g.byReads[n] {
+			left := n - fewer - 1 // cut off before it reads too few to give way
+			for _, r := range o.reads {
+				if left == 0 {
+					break
+				}
+				if r.cutOff || r.cut == nil {
+					continue
+				}
+				left--
+				if need -= r.size; need <= 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // cuttable returns the oldest read that can be cut off of a network with

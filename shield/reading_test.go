@@ -787,3 +787,51 @@ func TestReadingCutsTheNetworkReadingMost(t *testing.T) {
 		}
 	}
 }
+
+// A read is cut off only when the cuts make room for the next: one that
+// would still not fit is not cut off for nothing, over HTTP/2 (refused
+// all the same) or HTTP/1.1 (waiting for a read that cannot be cut).
+func TestReadingCutsOnlyToMakeRoom(t *testing.T) {
+	const kib = 1 << 10
+	for _, now := range []bool{false, true} {
+		t.Run(fmt.Sprintf("now %v", now), func(t *testing.T) {
+			g := NewReading(challenge.StashConfig{MaxEntries: 4096, MaxBytes: 128 * kib})
+			x, err := g.Enter(context.Background(), "x", 120*kib, nil) // cannot be cut
+			if err != nil {
+				t.Fatal(err)
+			}
+			cuts := 0
+			var leaves []func()
+			for range 4 {
+				leave, err := g.Enter(context.Background(), "a", kib, func() { cuts++ })
+				if err != nil {
+					t.Fatal(err)
+				}
+				leaves = append(leaves, leave)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			enter := g.Enter
+			if now {
+				enter = g.EnterNow
+			}
+			// 32 KiB more: the 3 reads of a that could be cut make 3.
+			if _, err := enter(ctx, "c", 32*kib, nil); err == nil {
+				t.Fatal("entered without room")
+			}
+			g.mu.Lock()
+			got := cuts
+			g.mu.Unlock()
+			if got != 0 {
+				t.Errorf("%d of 4 reads cut off for a read they could not make room for, want 0", got)
+			}
+			x()
+			for _, l := range leaves {
+				l()
+			}
+			if reads, bytes := g.InUse(); reads != 0 || bytes != 0 {
+				t.Fatalf("after every read ended: %d reads, %d bytes", reads, bytes)
+			}
+		})
+	}
+}
