@@ -73,6 +73,8 @@ type read struct {
 	arrived uint64
 	cut     func() // ends the read soon; nil: it cannot be cut
 	cutOff  bool
+	now     bool // waits only for reads being cut off (EnterNow)
+	refused bool // a now read whose room went to another
 	// entered is closed once a waiting read is let in; elem is its place
 	// in its network's waiting list until then.
 	entered chan struct{}
@@ -101,7 +103,8 @@ func (g *Reading) Enter(ctx context.Context, owner string, size int64, cut func(
 
 // EnterNow is Enter for a body that cannot wait for room without being
 // held all the same: it waits only when it cut reads off, for them to
-// end, and returns errNoRoom when it could not.
+// end, and returns errNoRoom when it could not, or when a network reading
+// fewer took that room.
 func (g *Reading) EnterNow(ctx context.Context, owner string, size int64, cut func()) (leave func(), err error) {
 	return g.enter(ctx, owner, size, cut, false)
 }
@@ -115,11 +118,14 @@ func (g *Reading) enter(ctx context.Context, owner string, size int64, cut func(
 		g.owners[owner] = o
 	}
 	g.arrived++
-	r := &read{owner: o, size: size, arrived: g.arrived, cut: cut, entered: make(chan struct{})}
+	r := &read{owner: o, size: size, arrived: g.arrived, cut: cut, now: !wait, entered: make(chan struct{})}
 	r.elem = o.waiting.PushBack(r)
 	g.queue(o)
 	g.letIn()
 	switch {
+	case r.refused:
+		g.mu.Unlock()
+		return nil, errNoRoom
 	case r.elem == nil:
 		g.mu.Unlock()
 		return g.leaver(r), nil
@@ -132,10 +138,17 @@ func (g *Reading) enter(ctx context.Context, owner string, size int64, cut func(
 
 	select {
 	case <-r.entered:
+		if r.refused {
+			return nil, errNoRoom
+		}
 		return g.leaver(r), nil
 	case <-ctx.Done():
 	}
 	g.mu.Lock()
+	if r.refused {
+		g.mu.Unlock()
+		return nil, errNoRoom
+	}
 	if r.elem == nil {
 		// Let in as ctx ended: its room goes to the next.
 		g.mu.Unlock()
@@ -204,7 +217,17 @@ func (g *Reading) letIn() {
 		r := o.waiting.Front().Value.(*read)
 		if g.bytes+r.size > g.maxBytes {
 			g.cutFor(len(o.reads), g.bytes-g.cutting+r.size-g.maxBytes)
-			return
+			if !r.now || g.coming(r) {
+				return
+			}
+			// A read that cannot wait, whose room went to a network
+			// reading fewer: refused now, not when its deadline comes.
+			o.waiting.Remove(r.elem)
+			r.elem, r.refused = nil, true
+			g.queue(o)
+			g.forget(o)
+			close(r.entered)
+			continue
 		}
 		o.waiting.Remove(r.elem)
 		r.elem = nil

@@ -835,3 +835,54 @@ func TestReadingCutsOnlyToMakeRoom(t *testing.T) {
 		})
 	}
 }
+
+// An HTTP/2 read that waits for reads being cut off is refused when a
+// network reading fewer takes that room: it does not wait on, its body
+// buffered uncounted, for a read to end.
+func TestReadingNowIsNotLeftWaiting(t *testing.T) {
+	const kib = 1 << 10
+	g := NewReading(challenge.StashConfig{MaxEntries: 4096, MaxBytes: 128 * kib})
+	ctx := context.Background()
+	cut := make(chan struct{}, 4)
+	var leaves []func()
+	for _, o := range []string{"a", "a", "a", "z"} {
+		leave, err := g.Enter(ctx, o, 32*kib, func() { cut <- struct{}{} })
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, leave)
+	}
+	// z, reading 1, waits for a's oldest to be cut off.
+	now := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		leave, err := g.EnterNow(ctx, "z", 32*kib, nil)
+		if err == nil {
+			leave()
+		}
+		now <- err
+	}()
+	<-cut
+	// y, reading none, comes first; the cut read ends and y takes its room.
+	y := enterAsync(ctx, g, "y", 32*kib)
+	stillOut(t, y, "y before the cut read ended")
+	leaves[0]()
+	leaveY := waitFor(t, y, "y, reading fewer")
+	select {
+	case err := <-now:
+		if !errors.Is(err, errNoRoom) {
+			t.Fatalf("z's HTTP/2 read: %v, want no room", err)
+		}
+	case <-time.After(time.Second):
+		leaves[1]() // room for z at last
+		err := <-now
+		t.Fatalf("z's HTTP/2 read left waiting with no room coming: %v after %v, want refused at once", err, time.Since(start).Round(time.Millisecond))
+	}
+	leaveY()
+	for _, l := range leaves[1:] {
+		l()
+	}
+	if reads, bytes := g.InUse(); reads != 0 || bytes != 0 {
+		t.Fatalf("after every read ended: %d reads, %d bytes", reads, bytes)
+	}
+}
