@@ -100,6 +100,9 @@ func startEvasionSites(t *testing.T, forwarded *atomic.Int64) {
 		}
 		reverse_proxy %s
 	}`, t.TempDir(), backend, backend), "caddyfile")
+	// Connections kept from the config this one replaced were closed
+	// by it: a POST sent on one fails (Go retries only idempotent requests).
+	http.DefaultClient.CloseIdleConnections()
 }
 
 // Behind a proxy that appends the address it saw, the client writes the
@@ -188,6 +191,9 @@ func TestNamedRouteShieldHasItsOwnBudgets(t *testing.T) {
 	http://b.localhost:9180 {
 		invoke second-petition
 	}`, t.TempDir(), backend, backend), "caddyfile")
+	// Connections kept from the config this one replaced were closed
+	// by it: a POST sent on one fails (Go retries only idempotent requests).
+	http.DefaultClient.CloseIdleConnections()
 
 	accepted := map[string]int{}
 	for _, host := range []string{"b.localhost", "a.localhost"} {
