@@ -264,7 +264,7 @@ func (a *action) deny() error {
 // issued to this client. Whether it has credits left is the caller's
 // question.
 func (a *action) validPass() (challenge.Pass, bool) {
-	token, ok := cookie(a.r, passCookie)
+	token, ok := cookie(a.r, passCookieName(a.r))
 	if !ok {
 		return challenge.Pass{}, false
 	}

@@ -1,6 +1,7 @@
 package shield
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -152,4 +153,41 @@ func FuzzRemoveCookie(f *testing.F) {
 			}
 		})
 	})
+}
+
+// Over HTTPS, a sibling subdomain of the petition (a user content host,
+// say) can set a plain rempart_pass cookie for the parent domain and a
+// longer path, which the browser then sends before the signer's own: read
+// first, it would send every signer of the site back to a challenge for
+// each signature. Over HTTPS the pass is a __Host- cookie, which no other
+// host can set, and the only one the shield reads.
+func TestPassCookieOverHTTPSIsTheHostsOwn(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	tried, kept := 3, 0
+	for i := range tried {
+		a := h.browser(fmt.Sprintf("198.51.%d.7", 100+i), 64496, "")
+		a.https = true
+		if w := a.solve(a.do(http.MethodGet, "/", "")); w.Code != http.StatusSeeOther {
+			t.Fatalf("proof: %d", w.Code)
+		}
+		var set *http.Cookie
+		for _, c := range a.cookies {
+			if strings.Contains(c.Name, "rempart_pass") {
+				set = c
+			}
+		}
+		if set == nil || set.Name != "__Host-rempart_pass" || !set.Secure || set.Path != "/" || set.Domain != "" {
+			t.Fatalf("the pass over HTTPS is %+v, want __Host-rempart_pass, Secure, Path=/, no Domain", set)
+		}
+		// The sibling's cookie comes first, for the signature's longer path.
+		r := a.request(http.MethodPost, "/sign", signBody)
+		r.Header.Set("Cookie", "rempart_pass=AAAA-set-by-a-sibling; "+r.Header.Get("Cookie"))
+		if w := a.send(r); w.Code == http.StatusOK {
+			kept++
+		}
+	}
+	t.Logf("signatures with a sibling's rempart_pass sent first: tried %d / signed with the signer's own pass %d / expected %d", tried, kept, tried)
+	if kept != tried {
+		t.Fatalf("%d of %d signatures lost the signer's pass to a sibling's cookie", tried-kept, tried)
+	}
 }

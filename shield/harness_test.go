@@ -188,6 +188,8 @@ type browser struct {
 	ua      string
 	host    string
 	cookies map[string]*http.Cookie
+	// https sends the browser's requests over HTTPS (r.TLS set).
+	https bool
 }
 
 func (h *harness) browser(ip string, asn uint32, class string) *browser {
@@ -206,12 +208,16 @@ func (b *browser) request(method, target, body string) *http.Request {
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	r := httptest.NewRequest(method, "http://"+b.host+target, rd)
+	scheme := "http"
+	if b.https {
+		scheme = "https" // httptest.NewRequest sets r.TLS
+	}
+	r := httptest.NewRequest(method, scheme+"://"+b.host+target, rd)
 	r.Host = b.host
 	r.Header.Set("User-Agent", b.ua)
 	if body != "" {
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.Header.Set("Origin", "http://"+b.host)
+		r.Header.Set("Origin", scheme+"://"+b.host)
 		r.Header.Set("Sec-Fetch-Site", "same-origin")
 	}
 	for _, c := range b.cookies {

@@ -22,8 +22,10 @@ import (
 const StatusChallenge = http.StatusForbidden
 
 const (
-	// passCookie carries the client's pass.
-	passCookie = "rempart_pass"
+	// passCookie carries the client's pass over plain HTTP, and
+	// hostPassCookie over HTTPS (see passCookieName).
+	passCookie     = "rempart_pass"
+	hostPassCookie = "__Host-" + passCookie
 	// replayCookie names a held submission while the browser comes back
 	// for it; it is scoped to the submission's path.
 	replayCookie = "rempart_replay"
@@ -200,13 +202,25 @@ func writePage(w http.ResponseWriter, r *http.Request, status int, action, csp s
 	}
 }
 
+// passCookieName names the pass cookie of r. Over HTTPS it has the
+// __Host- prefix, which a browser accepts only from the host itself,
+// Secure, for Path=/ and without Domain: a sibling subdomain (a user
+// content host, say) cannot set one that the shield would read in place
+// of the signer's, as it can a plain cookie for the parent domain.
+func passCookieName(r *http.Request) string {
+	if r.TLS != nil {
+		return hostPassCookie
+	}
+	return passCookie
+}
+
 // setPass issues a pass to the client as a cookie.
 func (s *Shield) setPass(w http.ResponseWriter, r *http.Request, c *client, credits, difficulty int, now time.Time, ttl time.Duration) error {
 	pass, err := s.cfg.Signer.IssuePass(c.binding, credits, difficulty, now, ttl)
 	if err != nil {
 		return internalError("issuing pass", err)
 	}
-	setCookie(w, r, passCookie, pass.Token, "/", ttl)
+	setCookie(w, r, passCookieName(r), pass.Token, "/", ttl)
 	return nil
 }
 
