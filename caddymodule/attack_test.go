@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
 	"regexp"
@@ -14,8 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/rempart/rempart/asn/asntest"
 	"github.com/rempart/rempart/internal/shieldtest"
@@ -99,31 +96,11 @@ func TestAttackFromHostingNetworksIsBounded(t *testing.T) {
 	asntest.WriteMMDB(t, db, append(append([]asntest.Network{}, hostingNetworks...), residential...))
 
 	var forwarded atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			forwarded.Add(1)
-		}
-		fmt.Fprint(w, "petition")
-	}))
-	t.Cleanup(srv.Close)
-	tester := caddytest.NewTester(t)
-	tester.InitServer(fmt.Sprintf(`
-	{
-		admin localhost:2999
-		http_port 9180
-		https_port 9543
-		grace_period 1ns
-		auto_https off
-		storage file_system %s
-		servers {
-			trusted_proxies static 127.0.0.1/32
-			trusted_proxies_strict
-			client_ip_headers X-Forwarded-For
-		}
+	backend := countingPetition(t, &forwarded)
+	initTestCaddy(t, testCaddyfile(t.TempDir(), trustForwardedFor+`
 		rempart {
-			asn_db %s
-		}
-	}
+			asn_db `+db+`
+		}`, fmt.Sprintf(`
 	http://localhost:9180 {
 		rempart {
 			secret attack-test-secret-0123456789
@@ -138,10 +115,7 @@ func TestAttackFromHostingNetworksIsBounded(t *testing.T) {
 			}
 		}
 		reverse_proxy %s
-	}`, t.TempDir(), db, strings.TrimPrefix(srv.URL, "http://")), "caddyfile")
-	// Connections kept from the config this one replaced were closed
-	// by it: a POST sent on one fails (Go retries only idempotent requests).
-	http.DefaultClient.CloseIdleConnections()
+	}`, backend)))
 
 	type result struct {
 		hosting    bool

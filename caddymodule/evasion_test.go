@@ -5,12 +5,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
-
-	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/rempart/rempart/internal/shieldtest"
 )
@@ -61,29 +58,8 @@ func evasionSigner(t *testing.T, host, forwardedFor string) bool {
 }
 
 func startEvasionSites(t *testing.T, forwarded *atomic.Int64) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			forwarded.Add(1)
-		}
-		fmt.Fprint(w, "petition")
-	}))
-	t.Cleanup(srv.Close)
-	backend := strings.TrimPrefix(srv.URL, "http://")
-	tester := caddytest.NewTester(t)
-	tester.InitServer(fmt.Sprintf(`
-	{
-		admin localhost:2999
-		http_port 9180
-		https_port 9543
-		grace_period 1ns
-		auto_https off
-		storage file_system %s
-		servers {
-			trusted_proxies static 127.0.0.1/32
-			trusted_proxies_strict
-			client_ip_headers X-Forwarded-For
-		}
-	}
+	backend := countingPetition(t, forwarded)
+	initTestCaddy(t, testCaddyfile(t.TempDir(), trustForwardedFor, fmt.Sprintf(`
 	http://a.localhost:9180 {
 		rempart {
 			difficulty 4
@@ -99,10 +75,7 @@ func startEvasionSites(t *testing.T, forwarded *atomic.Int64) {
 			limit signatures per ip 3/hour
 		}
 		reverse_proxy %s
-	}`, t.TempDir(), backend, backend), "caddyfile")
-	// Connections kept from the config this one replaced were closed
-	// by it: a POST sent on one fails (Go retries only idempotent requests).
-	http.DefaultClient.CloseIdleConnections()
+	}`, backend, backend)))
 }
 
 // Behind a proxy that appends the address it saw, the client writes the
@@ -149,29 +122,8 @@ func TestForgedForwardedForAndOtherSitesBuyNoBudget(t *testing.T) {
 // gets each site's budget, never one budget for the two.
 func TestNamedRouteShieldHasItsOwnBudgets(t *testing.T) {
 	var forwarded atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			forwarded.Add(1)
-		}
-		fmt.Fprint(w, "petition")
-	}))
-	t.Cleanup(srv.Close)
-	backend := strings.TrimPrefix(srv.URL, "http://")
-	tester := caddytest.NewTester(t)
-	tester.InitServer(fmt.Sprintf(`
-	{
-		admin localhost:2999
-		http_port 9180
-		https_port 9543
-		grace_period 1ns
-		auto_https off
-		storage file_system %s
-		servers {
-			trusted_proxies static 127.0.0.1/32
-			trusted_proxies_strict
-			client_ip_headers X-Forwarded-For
-		}
-	}
+	backend := countingPetition(t, &forwarded)
+	initTestCaddy(t, testCaddyfile(t.TempDir(), trustForwardedFor, fmt.Sprintf(`
 	&(second-petition) {
 		rempart {
 			difficulty 4
@@ -190,10 +142,7 @@ func TestNamedRouteShieldHasItsOwnBudgets(t *testing.T) {
 	}
 	http://b.localhost:9180 {
 		invoke second-petition
-	}`, t.TempDir(), backend, backend), "caddyfile")
-	// Connections kept from the config this one replaced were closed
-	// by it: a POST sent on one fails (Go retries only idempotent requests).
-	http.DefaultClient.CloseIdleConnections()
+	}`, backend, backend)))
 
 	accepted := map[string]int{}
 	for _, host := range []string{"b.localhost", "a.localhost"} {

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +62,59 @@ func startShield(t *testing.T, options string) (*caddytest.Tester, *backend) {
 	return startShieldWith(t, t.TempDir(), "secret integration-test-secret-0123456789\n"+options)
 }
 
+// testCaddyfile is a config of this package's test Caddy: the global
+// options every test shares (the admin API on 2999, http on 9180, no
+// automatic HTTPS, storage in dir), then global, more of them, and the
+// sites.
+func testCaddyfile(storage, global, sites string) string {
+	return fmt.Sprintf(`
+	{
+		admin localhost:2999
+		http_port 9180
+		https_port 9543
+		grace_period 1ns
+		auto_https off
+		storage file_system %s
+		%s
+	}
+	%s`, storage, global, sites)
+}
+
+// trustForwardedFor are global options that take the client's address
+// from the X-Forwarded-For a proxy on 127.0.0.1 sends, as the tests'
+// clients do.
+const trustForwardedFor = `servers {
+			trusted_proxies static 127.0.0.1/32
+			trusted_proxies_strict
+			client_ip_headers X-Forwarded-For
+		}`
+
+// initTestCaddy loads config (see testCaddyfile) into the test Caddy.
+// The connections http.DefaultClient keeps were to the config this one
+// replaced, which closed them: a POST sent on one before its close is seen
+// fails with EOF (Go retries only idempotent requests), so they go too.
+func initTestCaddy(t *testing.T, config string) *caddytest.Tester {
+	t.Helper()
+	tester := caddytest.NewTester(t)
+	tester.InitServer(config, "caddyfile")
+	http.DefaultClient.CloseIdleConnections()
+	return tester
+}
+
+// countingPetition is a petition that counts the posts it gets in posts;
+// it returns its address, host:port.
+func countingPetition(t *testing.T, posts *atomic.Int64) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			posts.Add(1)
+		}
+		fmt.Fprint(w, "petition")
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
 // startShieldWith is startShield with Caddy's storage in dir and the
 // handler's options given whole. The shield is the test's own site
 // (testSite): under the default name, site-1, every test would count on
@@ -70,16 +124,7 @@ func startShieldWith(t *testing.T, storage, options string) (*caddytest.Tester, 
 	be := &backend{}
 	srv := httptest.NewServer(be)
 	t.Cleanup(srv.Close)
-	tester := caddytest.NewTester(t)
-	tester.InitServer(fmt.Sprintf(`
-	{
-		admin localhost:2999
-		http_port 9180
-		https_port 9543
-		grace_period 1ns
-		auto_https off
-		storage file_system %s
-	}
+	tester := initTestCaddy(t, testCaddyfile(storage, "", fmt.Sprintf(`
 	http://localhost:9180 {
 		rempart {
 			difficulty 8
@@ -88,11 +133,7 @@ func startShieldWith(t *testing.T, storage, options string) (*caddytest.Tester, 
 			%s
 		}
 		reverse_proxy %s
-	}`, storage, testSite(t), options, strings.TrimPrefix(srv.URL, "http://")), "caddyfile")
-	// The connections http.DefaultClient keeps were to the config this one
-	// replaced, which closed them: a POST sent on one before its close is
-	// seen fails with EOF (Go retries only idempotent requests).
-	http.DefaultClient.CloseIdleConnections()
+	}`, testSite(t), options, strings.TrimPrefix(srv.URL, "http://"))))
 	// Follow no redirect: each test looks at the shield's answers one by one.
 	tester.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return tester, be

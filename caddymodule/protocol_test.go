@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
@@ -73,20 +72,10 @@ func startProtocolShieldWith(t *testing.T, global, options string) *protoBackend
 	be := &protoBackend{}
 	srv := httptest.NewServer(be)
 	t.Cleanup(srv.Close)
-	tester := caddytest.NewTester(t)
-	tester.InitServer(fmt.Sprintf(`
-	{
-		admin localhost:2999
-		http_port 9180
-		https_port 9543
-		grace_period 1ns
-		auto_https off
-		storage file_system %s
-		servers {
+	initTestCaddy(t, testCaddyfile(t.TempDir(), `servers {
 			protocols h1 h2c
 		}
-		%s
-	}
+		`+global, fmt.Sprintf(`
 	http://localhost:9180 {
 		rempart {
 			secret integration-test-secret-0123456789
@@ -95,7 +84,7 @@ func startProtocolShieldWith(t *testing.T, global, options string) *protoBackend
 			%s
 		}
 		reverse_proxy %s
-	}`, t.TempDir(), global, testSite(t), options, strings.TrimPrefix(srv.URL, "http://")), "caddyfile")
+	}`, testSite(t), options, strings.TrimPrefix(srv.URL, "http://"))))
 	return be
 }
 

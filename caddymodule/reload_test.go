@@ -25,18 +25,9 @@ const reloadRedisPort = 6431
 // at addr; difficulty changes between reloads as an admin's tuning would,
 // and options are more of the handler's.
 func redisCaddyfile(t *testing.T, addr, backend string, difficulty int, options string) string {
-	return fmt.Sprintf(`
-	{
-		admin localhost:2999
-		http_port 9180
-		https_port 9543
-		grace_period 1ns
-		auto_https off
-		storage file_system %s
-		rempart {
-			store redis %s
-		}
-	}
+	return testCaddyfile(t.TempDir(), `rempart {
+			store redis `+addr+`
+		}`, fmt.Sprintf(`
 	http://localhost:9180 {
 		rempart {
 			secret integration-test-secret-0123456789
@@ -47,7 +38,7 @@ func redisCaddyfile(t *testing.T, addr, backend string, difficulty int, options 
 			%s
 		}
 		reverse_proxy %s
-	}`, t.TempDir(), addr, difficulty, options, backend)
+	}`, difficulty, options, backend))
 }
 
 // loadRedisShield loads (or reloads, when Caddy runs already) the config
