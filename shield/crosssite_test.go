@@ -105,15 +105,7 @@ func TestCrossSiteLinksCannotSign(t *testing.T) {
 // budget and raised the difficulty of the whole ASN, and a genuine signer
 // there was refused. They are refused without a challenge, uncounted.
 func TestCrossSiteSubresourcesSpendNoBudget(t *testing.T) {
-	pressure, err := budget.NewPressure(budget.PressureConfig{Threshold: 60, MaxExtraBits: 6})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHarness(t, setup{
-		protect:  []string{"POST /sign"},
-		limits:   []policies.Budget{{Counts: policies.CountChallenges, Per: budget.KeyPrefix, Rate: "120/min"}},
-		pressure: pressure,
-	})
+	h := challengeBudgetHarness(t)
 	loads := []struct {
 		kind             string
 		site, mode, dest string
@@ -197,15 +189,7 @@ func genuineSignerSigns(t *testing.T, h *harness, what, path, site, user string)
 // It is refused uncounted, as a subresource is; a link the visitor follows
 // is challenged and counted.
 func TestCrossSitePrefetchesSpendNoBudget(t *testing.T) {
-	pressure, err := budget.NewPressure(budget.PressureConfig{Threshold: 60, MaxExtraBits: 6})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHarness(t, setup{
-		protect:  []string{"POST /sign"},
-		limits:   []policies.Budget{{Counts: policies.CountChallenges, Per: budget.KeyPrefix, Rate: "120/min"}},
-		pressure: pressure,
-	})
+	h := challengeBudgetHarness(t)
 	loads := []struct {
 		kind, site, header, purpose string
 	}{
@@ -244,4 +228,19 @@ func TestCrossSitePrefetchesSpendNoBudget(t *testing.T) {
 	// A genuine signer behind the same CGNAT follows a link from the other
 	// site.
 	genuineSignerSigns(t, h, "a link from another site", "/from-a-link", "cross-site", "?1")
+}
+
+// challengeBudgetHarness is a shield that counts challenges against a
+// budget of 120 a minute per network prefix, and feeds the flood estimate.
+func challengeBudgetHarness(t *testing.T) *harness {
+	t.Helper()
+	pressure, err := budget.NewPressure(budget.PressureConfig{Threshold: 60, MaxExtraBits: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newHarness(t, setup{
+		protect:  []string{"POST /sign"},
+		limits:   []policies.Budget{{Counts: policies.CountChallenges, Per: budget.KeyPrefix, Rate: "120/min"}},
+		pressure: pressure,
+	})
 }

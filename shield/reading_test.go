@@ -70,9 +70,7 @@ func TestReadingBounds(t *testing.T) {
 			for _, l := range leaves {
 				l()
 			}
-			if reads, bytes := g.InUse(); reads != 0 || bytes != 0 {
-				t.Fatalf("after every read ended: %d reads, %d bytes", reads, bytes)
-			}
+			wantNothingRead(t, g)
 		})
 	}
 }
@@ -130,9 +128,7 @@ func TestReadingGivesWayToFewer(t *testing.T) {
 					l()
 				}
 			}
-			if reads, bytes := g.InUse(); reads != 0 || bytes != 0 {
-				t.Fatalf("after every read ended: %d reads, %d bytes", reads, bytes)
-			}
+			wantNothingRead(t, g)
 		})
 	}
 }
@@ -658,9 +654,7 @@ func TestReadingLetsInFirstComeFirst(t *testing.T) {
 	stillOut(t, next, "a body without room yet")
 	hold()
 	waitFor(t, next, "the body behind the one that gave up")()
-	if reads, bytes := g.InUse(); reads != 0 || bytes != 0 {
-		t.Fatalf("after every read ended: %d reads, %d bytes", reads, bytes)
-	}
+	wantNothingRead(t, g)
 }
 
 // A network's reads waiting for bytes count against its share: when room
@@ -696,9 +690,7 @@ func TestReadingQueuedReadsCountAgainstTheShare(t *testing.T) {
 	for _, l := range leaves[1:] {
 		l()
 	}
-	if reads, bytes := g.InUse(); reads != 0 || bytes != 0 {
-		t.Fatalf("after every read ended: %d reads, %d bytes", reads, bytes)
-	}
+	wantNothingRead(t, g)
 }
 
 // Reads are cut off one by one from the network reading most, as many as
@@ -780,9 +772,7 @@ func TestReadingCutsTheNetworkReadingMost(t *testing.T) {
 					l()
 				}
 				mu.Unlock()
-				if reads, bytes := g.InUse(); reads != 0 || bytes != 0 {
-					t.Fatalf("after every read ended: %d reads, %d bytes", reads, bytes)
-				}
+				wantNothingRead(t, g)
 			})
 		}
 	}
@@ -829,9 +819,7 @@ func TestReadingCutsOnlyToMakeRoom(t *testing.T) {
 			for _, l := range leaves {
 				l()
 			}
-			if reads, bytes := g.InUse(); reads != 0 || bytes != 0 {
-				t.Fatalf("after every read ended: %d reads, %d bytes", reads, bytes)
-			}
+			wantNothingRead(t, g)
 		})
 	}
 }
@@ -882,6 +870,13 @@ func TestReadingNowIsNotLeftWaiting(t *testing.T) {
 	for _, l := range leaves[1:] {
 		l()
 	}
+	wantNothingRead(t, g)
+}
+
+// wantNothingRead fails unless g counts no read and no byte: every read
+// has ended.
+func wantNothingRead(t *testing.T, g *Reading) {
+	t.Helper()
 	if reads, bytes := g.InUse(); reads != 0 || bytes != 0 {
 		t.Fatalf("after every read ended: %d reads, %d bytes", reads, bytes)
 	}

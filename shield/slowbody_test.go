@@ -132,9 +132,7 @@ func TestStalledHoldsAreCutOff(t *testing.T) {
 	h.shield.cfg.Observer = nil // keep no outcomes: the heap is measured
 	h.shield.cfg.BodyTimeout = 300 * time.Millisecond
 	a := h.browser("198.51.100.7", 64496, "")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = h.shield.Serve(w, r, a.id, h.backend)
-	}))
+	srv := httptest.NewServer(a.handler())
 	defer srv.Close()
 
 	const tries = 300
@@ -293,9 +291,7 @@ func TestStalledFormIsGivenOneTimeout(t *testing.T) {
 	h := newHarness(t, setup{protect: []string{"POST /sign"}})
 	h.shield.cfg.BodyTimeout = 500 * time.Millisecond
 	a := h.browser("198.51.100.7", 64496, "")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = h.shield.Serve(w, r, a.id, h.backend)
-	}))
+	srv := httptest.NewServer(a.handler())
 	defer srv.Close()
 	const tries = 3
 	late := 0
@@ -339,9 +335,7 @@ func TestShorterServerReadTimeoutStillApplies(t *testing.T) {
 	h.shield.cfg.BodyTimeout = 3 * time.Second
 	const readTimeout = 300 * time.Millisecond
 	a := h.browser("198.51.100.7", 64496, "")
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = h.shield.Serve(w, r, a.id, h.backend)
-	}))
+	srv := httptest.NewUnstartedServer(a.handler())
 	srv.Config.ReadTimeout = readTimeout
 	srv.Start()
 	defer srv.Close()
@@ -430,4 +424,12 @@ func TestUnreachableDeadlineIsSaid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// handler serves every request over a real connection as b's, to the
+// harness's backend.
+func (b *browser) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = b.h.shield.Serve(w, r, b.id, b.h.backend)
+	})
 }
