@@ -84,7 +84,7 @@ func (s *Shield) classify(w http.ResponseWriter, r *http.Request, c *client, act
 		// challenge page, same-origin. The shield's own re-post of a held
 		// submission comes from its challenge page, on the site. A page of
 		// an origin the site lists as its own (FormOrigins) may sign.
-		if h == nil && crossSite(r) && !s.formOrigin(r) {
+		if h == nil && s.crossSite(r) {
 			out.Reason = "signature sent from another site"
 			return nil, true, s.refuse(w, r, out, http.StatusForbidden, crossSiteText)
 		}
@@ -263,10 +263,15 @@ func safeMethod(method string) bool {
 }
 
 // crossSite reports whether a browser says the request comes from another
-// origin: Sec-Fetch-Site other than same-origin (or none, for what the user
-// typed), or an Origin whose host is not the request's. A request with
-// neither header is not from a browser's form, and is judged by the rest.
-func crossSite(r *http.Request) bool {
+// origin than the site's own: Sec-Fetch-Site other than same-origin (or
+// none, for what the user typed), or an Origin whose host is not the
+// request's, unless that Origin is one the site lists as its own
+// (Config.FormOrigins). A request with neither header is not from a
+// browser's form, and is judged by the rest.
+func (s *Shield) crossSite(r *http.Request) bool {
+	if s.formOrigin(r) {
+		return false
+	}
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 		return true
 	}
