@@ -2,6 +2,7 @@ package shield
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -39,7 +40,7 @@ func (a *action) run(next Next) error {
 	case policies.ActionAllow:
 		if !a.dec.Signature {
 			a.out.Action = ActionPass
-			return next(a.w, a.r)
+			return a.forward(next)
 		}
 		// An allowed signature needs no proof but stays within the budgets.
 		if ok, err := a.admit(policies.CountSignatures); !ok {
@@ -51,7 +52,7 @@ func (a *action) run(next Next) error {
 	if !a.dec.Signature {
 		if hasPass && pass.Difficulty >= a.capped(a.dec.Difficulty) {
 			a.out.Action = ActionPass
-			return next(a.w, a.r)
+			return a.forward(next)
 		}
 		if hasPass {
 			a.out.Reason = fmt.Sprintf("pass bought with %d bits, page needs %d", pass.Difficulty, a.capped(a.dec.Difficulty))
@@ -141,6 +142,7 @@ func (a *action) spend(pass challenge.Pass, next Next) error {
 			return err
 		}
 	}
+	a.out.PaidBits, a.out.PassID = pass.Difficulty, hex.EncodeToString(pass.ID[:len(pass.ID)/2])
 	return a.forwardSignature(next, sub)
 }
 
@@ -177,7 +179,7 @@ func (a *action) forwardSignature(next Next, sub *challenge.Submission) error {
 		clearCookie(a.w, a.r, replayCookie, a.r.URL.Path)
 		restoreSubmission(a.r, sub)
 	}
-	return next(a.w, a.r)
+	return a.forward(next)
 }
 
 // observe lets the request through, recording what enforce would do.
@@ -199,6 +201,7 @@ func (a *action) observe(next Next) error {
 		case a.dec.Signature && ok && a.credits(pass) > 0 && pass.Difficulty >= a.required() &&
 			!a.exhausted(pass):
 			a.out.Action = ActionSpend
+			a.out.PaidBits, a.out.PassID = pass.Difficulty, hex.EncodeToString(pass.ID[:len(pass.ID)/2])
 		case embeddedElsewhere(a.r):
 			a.out.Action = ActionRefuse // as challenge would, uncounted
 		case a.dec.Signature && !safeMethod(a.r.Method):
@@ -214,7 +217,7 @@ func (a *action) observe(next Next) error {
 			restoreSubmission(a.r, &sub)
 		}
 	}
-	return next(a.w, a.r)
+	return a.forward(next)
 }
 
 // shadow counts, in observe mode, what enforce would count: the budgets

@@ -1,9 +1,14 @@
 package shield
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/policies"
@@ -79,4 +84,31 @@ func (w *discardWriter) WriteHeader(int)     { w.written = 0 }
 func (w *discardWriter) Write(p []byte) (int, error) {
 	w.written += len(p)
 	return len(p), nil
+}
+
+// What the journal adds to a forwarded signature, in observe mode, where
+// a flood's every signature goes through and gets its line: with the
+// journal encoded as Caddy's json format writes it, and without. Both
+// build the request in the loop.
+func BenchmarkJournal(b *testing.B) {
+	for _, journal := range []bool{false, true} {
+		h := newHarness(b, setup{protect: []string{"POST /sign"}, observe: true})
+		h.shield.cfg.Observer = nil
+		if journal {
+			enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+			h.shield.cfg.Journal = zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zap.InfoLevel))
+		}
+		bot := h.browser("203.0.113.9", 64500, "hosting")
+		b.Run(fmt.Sprintf("journal=%v", journal), func(b *testing.B) {
+			b.ReportAllocs()
+			w := &discardWriter{header: http.Header{}}
+			for b.Loop() {
+				clear(w.header)
+				r := bot.request(http.MethodPost, "/sign", "name=Bot")
+				if err := h.shield.Serve(w, r, bot.id, discardBackend); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package shield
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"io"
@@ -12,6 +13,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/rempart/rempart/budget"
 	"github.com/rempart/rempart/challenge"
@@ -51,6 +56,10 @@ type setup struct {
 	flood   budget.PressureConfig
 	// formOrigins are Config.FormOrigins.
 	formOrigins []string
+	// journal keeps the journal's lines in harness.journal.
+	journal bool
+	// upstreamStatus is what the backend answers (200 when 0).
+	upstreamStatus int
 }
 
 // harness runs a Shield in-process, with a clock it moves and a backend
@@ -64,11 +73,17 @@ type harness struct {
 	mu        sync.Mutex
 	forwarded []forwarded
 	outcomes  []Outcome
+	// journal holds the journal's lines when setup.journal is set.
+	journal        *observer.ObservedLogs
+	upstreamStatus int
 }
 
 // forwarded is a request as the backend saw it.
 type forwarded struct {
 	Method, Path, Body, ContentType string
+	// Signature is every value of every field an upstream could read as
+	// SignatureHeader.
+	Signature []string
 }
 
 func newHarness(t testing.TB, cfg setup) *harness {
@@ -145,14 +160,20 @@ func newHarness(t testing.TB, cfg setup) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, state: state, now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	h := &harness{t: t, state: state, now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), upstreamStatus: cfg.upstreamStatus}
+	var journal *zap.Logger
+	if cfg.journal {
+		var core zapcore.Core
+		core, h.journal = observer.New(zap.InfoLevel)
+		journal = zap.New(core)
+	}
 	h.shield, err = New(Config{
 		Prefix: "/.rempart/", Signer: signer, Pages: pages, State: state,
 		Policy:  staticPolicy{&Active{Chain: chain, Budgets: budgets}},
 		PassTTL: time.Hour, ChallengeTTL: 5 * time.Minute, IPv4Prefix: 24, IPv6Prefix: 48, MaxBody: 64 << 10,
 		Observe: cfg.observe, FormOrigins: cfg.formOrigins,
 		Pressure: pressure, DifficultyCap: cfg.difficultyCap,
-		Now: func() time.Time { return h.now },
+		Now: func() time.Time { return h.now }, Journal: journal,
 		Observer: func(_ *http.Request, o *Outcome) {
 			h.mu.Lock()
 			h.outcomes = append(h.outcomes, *o)
@@ -168,9 +189,16 @@ func newHarness(t testing.TB, cfg setup) *harness {
 func (h *harness) backend(w http.ResponseWriter, r *http.Request) error {
 	body, _ := io.ReadAll(r.Body)
 	h.mu.Lock()
-	h.forwarded = append(h.forwarded, forwarded{Method: r.Method, Path: r.URL.RawPath + r.URL.Path, Body: string(body), ContentType: r.Header.Get("Content-Type")})
+	var sig []string
+	for k, v := range r.Header {
+		if strings.EqualFold(strings.ReplaceAll(k, "_", "-"), SignatureHeader) {
+			sig = append(sig, v...)
+		}
+	}
+	h.forwarded = append(h.forwarded, forwarded{Method: r.Method, Path: r.URL.RawPath + r.URL.Path, Body: string(body),
+		ContentType: r.Header.Get("Content-Type"), Signature: sig})
 	h.mu.Unlock()
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(cmp.Or(h.upstreamStatus, http.StatusOK))
 	_, _ = io.WriteString(w, "petition")
 	return nil
 }

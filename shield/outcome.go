@@ -78,6 +78,20 @@ type Outcome struct {
 	// Solved is how long the proof took, from its challenge's issue to
 	// its acceptance.
 	Solved time.Duration
+	// SignatureID is the id a forwarded signature carries to the petition
+	// (SignatureHeader) and in the journal; empty for anything else.
+	SignatureID string
+	// PaidBits is the work the pass that paid for a forwarded signature
+	// was bought with, 0 when no pass paid (an allow rule let it through).
+	PaidBits int
+	// PassID names that pass (the first half of its id, in hex): the
+	// signatures one solved challenge paid for share it.
+	PassID string
+	// Upstream is the status the next handler answered a forwarded
+	// signature with, when the shield keeps a journal; UpstreamError is
+	// the error it returned, if any.
+	Upstream      int
+	UpstreamError string
 	// Time is when the shield decided, by its clock.
 	Time time.Time
 }

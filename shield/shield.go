@@ -73,6 +73,11 @@ type Config struct {
 	// Observer, when set, is called with every request and its Outcome,
 	// which is valid only during the call: copy what must be kept.
 	Observer func(*http.Request, *Outcome)
+	// Journal, when set, receives one line for every signature the shield
+	// forwards: its id (the one sent on in SignatureHeader), the verdict,
+	// the client's address, network and ASN, the work paid and the
+	// petition's answer, so that a bad batch can be found and purged.
+	Journal *zap.Logger
 	// Now is the shield's clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -161,6 +166,9 @@ func (s *Shield) Serve(w http.ResponseWriter, r *http.Request, id Identity, next
 	x.out = Outcome{Method: r.Method, Path: r.URL.Path, Client: id, Network: x.c.binding.Network, Time: now}
 	err := s.serve(w, r, x, next, now)
 	s.observe(r, &x.out)
+	if x.out.SignatureID != "" && s.cfg.Journal != nil {
+		s.journal(r, &x.out)
+	}
 	*x = exchange{} // keep nothing of this request in the pool
 	exchanges.Put(x)
 	return err

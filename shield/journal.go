@@ -1,0 +1,171 @@
+package shield
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// SignatureHeader is the request header field that carries, on every
+// signature the shield forwards, the id of the signature's journal line:
+// the petition (or its access log) can keep it beside the row the
+// signature made, so that a batch found in the journal can be purged. The
+// shield removes every spelling of it a client sends (see
+// dropSignatureHeader), so the petition only ever sees the shield's.
+const SignatureHeader = "Rempart-Signature"
+
+// forward sends the request on to next: the shield lets it through. A
+// signature gets its id, in SignatureHeader and in the outcome, and when
+// the shield keeps a journal, the petition's answer is recorded for it.
+func (a *action) forward(next Next) error {
+	dropSignatureHeader(a.r.Header)
+	if !a.out.Signature || (a.out.Action != ActionSpend && !a.out.Observed) {
+		return next(a.w, a.r)
+	}
+	a.out.SignatureID = newSignatureID()
+	a.r.Header[SignatureHeader] = []string{a.out.SignatureID}
+	if a.s.cfg.Journal == nil {
+		return next(a.w, a.r)
+	}
+	rec := &statusRecorder{ResponseWriter: a.w}
+	err := next(rec, a.r)
+	a.out.Upstream = rec.status
+	if err != nil {
+		a.out.UpstreamError = err.Error()
+	} else if rec.status == 0 {
+		a.out.Upstream = http.StatusOK // net/http's answer to a handler that wrote nothing
+	}
+	return err
+}
+
+// dropSignatureHeader removes from h every field a client could pass off
+// as the shield's SignatureHeader: any case, and with underscores for
+// dashes, which CGI, PHP and many frameworks read as the same name
+// (HTTP_REMPART_SIGNATURE).
+func dropSignatureHeader(h http.Header) {
+	for k := range h {
+		if len(k) == len(SignatureHeader) && sameFieldName(k, SignatureHeader) {
+			delete(h, k)
+		}
+	}
+}
+
+// sameFieldName reports whether a and b, of one length, name the same
+// field to an upstream that ignores case and reads '_' as '-'.
+func sameFieldName(a, b string) bool {
+	for i := range len(a) {
+		if foldFieldByte(a[i]) != foldFieldByte(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func foldFieldByte(c byte) byte {
+	switch {
+	case c == '_':
+		return '-'
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// newSignatureID returns a random id, 24 hex digits: unique among the
+// signatures of any petition's life, and telling nothing about the signer.
+func newSignatureID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (it panics)
+	return hex.EncodeToString(b[:])
+}
+
+// statusRecorder remembers the status the petition answered a forwarded
+// signature with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController (Caddy's reverse proxy flushes
+// through it) reach the connection's writer.
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// journal writes the journal line of a forwarded signature.
+func (s *Shield) journal(r *http.Request, out *Outcome) {
+	if ce := s.cfg.Journal.Check(zap.InfoLevel, "signature"); ce != nil {
+		// A copy: a core may encode the line after the outcome is reused.
+		ce.Write(zap.Inline(journalEntry{*out, r.Host}))
+	}
+}
+
+// journalEntry is a journal line's fields: flat, so that a line is easy to
+// filter (rempart journal, jq).
+type journalEntry struct {
+	out  Outcome
+	host string
+}
+
+func (j journalEntry) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	o := &j.out
+	enc.AddString("id", o.SignatureID)
+	// The verdict is what the shield decided: "spend" for a signature it
+	// forwarded itself, paid with a credit or allowed by a rule; in observe
+	// mode, what enforce would have done with one it let through.
+	enc.AddString("verdict", string(o.Action))
+	if o.Observed {
+		enc.AddBool("observed", true)
+	}
+	enc.AddString("host", j.host)
+	enc.AddString("method", o.Method)
+	enc.AddString("path", o.Path)
+	if o.Rule != "" {
+		enc.AddString("rule", o.Rule)
+		enc.AddInt("line", o.Line)
+	}
+	enc.AddInt("difficulty", o.Difficulty)
+	enc.AddInt("paid_bits", o.PaidBits)
+	if o.PassID != "" {
+		enc.AddString("pass", o.PassID)
+	}
+	if o.FloodExtra != 0 {
+		enc.AddInt("flood_extra", o.FloodExtra)
+	}
+	if o.Budget != "" {
+		enc.AddString("budget", o.Budget)
+	}
+	if o.Held {
+		enc.AddBool("held", true)
+	}
+	enc.AddString("ip", o.Client.IP.String())
+	if o.Client.Tunneled.IsValid() {
+		enc.AddString("tunneled_from", o.Client.Tunneled.String())
+	}
+	enc.AddString("network", o.Network.String())
+	if o.Client.Known {
+		enc.AddUint32("asn", o.Client.ASN)
+		enc.AddString("org", o.Client.Org)
+		enc.AddString("class", o.Client.Class)
+	}
+	enc.AddInt("status", o.Upstream)
+	if o.UpstreamError != "" {
+		enc.AddString("error", o.UpstreamError)
+	}
+	return nil
+}
