@@ -1,0 +1,148 @@
+package caddymodule
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+)
+
+// runJournal runs `journal args...` as registered with Caddy's command line.
+func runJournal(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	registered, ok := caddycmd.Commands()["journal"]
+	if !ok {
+		t.Fatal("the journal command is not registered")
+	}
+	cmd := &cobra.Command{Use: "journal", SilenceUsage: true, SilenceErrors: true}
+	registered.CobraFunc(cmd)
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetIn(strings.NewReader(stdin))
+	cmd.SetArgs(args)
+	err = cmd.Execute()
+	return out.String(), errOut.String(), err
+}
+
+// journalLine is a journal line as the shield and Caddy write it.
+func journalLine(ts, id, verdict, ip, network string, asn uint32, class, path string) string {
+	observed := ""
+	if verdict != "spend" {
+		observed = `"observed":true,`
+	}
+	return fmt.Sprintf(`{"level":"info","ts":%s,"logger":"http.handlers.rempart.journal","msg":"signature","site":"petition","id":%q,"verdict":%q,%s"host":"petition.example","method":"POST","path":%q,"rule":"default","line":0,"difficulty":18,"paid_bits":18,"ip":%q,"network":%q,"asn":%d,"org":"Org %d","class":%q,"status":200}`,
+		ts, id, verdict, observed, path, ip, network, asn, asn, class)
+}
+
+func TestJournalCommand(t *testing.T) {
+	lines := []string{
+		`{"level":"info","ts":1796160000,"logger":"http.handlers.rempart","msg":"rempart: traffic"}`,
+		journalLine("1796083200.5", "aaaa00000000000000000001", "spend", "198.51.100.9", "198.51.100.0/24", 64500, "", "/sign"),
+		journalLine("1796086800", "aaaa00000000000000000002", "hold", "203.0.113.7", "203.0.113.0/24", 64501, "hosting", "/sign"),
+		journalLine("1796086801", "aaaa00000000000000000003", "limit", "203.0.113.8", "203.0.113.0/24", 64501, "hosting", "/sign"),
+		journalLine("1796090400", "aaaa00000000000000000004", "spend", "2001:db8::1", "2001:db8::/48", 64502, "", "/p/\x1b[2J/sign"),
+		strings.Replace(journalLine("1796090401", "aaaa00000000000000000005", "spend", "198.51.100.10", "198.51.100.0/24", 64500, "", "/sign"), `"ip":"198.51.100.10"`, `"ip":"nowhere"`, 1),
+	}
+	// The ESC of the hostile path as zap writes it (%q wrote \x1b).
+	lines[4] = strings.Replace(lines[4], `\x1b`, `\u001b`, 1)
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "signatures.log")
+	if err := os.WriteFile(plain, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(lines[1] + "\n"))
+	zw.Close()
+	rolled := filepath.Join(dir, "signatures-2026-11-30T00-00-00.000.log.gz")
+	if err := os.WriteFile(rolled, gz.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	long := filepath.Join(dir, "long.log")
+	if err := os.WriteFile(long, []byte(strings.Repeat("x", 70000)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name       string
+		args       []string
+		stdin      string
+		wantOut    string
+		wantStderr string
+		wantErr    string
+	}{
+		{
+			name:       "one network, ids",
+			args:       []string{"--network", "203.0.113.0/24", "--format", "ids", plain},
+			wantOut:    "aaaa00000000000000000002\naaaa00000000000000000003\n",
+			wantStderr: "journal: 1 file(s), 6 lines, 4 signatures, 2 match\njournal: 1 unreadable journal lines, the first at " + plain + ": line 6: journal line aaaa00000000000000000005: ip:",
+		},
+		{
+			name:    "what enforce would have stopped",
+			args:    []string{"--stopped", "--format", "ids", plain},
+			wantOut: "aaaa00000000000000000002\naaaa00000000000000000003\n",
+		},
+		{
+			name:    "an ASN and an hour, rolled files too",
+			args:    []string{"--asn", "AS64500", "--since", "2026-12-01", "--until", "2026-12-01T01:00:00Z", "--format", "ids", plain, rolled},
+			wantOut: "aaaa00000000000000000001\naaaa00000000000000000001\n",
+		},
+		{
+			name:    "until is excluded",
+			args:    []string{"--verdict", "hold", "--verdict", "limit", "--until", "2026-12-01T01:00:01Z", "--format", "ids", plain},
+			wantOut: "aaaa00000000000000000002\n",
+		},
+		{
+			name:    "an address",
+			args:    []string{"--network", "2001:db8::1", "--format", "csv", plain},
+			wantOut: "time,site,id,verdict,observed,ip,network,asn,org,class,paid_bits,held,status,method,path\n2026-12-01T02:00:00Z,petition,aaaa00000000000000000004,spend,false,2001:db8::1,2001:db8::/48,AS64502,Org 64502,,18,false,200,POST,/p/\ufffd[2J/sign\n",
+		},
+		{
+			name:    "json lines as they are",
+			args:    []string{"--class", "hosting", "--verdict", "limit", "-"},
+			stdin:   strings.Join(lines, "\n"),
+			wantOut: lines[3] + "\n",
+		},
+		{name: "no file", args: []string{"--asn", "64500"}, wantErr: "give the journal's files"},
+		{name: "missing file", args: []string{"/nonexistent/signatures.log"}, wantErr: "/nonexistent/signatures.log: open"},
+		{name: "not a log", args: []string{long}, wantErr: long + ": line 1: longer than 65536 bytes"},
+		{name: "bad asn", args: []string{"--asn", "ASX", plain}, wantErr: `--asn "ASX"`},
+		{name: "bad network", args: []string{"--network", "203.0.113/24", plain}, wantErr: `--network "203.0.113/24": want a CIDR prefix or an address`},
+		{name: "bad time", args: []string{"--since", "yesterday", plain}, wantErr: `--since "yesterday": want an RFC 3339 time`},
+		{name: "bad format", args: []string{"--format", "xml", plain}, wantErr: `--format "xml": want json, csv or ids`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, stderr, err := runJournal(t, tc.stdin, tc.args...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out != tc.wantOut {
+				t.Errorf("stdout:\n%s\nwant:\n%s", out, tc.wantOut)
+			}
+			if tc.wantStderr != "" && !strings.HasPrefix(stderr, tc.wantStderr) {
+				t.Errorf("stderr:\n%s\nwant it to start with:\n%s", stderr, tc.wantStderr)
+			}
+		})
+	}
+}
+
+func TestEscapeC1(t *testing.T) {
+	in := []byte(`{"org":"a` + "\u009b" + `2Jb"}`)
+	if got, want := string(escapeC1(in)), `{"org":"a\u009b2Jb"}`; got != want {
+		t.Fatalf("escapeC1 = %s, want %s", got, want)
+	}
+}
