@@ -103,6 +103,7 @@ func caddyfileClasses(h httpcaddyfile.Helper) []string {
 //	    site          <name>
 //	    spent_size    <n>
 //	    ipv6_ip_prefix <bits>
+//	    journal       off
 //	    limit         signatures|challenges per ip|prefix|asn|class <rate> [class <name>] [name <name>]
 //	    flood         off
 //	    flood {
@@ -255,6 +256,11 @@ func (h *Handler) unmarshalCaddyfile(d *caddyfile.Dispenser, classes []string) e
 			if d.NextArg() {
 				return d.ArgErr()
 			}
+		case "journal":
+			if !d.NextArg() || d.Val() != "off" || d.NextArg() {
+				return d.Err("journal: want journal off (the journal is on by default)")
+			}
+			h.NoJournal = true
 		case "limit":
 			b, err := parseLimit(d)
 			if err != nil {

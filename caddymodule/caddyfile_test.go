@@ -25,6 +25,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "bare", input: `rempart`, want: Handler{}},
 		{name: "empty block", input: "rempart {\n}", want: Handler{}},
 		{name: "max_solve off", input: "rempart {\n max_solve off\n}", want: Handler{MaxSolve: -1}},
+		{name: "journal off", input: "rempart {\n journal off\n}", want: Handler{NoJournal: true}},
 		{
 			name: "every option",
 			input: `rempart {
@@ -101,6 +102,9 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "bad size", input: "rempart {\n max_body lots\n}", wantErr: `max_body "lots"`},
 		{name: "body_timeout too short", input: "rempart {\n body_timeout 100ms\n}", wantErr: "body_timeout 100ms"},
 		{name: "secret missing", input: "rempart {\n secret\n}", wantErr: "wrong argument count"},
+		{name: "journal missing", input: "rempart {\n journal\n}", wantErr: "journal: want journal off"},
+		{name: "journal on", input: "rempart {\n journal on\n}", wantErr: "journal: want journal off"},
+		{name: "journal extra", input: "rempart {\n journal off now\n}", wantErr: "journal: want journal off"},
 		{name: "site missing", input: "rempart {\n site\n}", wantErr: "wrong argument count"},
 		{name: "site extra", input: "rempart {\n site a b\n}", wantErr: "wrong argument count"},
 		{name: "limit incomplete", input: "rempart {\n limit signatures per asn\n}", wantErr: "want: limit signatures|challenges per"},

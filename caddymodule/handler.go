@@ -181,6 +181,16 @@ type Handler struct {
 	// address would let one client sign 2^64 times. Default: 64.
 	IPv6IPPrefix int `json:"ipv6_ip_prefix,omitempty"`
 
+	// NoJournal stops the signature journal. By default every signature
+	// the shield forwards carries a random id to the petition in the
+	// Rempart-Signature request header (any such header a client sends is
+	// removed), and gets one line, with that id, in the log named
+	// http.handlers.rempart.journal: the verdict, the client's address,
+	// network, ASN and class, the work paid and the petition's answer, so
+	// that a bad batch can be found (rempart journal) and purged from the
+	// petition later. The id is sent on even without the journal.
+	NoJournal bool `json:"no_journal,omitempty"`
+
 	shield      *shield.Shield
 	app         *App
 	policy      *livePolicy
@@ -252,6 +262,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		IPv4Prefix: h.IPv4Prefix, IPv6Prefix: h.IPv6Prefix, MaxBody: h.MaxBody, BodyTimeout: time.Duration(h.BodyTimeout),
 		FormOrigins: h.FormOrigins,
 		Observe:     h.Mode == modeObserve, Logger: h.logger, Observer: h.lookout.observer(),
+		Journal: h.journal(),
 	})
 	if err != nil {
 		return err
@@ -264,6 +275,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		zap.Strings("form_origins", h.FormOrigins),
 		zap.Int("credits", h.Credits))
 	return nil
+}
+
+// journal is the shield's journal logger, nil when it is off. Caddy's
+// logging routes and keeps it: a `log` block that includes its name.
+func (h *Handler) journal() *zap.Logger {
+	if h.NoJournal {
+		return nil
+	}
+	return h.logger.Named("journal").With(zap.String("site", h.Site))
 }
 
 func endpointStringers(es policies.Endpoints) []fmt.Stringer {

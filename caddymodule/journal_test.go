@@ -1,0 +1,239 @@
+package caddymodule_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+
+	"github.com/rempart/rempart/internal/shieldtest"
+)
+
+// signatureIDs is a petition that keeps, for each signature posted to it,
+// every value of every header field it could read as Rempart-Signature
+// (PHP and CGI read Rempart_Signature as the same).
+type signatureIDs struct {
+	mu   sync.Mutex
+	seen [][]string
+}
+
+func (p *signatureIDs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		var ids []string
+		for k, v := range r.Header {
+			if strings.EqualFold(strings.ReplaceAll(k, "_", "-"), "Rempart-Signature") {
+				ids = append(ids, v...)
+			}
+		}
+		p.mu.Lock()
+		p.seen = append(p.seen, ids)
+		p.mu.Unlock()
+	}
+	fmt.Fprint(w, "petition")
+}
+
+// journalClient is a browser behind the trusted proxy, sending from ip,
+// which also writes forged values into the petition's header field.
+type journalClient struct {
+	t  *testing.T
+	ip string
+	c  *http.Client
+}
+
+func newJournalClient(t *testing.T, ip string) *journalClient {
+	jar, _ := cookiejar.New(nil)
+	return &journalClient{t: t, ip: ip, c: &http.Client{Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (j *journalClient) send(method, target, body string) (int, string) {
+	j.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, shieldURL+target, rd)
+	req.Header.Set("X-Forwarded-For", j.ip)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	// Written as is on the wire: Caddy reads them as Rempart-Signature
+	// and Rempart_signature.
+	req.Header["rempart-signature"] = []string{"forged-1"}
+	req.Header["REMPART_SIGNATURE"] = []string{"forged-2"}
+	resp, err := j.c.Do(req)
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// solve posts the proof of the challenge page and follows the shield's
+// redirect, as the page's script does.
+func (j *journalClient) solve(page string) {
+	j.t.Helper()
+	proof, err := shieldtest.SolvePage([]byte(page))
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	status, _ := j.send(http.MethodPost, proof.Action, proof.Form.Encode())
+	if status == http.StatusTemporaryRedirect {
+		status, _ = j.send(http.MethodPost, "/sign", proof.Form.Encode())
+	}
+	if status != http.StatusSeeOther && status != http.StatusOK {
+		j.t.Fatalf("%s: proof answered %d", j.ip, status)
+	}
+}
+
+// readJournal returns the lines of the journal file of site.
+func readJournal(t *testing.T, file, site string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(file)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("journal line %q: %v", sc.Text(), err)
+		}
+		if line["logger"] != "http.handlers.rempart.journal" {
+			t.Errorf("journal file has a line of %v: include did not keep the file to the journal", line["logger"])
+		}
+		if line["site"] == site {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
+// In a real Caddy, with the README's log block: every signature forwarded
+// reaches the petition with the id of its journal line, and only that id
+// (the client's forged fields are gone), and the journal file has one
+// line for each, with the client's address and its verdict. Pages read
+// with a pass get no id and no line. With "journal off" the ids still go
+// on and nothing is written.
+func TestJournalInRealCaddy(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		t.Run(fmt.Sprintf("journal off %v", off), func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "signatures.log")
+			petition := &signatureIDs{}
+			srv := httptest.NewServer(petition)
+			t.Cleanup(srv.Close)
+			option := ""
+			if off {
+				option = "journal off"
+			}
+			site := testSite(t)
+			initTestCaddy(t, testCaddyfile(t.TempDir(), trustForwardedFor+fmt.Sprintf(`
+		log journal {
+			include http.handlers.rempart.journal
+			output file %s
+			format json
+		}
+		log default {
+			exclude http.handlers.rempart.journal
+		}`, file), fmt.Sprintf(`
+	http://localhost:9180 {
+		rempart {
+			difficulty 8
+			protect POST /sign
+			site %s
+			%s
+		}
+		reverse_proxy %s
+	}`, site, option, strings.TrimPrefix(srv.URL, "http://"))))
+
+			// One signs with a pass bought on a page, then reads a page.
+			reader := newJournalClient(t, "203.0.113.7")
+			status, page := reader.send(http.MethodGet, "/", "")
+			if status != http.StatusForbidden {
+				t.Fatalf("GET / without a pass: %d", status)
+			}
+			reader.solve(page)
+			if status, _ := reader.send(http.MethodPost, "/sign", "name=Ann"); status != http.StatusOK {
+				t.Fatalf("signature with a pass: %d", status)
+			}
+			if status, _ := reader.send(http.MethodGet, "/thanks", ""); status != http.StatusOK {
+				t.Fatalf("page with a pass: %d", status)
+			}
+			// One signs at once: held, solved, released.
+			direct := newJournalClient(t, "198.51.100.9")
+			status, page = direct.send(http.MethodPost, "/sign", "name=Ben")
+			if status != http.StatusForbidden {
+				t.Fatalf("signature without a pass: %d", status)
+			}
+			direct.solve(page)
+
+			petition.mu.Lock()
+			seen := slices.Clone(petition.seen)
+			petition.mu.Unlock()
+			var ids []string
+			for _, got := range seen {
+				if len(got) != 1 || strings.HasPrefix(got[0], "forged") || len(got[0]) != 24 {
+					t.Fatalf("a signature reached the petition with %q, want one id of the shield's", got)
+				}
+				ids = append(ids, got[0])
+			}
+			if len(ids) != 2 {
+				t.Fatalf("the petition got %d signatures, want 2", len(ids))
+			}
+
+			lines := readJournal(t, file, site)
+			if off {
+				if len(lines) != 0 {
+					t.Fatalf("journal off wrote %d lines", len(lines))
+				}
+				return
+			}
+			want := map[string]string{ids[0]: "203.0.113.7", ids[1]: "198.51.100.9"}
+			if len(lines) != len(want) {
+				t.Fatalf("journal has %d lines for %d signatures: %v", len(lines), len(want), lines)
+			}
+			for _, line := range lines {
+				id, _ := line["id"].(string)
+				if want[id] == "" || line["ip"] != want[id] || line["verdict"] != "spend" ||
+					line["status"] != float64(200) || line["msg"] != "signature" || line["path"] != "/sign" {
+					t.Errorf("journal line %v does not match the signatures %v", line, want)
+				}
+				delete(want, id)
+			}
+
+			// rempart journal finds the second signer's network's batch in
+			// the file Caddy wrote.
+			registered := caddycmd.Commands()["journal"]
+			cmd := &cobra.Command{Use: "journal", SilenceUsage: true, SilenceErrors: true}
+			registered.CobraFunc(cmd)
+			var out, stderr strings.Builder
+			cmd.SetOut(&out)
+			cmd.SetErr(&stderr)
+			cmd.SetArgs([]string{"--site", site, "--network", "198.51.100.0/24", "--format", "ids", file})
+			if err := cmd.Execute(); err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != ids[1]+"\n" || !strings.Contains(stderr.String(), "2 signatures, 1 match") {
+				t.Fatalf("rempart journal --network 198.51.100.0/24: %q (%s), want %s", out.String(), stderr.String(), ids[1])
+			}
+		})
+	}
+}
