@@ -111,7 +111,7 @@ func checkMoves(t *testing.T, mv *movesResult, cfg config) {
 			t.Errorf("move %q: %s", row.Name, p)
 		}
 	}
-	for n := 1; n <= 7; n++ {
+	for n := 1; n <= 8; n++ {
 		if !played[strconv.Itoa(n)] {
 			t.Errorf("move %d was not played", n)
 		}
@@ -129,6 +129,42 @@ func checkMoves(t *testing.T, mv *movesResult, cfg config) {
 	}
 	if mv.SetupAccepted != mv.Setup || mv.Setup == 0 {
 		t.Errorf("%d of the %d legitimate signatures the moves made before replaying their passes were accepted", mv.SetupAccepted, mv.Setup)
+	}
+	if ids := mv.IDs; ids.Signatures == 0 || ids.Untagged+ids.Forged+ids.Duplicates != 0 {
+		t.Errorf("of %d signatures the petition got in the moves: %d without one id of the shield's, %d with another's; %d requests with a forged one",
+			ids.Signatures, ids.Untagged, ids.Duplicates, ids.Forged)
+	}
+}
+
+// The counting petition tells a signature with the shield's id from one
+// without, with a forged value, or with another's id.
+func TestCountingPetitionChecksIDs(t *testing.T) {
+	const id = "0123456789abcdef01234567"
+	p := &countingPetition{ids: map[string]int{}}
+	for _, c := range []struct {
+		name                        string
+		header                      http.Header
+		untagged, forged, duplicate int
+	}{
+		{"the shield's id", http.Header{"Rempart-Signature": {id}}, 0, 0, 0},
+		{"the same id again", http.Header{"Rempart-Signature": {id}}, 0, 0, 1},
+		{"none", http.Header{}, 1, 0, 0},
+		{"another spelling beside it", http.Header{"Rempart-Signature": {"fedcba9876543210fedcba98"}, "Rempart_signature": {"forged-1"}}, 1, 1, 0},
+		{"a forged value alone", http.Header{"REMPART_SIGNATURE": {"forged-2"}}, 1, 1, 0},
+		{"not hex", http.Header{"Rempart-Signature": {"0123456789ABCDEF01234567"}}, 1, 0, 0},
+	} {
+		var tr moveTraffic
+		p.checkID(&tr, c.header, true)
+		if tr.Untagged != c.untagged || tr.ForgedIDs != c.forged || tr.DuplicateIDs != c.duplicate {
+			t.Errorf("%s: untagged %d forged %d duplicate %d, want %d %d %d", c.name, tr.Untagged, tr.ForgedIDs, tr.DuplicateIDs, c.untagged, c.forged, c.duplicate)
+		}
+	}
+	// A page needs no id, and must bring no forged one.
+	var page moveTraffic
+	p.checkID(&page, http.Header{}, false)
+	p.checkID(&page, http.Header{"Rempart-Signature": {"forged-3"}}, false)
+	if page.Untagged != 0 || page.ForgedIDs != 1 {
+		t.Errorf("pages: untagged %d forged %d, want 0 and 1", page.Untagged, page.ForgedIDs)
 	}
 }
 

@@ -44,6 +44,7 @@ const (
 	tagTunneled      = "tunneled"       // move 5, its servers over 6to4 and Teredo
 	tagRestart       = "restart"        // move 6
 	tagForwardedFor  = "forwarded-for"  // move 7
+	tagForgedIDs     = "forged-ids"     // move 8
 )
 
 // Where each move's clients sit in the replay's networks: addressIn
@@ -141,6 +142,9 @@ type movesResult struct {
 	// Setup counts the signatures that spent passes for the moves that
 	// replay them, and SetupAccepted those the petition took.
 	Setup, SetupAccepted int
+	// IDs is what the petition found of the shield's ids on every
+	// signature of the moves, and of forged ones on every request.
+	IDs struct{ Signatures, Untagged, Forged, Duplicates int }
 	// Shield is the moves' shield process until the restart, Restarted the
 	// process after it.
 	Shield, Restarted processStats
@@ -281,6 +285,7 @@ func runMoves(ctx context.Context, env *environment) (*movesResult, error) {
 		{"cross-site posts", m.crossSite},
 		{"amplification", m.amplification},
 		{"spoofed X-Forwarded-For", m.forwardedFor},
+		{"forged signature ids", m.forgedIDs},
 	}
 	for _, step := range steps {
 		cfg.logf("move: %s", step.name)
@@ -310,6 +315,7 @@ func runMoves(ctx context.Context, env *environment) (*movesResult, error) {
 	}
 	res.Elapsed = time.Since(start)
 	res.SetupAccepted = petition.signatures(tagSetup)
+	res.IDs.Signatures, res.IDs.Untagged, res.IDs.Forged, res.IDs.Duplicates = petition.idTotals()
 	if petition.serveErr != nil {
 		return nil, fmt.Errorf("moves: the counting petition stopped: %w", petition.serveErr)
 	}
@@ -1037,6 +1043,10 @@ func (r *movesResult) violations() []string {
 	}
 	if r.Lost > 0 {
 		v = append(v, fmt.Sprintf("stash flooding: %d signers' held submissions were lost", r.Lost))
+	}
+	if ids := r.IDs; ids.Untagged+ids.Forged+ids.Duplicates > 0 {
+		v = append(v, fmt.Sprintf("of the %d signatures the petition got during the moves, %d came without exactly one id of the shield's and %d with an id another had; %d requests brought a forged id",
+			ids.Signatures, ids.Untagged, ids.Duplicates, ids.Forged))
 	}
 	if r.SetupAccepted != r.Setup {
 		v = append(v, fmt.Sprintf("the moves' setup: %d of %d legitimate signatures (that spend a pass before a move replays it) were accepted", r.SetupAccepted, r.Setup))

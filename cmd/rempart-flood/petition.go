@@ -29,6 +29,9 @@ const moveHeader = "X-Flood-Move"
 type countingPetition struct {
 	mu     sync.Mutex
 	byMove map[string]*moveTraffic
+	// ids counts the shield's ids (Rempart-Signature) the signatures
+	// carried, across the moves: each must be one signature's.
+	ids map[string]int
 
 	srv  *http.Server
 	done chan struct{}
@@ -42,6 +45,11 @@ type moveTraffic struct {
 	Signatures int
 	// Samples are the first signatures' request lines, for the report.
 	Samples []string
+	// Untagged counts the signatures without exactly one id of the
+	// shield's, and DuplicateIDs those whose id an earlier signature had;
+	// ForgedIDs counts the requests, signatures or not, that carried a
+	// value the attacker wrote (forged-).
+	Untagged, ForgedIDs, DuplicateIDs int
 }
 
 // maxSamples bounds the request lines kept per move.
@@ -53,7 +61,7 @@ func startCountingPetition(port int) (*countingPetition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("counting petition: port %d: %w", port, err)
 	}
-	p := &countingPetition{byMove: make(map[string]*moveTraffic), done: make(chan struct{})}
+	p := &countingPetition{byMove: make(map[string]*moveTraffic), ids: make(map[string]int), done: make(chan struct{})}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(p.done)
@@ -97,6 +105,7 @@ func (p *countingPetition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.byMove[move] = t
 	}
 	t.Requests++
+	p.checkID(t, r.Header, signature)
 	if signature {
 		t.Signatures++
 		if len(t.Samples) < maxSamples {
@@ -119,6 +128,51 @@ func (p *countingPetition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, `<!doctype html><title>Petition</title><form id="petition" method="post" action="/sign"><input name="name"><input name="email"><button>Sign</button></form>`)
 }
 
+// checkID counts, in t, what is wrong with the ids a request carried in
+// every field a petition could read as Rempart-Signature: a forged value
+// on any request, and a signature without exactly one id of the shield's
+// or with another's. The caller holds p.mu.
+func (p *countingPetition) checkID(t *moveTraffic, h http.Header, signature bool) {
+	var ids []string
+	for name, values := range h {
+		if strings.EqualFold(strings.ReplaceAll(name, "_", "-"), signatureField) {
+			ids = append(ids, values...)
+		}
+	}
+	if slices.ContainsFunc(ids, func(id string) bool { return strings.HasPrefix(id, forgedIDPrefix) }) {
+		t.ForgedIDs++
+	}
+	if !signature {
+		return
+	}
+	if len(ids) != 1 || !shieldID(ids[0]) {
+		t.Untagged++
+		return
+	}
+	if p.ids[ids[0]]++; p.ids[ids[0]] > 1 {
+		t.DuplicateIDs++
+	}
+}
+
+// shieldID reports whether id is written as the shield writes its ids:
+// 24 lower-case hex digits.
+func shieldID(id string) bool {
+	return len(id) == 24 && strings.Trim(id, "0123456789abcdef") == ""
+}
+
+// idTotals sums the id checks over every move's signatures.
+func (p *countingPetition) idTotals() (signatures, untagged, forged, duplicates int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range p.byMove {
+		signatures += t.Signatures
+		untagged += t.Untagged
+		forged += t.ForgedIDs
+		duplicates += t.DuplicateIDs
+	}
+	return signatures, untagged, forged, duplicates
+}
+
 // traffic returns what reached the petition from move.
 func (p *countingPetition) traffic(move string) moveTraffic {
 	p.mu.Lock()
@@ -127,7 +181,9 @@ func (p *countingPetition) traffic(move string) moveTraffic {
 	if t == nil {
 		return moveTraffic{}
 	}
-	return moveTraffic{Requests: t.Requests, Signatures: t.Signatures, Samples: slices.Clone(t.Samples)}
+	c := *t
+	c.Samples = slices.Clone(t.Samples)
+	return c
 }
 
 // signatures returns the signatures that reached the petition from move.

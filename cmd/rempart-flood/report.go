@@ -361,6 +361,9 @@ func (r *results) movesMarkdown(p func(string, ...any)) {
 	p("Legitimate signers during the moves: %d of %d stash signers signed through their held submission (solving p50 %s, max %s), %d held submissions lost; %d of %d signatures that spent a pass before a move replayed it were accepted.",
 		signed, len(mv.Signers), ms(percentile(solving, 50)), ms(percentile(solving, 100)), mv.Lost, mv.SetupAccepted, mv.Setup)
 	p("")
+	p("The journal's ids: of the %d signatures the petition got during the moves, %d came without exactly one id of the shield's in `Rempart-Signature` and %d with an id another signature had; %d requests brought a value a client forged.",
+		mv.IDs.Signatures, mv.IDs.Untagged, mv.IDs.Duplicates, mv.IDs.Forged)
+	p("")
 }
 
 func upperFirst(s string) string {
