@@ -142,8 +142,13 @@ func (a *action) spend(pass challenge.Pass, next Next) error {
 			return err
 		}
 	}
-	a.out.PaidBits, a.out.PassID = pass.Difficulty, hex.EncodeToString(pass.ID[:len(pass.ID)/2])
+	a.paidWith(pass)
 	return a.forwardSignature(next, sub)
+}
+
+// paidWith records, for the journal, the pass that pays for the signature.
+func (a *action) paidWith(pass challenge.Pass) {
+	a.out.PaidBits, a.out.PassID = pass.Difficulty, hex.EncodeToString(pass.ID[:len(pass.ID)/2])
 }
 
 // takeHeld releases the request's held submission from the stash. When
@@ -201,7 +206,7 @@ func (a *action) observe(next Next) error {
 		case a.dec.Signature && ok && a.credits(pass) > 0 && pass.Difficulty >= a.required() &&
 			!a.exhausted(pass):
 			a.out.Action = ActionSpend
-			a.out.PaidBits, a.out.PassID = pass.Difficulty, hex.EncodeToString(pass.ID[:len(pass.ID)/2])
+			a.paidWith(pass)
 		case embeddedElsewhere(a.r):
 			a.out.Action = ActionRefuse // as challenge would, uncounted
 		case a.dec.Signature && !safeMethod(a.r.Method):
