@@ -9,29 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
-	"github.com/spf13/cobra"
-
 	"github.com/rempart/rempart/asn/asntest"
 )
-
-// runASN runs `asn args...` as registered with Caddy's command line.
-func runASN(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	registered, ok := caddycmd.Commands()["asn"]
-	if !ok {
-		t.Fatal("the asn command is not registered")
-	}
-	cmd := &cobra.Command{Use: "asn", SilenceUsage: true, SilenceErrors: true}
-	registered.CobraFunc(cmd)
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetIn(strings.NewReader(stdin))
-	cmd.SetArgs(args)
-	err = cmd.Execute()
-	return out.String(), errOut.String(), err
-}
 
 func TestASNLookupCommand(t *testing.T) {
 	db := writeTestDB(t)
@@ -98,7 +77,7 @@ func TestASNLookupCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, stderr, err := runASN(t, tt.stdin, tt.args...)
+			out, stderr, err := runCommandWithInput(t, "asn", tt.stdin, tt.args...)
 			if tt.wantErr == "" && err != nil {
 				t.Fatal(err)
 			}

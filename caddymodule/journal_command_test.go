@@ -8,28 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
-	"github.com/spf13/cobra"
 )
-
-// runJournal runs `journal args...` as registered with Caddy's command line.
-func runJournal(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	registered, ok := caddycmd.Commands()["journal"]
-	if !ok {
-		t.Fatal("the journal command is not registered")
-	}
-	cmd := &cobra.Command{Use: "journal", SilenceUsage: true, SilenceErrors: true}
-	registered.CobraFunc(cmd)
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetIn(strings.NewReader(stdin))
-	cmd.SetArgs(args)
-	err = cmd.Execute()
-	return out.String(), errOut.String(), err
-}
 
 // journalLine is a journal line as the shield and Caddy write it.
 func journalLine(ts, id, verdict, ip, network string, asn uint32, class, path string) string {
@@ -120,7 +99,7 @@ func TestJournalCommand(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, stderr, err := runJournal(t, tc.stdin, tc.args...)
+			out, stderr, err := runCommandWithInput(t, "journal", tc.stdin, tc.args...)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want %q", err, tc.wantErr)

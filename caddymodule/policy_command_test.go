@@ -17,6 +17,12 @@ import (
 // runCommand runs `name args...` as registered with Caddy's command line.
 func runCommand(t *testing.T, name string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return runCommandWithInput(t, name, "", args...)
+}
+
+// runCommandWithInput is runCommand with stdin as the standard input.
+func runCommandWithInput(t *testing.T, name, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	registered, ok := caddycmd.Commands()[name]
 	if !ok {
 		t.Fatalf("the %s command is not registered", name)
@@ -26,7 +32,7 @@ func runCommand(t *testing.T, name string, args ...string) (stdout, stderr strin
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
-	cmd.SetIn(strings.NewReader(""))
+	cmd.SetIn(strings.NewReader(stdin))
 	cmd.SetArgs(args)
 	err = cmd.Execute()
 	return out.String(), errOut.String(), err

@@ -11,7 +11,7 @@ import (
 )
 
 // A line as Caddy writes it with the README's log block (format json).
-const sampleLine = `{"level":"info","ts":1796168791.4711986,"logger":"http.handlers.rempart.journal","msg":"signature","site":"petition","id":"add7381fff6773a5a93aae37","verdict":"spend","host":"petition.example.org","method":"POST","path":"/sign","rule":"default","line":0,"difficulty":18,"paid_bits":18,"pass":"61e2b134d5d96a40","held":true,"ip":"198.51.100.9","network":"198.51.100.0/24","asn":64500,"org":"Example Telecom","class":"","status":200}`
+const sampleLine = `{"level":"info","ts":1796168791.4711986,"logger":"http.handlers.rempart.journal","msg":"signature","site":"petition","id":"add7381fff6773a5a93aae37","verdict":"spend","host":"petition.example.org","method":"POST","path":"/sign","rule":"default","line":0,"difficulty":18,"paid_bits":18,"pass":"61e2b134d5d96a40","held":true,"ip":"198.51.100.9","asn":64500,"org":"Example Telecom","class":"","network":"198.51.100.0/24","status":200}`
 
 func withTS(ts string) string {
 	return strings.Replace(sampleLine, `"ts":1796168791.4711986`, `"ts":`+ts, 1)

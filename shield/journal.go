@@ -153,16 +153,7 @@ func (j journalEntry) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	if o.Held {
 		enc.AddBool("held", true)
 	}
-	enc.AddString("ip", o.Client.IP.String())
-	if o.Client.Tunneled.IsValid() {
-		enc.AddString("tunneled_from", o.Client.Tunneled.String())
-	}
-	enc.AddString("network", o.Network.String())
-	if o.Client.Known {
-		enc.AddUint32("asn", o.Client.ASN)
-		enc.AddString("org", o.Client.Org)
-		enc.AddString("class", o.Client.Class)
-	}
+	o.addClient(enc)
 	enc.AddInt("status", o.Upstream)
 	if o.UpstreamError != "" {
 		enc.AddString("error", o.UpstreamError)

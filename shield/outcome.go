@@ -157,6 +157,16 @@ func (o *Outcome) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	if o.Held {
 		enc.AddBool("held", true)
 	}
+	o.addClient(enc)
+	if o.Proof != "" {
+		enc.AddString("proof", string(o.Proof))
+	}
+	return nil
+}
+
+// addClient writes who sent the request: its address, its network's
+// ASN, organisation and class, and the prefix its tokens are bound to.
+func (o *Outcome) addClient(enc zapcore.ObjectEncoder) {
 	enc.AddString("ip", o.Client.IP.String())
 	if o.Client.Tunneled.IsValid() {
 		enc.AddString("tunneled_from", o.Client.Tunneled.String())
@@ -167,10 +177,6 @@ func (o *Outcome) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		enc.AddString("class", o.Client.Class)
 	}
 	enc.AddString("network", o.Network.String())
-	if o.Proof != "" {
-		enc.AddString("proof", string(o.Proof))
-	}
-	return nil
 }
 
 var _ zapcore.ObjectMarshaler = (*Outcome)(nil)
