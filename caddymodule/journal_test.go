@@ -50,6 +50,8 @@ type journalClient struct {
 	t  *testing.T
 	ip string
 	c  *http.Client
+	// connection, when set, is sent as the Connection header field.
+	connection []string
 }
 
 func newJournalClient(t *testing.T, ip string) *journalClient {
@@ -73,6 +75,9 @@ func (j *journalClient) send(method, target, body string) (int, string) {
 	// and Rempart_signature.
 	req.Header["rempart-signature"] = []string{"forged-1"}
 	req.Header["REMPART_SIGNATURE"] = []string{"forged-2"}
+	if j.connection != nil {
+		req.Header["Connection"] = j.connection
+	}
 	resp, err := j.c.Do(req)
 	if err != nil {
 		j.t.Fatal(err)
@@ -233,6 +238,63 @@ func TestJournalInRealCaddy(t *testing.T) {
 			}
 			if out.String() != ids[1]+"\n" || !strings.Contains(stderr.String(), "2 signatures, 1 match") {
 				t.Fatalf("rempart journal --network 198.51.100.0/24: %q (%s), want %s", out.String(), stderr.String(), ids[1])
+			}
+		})
+	}
+}
+
+// A client that names Rempart-Signature in its Connection header asks
+// every proxy on the way to drop it as hop-by-hop, and Caddy's
+// reverse_proxy does: its signature would reach the petition without the
+// shield's id, a row that no purge by the journal's ids finds. Each
+// signer here signs at once (held, solved, released) in both modes.
+func TestConnectionHeaderCannotStripTheSignatureID(t *testing.T) {
+	connections := [][]string{
+		{"Rempart-Signature"},
+		{"keep-alive, rempart-signature"},
+		{"keep-alive", "REMPART-SIGNATURE , x-other"},
+		{",,Rempart-Signature,"},
+	}
+	for _, mode := range []string{"enforce", "observe"} {
+		t.Run(mode, func(t *testing.T) {
+			petition := &signatureIDs{}
+			srv := httptest.NewServer(petition)
+			t.Cleanup(srv.Close)
+			initTestCaddy(t, testCaddyfile(t.TempDir(), trustForwardedFor, fmt.Sprintf(`
+	http://localhost:9180 {
+		rempart {
+			difficulty 8
+			protect POST /sign
+			site %s
+			mode %s
+		}
+		reverse_proxy %s
+	}`, testSite(t), mode, strings.TrimPrefix(srv.URL, "http://"))))
+
+			for i, connection := range connections {
+				c := newJournalClient(t, fmt.Sprintf("198.51.100.%d", i+1))
+				c.connection = connection
+				status, page := c.send(http.MethodPost, "/sign", "name=Ann")
+				switch {
+				case mode == "enforce" && status == http.StatusForbidden:
+					c.solve(page)
+				case mode == "observe" && status == http.StatusOK:
+				default:
+					t.Fatalf("Connection %q: signature answered %d", connection, status)
+				}
+			}
+			petition.mu.Lock()
+			seen := slices.Clone(petition.seen)
+			petition.mu.Unlock()
+			without := 0
+			for _, got := range seen {
+				if len(got) != 1 || len(got[0]) != 24 {
+					without++
+				}
+			}
+			if len(seen) != len(connections) || without != 0 {
+				t.Fatalf("%d signatures tried, %d reached the petition, %d of them without one id of the shield's; want %d, 0",
+					len(connections), len(seen), without, len(connections))
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"strings"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -51,6 +52,45 @@ func dropSignatureHeader(h http.Header) {
 			delete(h, k)
 		}
 	}
+	dropConnectionToken(h)
+}
+
+// dropConnectionToken removes SignatureHeader from the fields the
+// Connection header names: a proxy on the way (Caddy's reverse_proxy)
+// removes those as hop-by-hop, and so would remove the shield's id.
+func dropConnectionToken(h http.Header) {
+	values := h["Connection"]
+	named := false
+	for _, v := range values {
+		for f := range strings.SplitSeq(v, ",") {
+			named = named || isSignatureField(f)
+		}
+	}
+	if !named {
+		return // no allocation for the common keep-alive
+	}
+	kept := make([]string, 0, len(values))
+	for _, v := range values {
+		var fields []string
+		for f := range strings.SplitSeq(v, ",") {
+			if !isSignatureField(f) {
+				fields = append(fields, f)
+			}
+		}
+		if v = strings.Join(fields, ","); strings.Trim(v, " \t,") != "" {
+			kept = append(kept, v)
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = kept
+}
+
+func isSignatureField(f string) bool {
+	f = strings.TrimSpace(f)
+	return len(f) == len(SignatureHeader) && sameFieldName(f, SignatureHeader)
 }
 
 // sameFieldName reports whether a and b, of one length, name the same
