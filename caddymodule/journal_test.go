@@ -50,8 +50,10 @@ type journalClient struct {
 	t  *testing.T
 	ip string
 	c  *http.Client
-	// connection, when set, is sent as the Connection header field.
+	// connection, when set, is sent as the Connection header field;
+	// host, when set, as the Host.
 	connection []string
+	host       string
 }
 
 func newJournalClient(t *testing.T, ip string) *journalClient {
@@ -77,6 +79,9 @@ func (j *journalClient) send(method, target, body string) (int, string) {
 	req.Header["REMPART_SIGNATURE"] = []string{"forged-2"}
 	if j.connection != nil {
 		req.Header["Connection"] = j.connection
+	}
+	if j.host != "" {
+		req.Host = j.host
 	}
 	resp, err := j.c.Do(req)
 	if err != nil {
@@ -295,6 +300,82 @@ func TestConnectionHeaderCannotStripTheSignatureID(t *testing.T) {
 			if len(seen) != len(connections) || without != 0 {
 				t.Fatalf("%d signatures tried, %d reached the petition, %d of them without one id of the shield's; want %d, 0",
 					len(connections), len(seen), without, len(connections))
+			}
+		})
+	}
+}
+
+// A signature's Host comes from the request, and Caddy takes it up to its
+// header limit (max_header_size, which a site with large cookies raises):
+// localhost with a 70,000-digit port still matches the site localhost. Their journal lines must stay readable by rempart journal, which
+// stops at a line over 64 KiB: one such line would hide every signature
+// journalled after it in the file.
+func TestLongRequestFieldsKeepTheJournalReadable(t *testing.T) {
+	for _, mode := range []string{"enforce", "observe"} {
+		t.Run(mode, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "signatures.log")
+			petition := &signatureIDs{}
+			srv := httptest.NewServer(petition)
+			t.Cleanup(srv.Close)
+			site := testSite(t)
+			// A site whose users carry large cookies raises Caddy's 16 KiB
+			// header limit.
+			servers := strings.Replace(trustForwardedFor, "servers {", "servers {\n\t\t\tmax_header_size 1MB", 1)
+			initTestCaddy(t, testCaddyfile(t.TempDir(), servers+fmt.Sprintf(`
+		log journal {
+			include http.handlers.rempart.journal
+			output file %s
+			format json
+		}
+		log default {
+			exclude http.handlers.rempart.journal
+		}`, file), fmt.Sprintf(`
+	http://localhost:9180 {
+		rempart {
+			difficulty 8
+			protect POST /sign
+			site %s
+			mode %s
+		}
+		reverse_proxy %s
+	}`, site, mode, strings.TrimPrefix(srv.URL, "http://"))))
+
+			// The long signature first, then an ordinary one.
+			tried := 0
+			for i, host := range []string{"localhost:" + strings.Repeat("9", 70000), ""} {
+				c := newJournalClient(t, fmt.Sprintf("198.51.100.%d", i+1))
+				c.host = host
+				if mode == "enforce" {
+					status, page := c.send(http.MethodGet, "/", "")
+					if status != http.StatusForbidden {
+						t.Fatalf("GET / without a pass: %d", status)
+					}
+					c.solve(page)
+				}
+				tried++
+				if status, _ := c.send(http.MethodPost, "/sign", "name=Ann"); status != http.StatusOK {
+					t.Fatalf("signature %d answered %d", tried, status)
+				}
+			}
+			petition.mu.Lock()
+			var ids []string
+			for _, got := range petition.seen {
+				ids = append(ids, got...)
+			}
+			petition.mu.Unlock()
+
+			registered := caddycmd.Commands()["journal"]
+			cmd := &cobra.Command{Use: "journal", SilenceUsage: true, SilenceErrors: true}
+			registered.CobraFunc(cmd)
+			var out, stderr strings.Builder
+			cmd.SetOut(&out)
+			cmd.SetErr(&stderr)
+			cmd.SetArgs([]string{"--site", site, "--format", "ids", file})
+			err := cmd.Execute()
+			found := strings.Fields(out.String())
+			if err != nil || !slices.Equal(found, ids) || len(ids) != tried {
+				t.Fatalf("%d signatures tried, %d reached the petition, rempart journal found %d (%v); want %d",
+					tried, len(ids), len(found), err, tried)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -172,9 +173,9 @@ func (j journalEntry) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	if o.Observed {
 		enc.AddBool("observed", true)
 	}
-	enc.AddString("host", j.host)
-	enc.AddString("method", o.Method)
-	enc.AddString("path", o.Path)
+	enc.AddString("host", journalText(j.host))
+	enc.AddString("method", journalText(o.Method))
+	enc.AddString("path", journalText(o.Path))
 	if o.Rule != "" {
 		enc.AddString("rule", o.Rule)
 		enc.AddInt("line", o.Line)
@@ -196,7 +197,27 @@ func (j journalEntry) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	o.addClient(enc)
 	enc.AddInt("status", o.Upstream)
 	if o.UpstreamError != "" {
-		enc.AddString("error", o.UpstreamError)
+		enc.AddString("error", journalText(o.UpstreamError))
 	}
 	return nil
+}
+
+// maxJournalText bounds a journal line's text fields that a client or a
+// third party writes (Host, path, organisation, an upstream's error): a
+// Caddy whose max_header_size is raised takes a Host of any length, and
+// rempart journal stops at a line over journal.MaxLine, which would hide
+// every line after it.
+const maxJournalText = 1 << 10
+
+// journalText is s cut to maxJournalText bytes, at a character, with an
+// ellipsis that says it was cut.
+func journalText(s string) string {
+	if len(s) <= maxJournalText {
+		return s
+	}
+	cut := maxJournalText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

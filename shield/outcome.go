@@ -173,7 +173,7 @@ func (o *Outcome) addClient(enc zapcore.ObjectEncoder) {
 	}
 	if o.Client.Known {
 		enc.AddUint32("asn", o.Client.ASN)
-		enc.AddString("org", o.Client.Org)
+		enc.AddString("org", journalText(o.Client.Org))
 		enc.AddString("class", o.Client.Class)
 	}
 	enc.AddString("network", o.Network.String())
