@@ -53,9 +53,10 @@ standard input. Lines of other logs in the files are skipped.
 --format json (the default) prints the matching lines as they are in the
 journal, csv prints a header and a row each, ids the ids alone.
 
-Exits with status 1 if a flag is malformed or a file cannot be read (a
-line over 64 KiB is not a log's); journal lines that cannot be read are
-counted on standard error, with the first one's number and why.`,
+Exits with status 1 if a flag is malformed or a file cannot be read;
+journal lines that cannot be read (or over 64 KiB) are counted on
+standard error, with the first one's number and why. Lines of other logs
+over 64 KiB are skipped unread.`,
 		CobraFunc: func(cmd *cobra.Command) {
 			var flags journalFlags
 			cmd.Flags().StringArrayVar(&flags.sites, "site", nil, "the shield's site name; may be repeated")

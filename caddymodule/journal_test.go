@@ -380,3 +380,70 @@ func TestLongRequestFieldsKeepTheJournalReadable(t *testing.T) {
 		})
 	}
 }
+
+// Without a log block of its own the journal goes to Caddy's default log,
+// which rempart journal reads by skipping the other logs' lines. Those
+// hold what clients send: an access log line writes every request header
+// field, and each byte of a value that is not UTF-8 as \ufffd, six bytes:
+// one request with 16 KiB of such bytes (within Caddy's default header
+// limit) writes a line over 64 KiB. rempart journal must skip it, not stop
+// there and hide every signature after it.
+func TestOtherLogsLongLinesKeepTheJournalReadable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "caddy.log")
+	petition := &signatureIDs{}
+	srv := httptest.NewServer(petition)
+	t.Cleanup(srv.Close)
+	site := testSite(t)
+	initTestCaddy(t, testCaddyfile(t.TempDir(), trustForwardedFor+fmt.Sprintf(`
+		log default {
+			output file %s
+			format json
+		}`, file), fmt.Sprintf(`
+	http://localhost:9180 {
+		log
+		rempart {
+			difficulty 8
+			protect POST /sign
+			site %s
+			mode observe
+		}
+		reverse_proxy %s
+	}`, site, strings.TrimPrefix(srv.URL, "http://"))))
+
+	c := newJournalClient(t, "198.51.100.9")
+	req, _ := http.NewRequest(http.MethodGet, shieldURL+"/", nil)
+	req.Header.Set("X-Forwarded-For", c.ip)
+	req.Header.Set("X-Pad", strings.Repeat("\xff", 15000))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	tried := 0
+	for range 2 {
+		tried++
+		if status, _ := c.send(http.MethodPost, "/sign", "name=Ann"); status != http.StatusOK {
+			t.Fatalf("signature %d answered %d", tried, status)
+		}
+	}
+	petition.mu.Lock()
+	var ids []string
+	for _, got := range petition.seen {
+		ids = append(ids, got...)
+	}
+	petition.mu.Unlock()
+
+	registered := caddycmd.Commands()["journal"]
+	cmd := &cobra.Command{Use: "journal", SilenceUsage: true, SilenceErrors: true}
+	registered.CobraFunc(cmd)
+	var out, stderr strings.Builder
+	cmd.SetOut(&out)
+	cmd.SetErr(&stderr)
+	cmd.SetArgs([]string{"--site", site, "--format", "ids", file})
+	err = cmd.Execute()
+	found := strings.Fields(out.String())
+	if err != nil || !slices.Equal(found, ids) || len(ids) != tried {
+		t.Fatalf("%d signatures tried, %d reached the petition, rempart journal found %d (%v); want %d",
+			tried, len(ids), len(found), err, tried)
+	}
+}

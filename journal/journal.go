@@ -198,43 +198,66 @@ type Stats struct {
 // Read calls fn with each journal entry of r, a log file as Caddy writes
 // it, gzip-compressed or not (its roller compresses the files it rolls),
 // with the line it was read from. Lines of other logs are skipped,
-// unreadable journal lines counted; a line over MaxLine is an error.
+// unreadable journal lines counted. A line over MaxLine is skipped
+// unread, counted as unreadable if it is the journal's: other logs write
+// what clients send (an access log line holds every request header), so
+// that a client can make one that long, and it must not hide the lines
+// after it.
 func Read(r io.Reader, fn func(e Entry, raw []byte) error) (Stats, error) {
 	var st Stats
-	br := bufio.NewReader(r)
+	br := bufio.NewReaderSize(r, MaxLine)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return st, fmt.Errorf("gzip: %w", err)
 		}
 		defer zr.Close()
-		br = bufio.NewReader(zr)
+		br = bufio.NewReaderSize(zr, MaxLine)
 	}
-	sc := bufio.NewScanner(br)
-	sc.Buffer(make([]byte, 0, 4096), MaxLine)
-	for sc.Scan() {
-		st.Lines++
-		e, err := Parse(sc.Bytes())
-		switch {
-		case errors.Is(err, ErrNotJournal):
-			continue
-		case err != nil:
-			st.Unreadable++
-			if st.FirstUnreadable == "" {
-				st.FirstUnreadable = fmt.Sprintf("line %d: %v", st.Lines, err)
+	for {
+		b, err := br.ReadSlice('\n')
+		if len(b) > 0 || errors.Is(err, bufio.ErrBufferFull) {
+			st.Lines++
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			journal := bytes.Contains(b[:min(len(b), 512)], []byte(LoggerName))
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n') // the rest of the line, unread
 			}
-			continue
+			if journal {
+				st.Unreadable++
+				if st.FirstUnreadable == "" {
+					st.FirstUnreadable = fmt.Sprintf("line %d: longer than %d bytes", st.Lines, MaxLine)
+				}
+			}
+		} else if len(b) > 0 {
+			if ferr := st.line(b, fn); ferr != nil {
+				return st, ferr
+			}
 		}
-		st.Entries++
-		if err := fn(e, sc.Bytes()); err != nil {
-			return st, err
+		if err == io.EOF {
+			return st, nil
+		}
+		if err != nil {
+			return st, fmt.Errorf("line %d: %w", st.Lines+1, err)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return st, fmt.Errorf("line %d: longer than %d bytes: not a log file", st.Lines+1, MaxLine)
+}
+
+// line reads one line of Read's, whole.
+func (st *Stats) line(b []byte, fn func(e Entry, raw []byte) error) error {
+	b = bytes.TrimRight(b, "\r\n")
+	e, err := Parse(b)
+	switch {
+	case errors.Is(err, ErrNotJournal):
+		return nil
+	case err != nil:
+		st.Unreadable++
+		if st.FirstUnreadable == "" {
+			st.FirstUnreadable = fmt.Sprintf("line %d: %v", st.Lines, err)
 		}
-		return st, fmt.Errorf("line %d: %w", st.Lines+1, err)
+		return nil
 	}
-	return st, nil
+	st.Entries++
+	return fn(e, b)
 }

@@ -109,13 +109,17 @@ func TestRead(t *testing.T) {
 		})
 	}
 
-	// A line longer than any journal line ends the read with an error,
-	// after what came before it.
-	long := sampleLine + "\n" + strings.Repeat("x", MaxLine+1) + "\n" + sampleLine + "\n"
+	// A line longer than any journal line is skipped unread, and the lines
+	// after it are read: another log's (an access log's, which a client
+	// can make that long) silently, one that names the journal's logger as
+	// unreadable.
+	long := sampleLine + "\n" + strings.Repeat("x", MaxLine+1) + "\n" + sampleLine + "\n" +
+		`{"logger":"` + LoggerName + `","path":"` + strings.Repeat("y", 2*MaxLine) + "\n" + sampleLine
 	n := 0
 	st, err := Read(strings.NewReader(long), func(Entry, []byte) error { n++; return nil })
-	if err == nil || !strings.Contains(err.Error(), "line 2: longer than") || n != 1 || st.Entries != 1 {
-		t.Fatalf("long line: %d entries, %+v, %v", n, st, err)
+	if err != nil || n != 3 || st.Entries != 3 || st.Lines != 5 || st.Unreadable != 1 ||
+		st.FirstUnreadable != "line 4: longer than 65536 bytes" {
+		t.Fatalf("long lines: %d entries, %+v, %v", n, st, err)
 	}
 	// A file that says gzip and is not.
 	if _, err := Read(bytes.NewReader([]byte{0x1f, 0x8b, 0, 0}), func(Entry, []byte) error { return nil }); err == nil {
