@@ -204,7 +204,7 @@ func (a *action) observe(next Next) error {
 		case !a.dec.Signature && ok && pass.Difficulty >= a.capped(a.dec.Difficulty):
 			a.out.Action = ActionPass
 		case a.dec.Signature && ok && a.credits(pass) > 0 && pass.Difficulty >= a.required() &&
-			!a.exhausted(pass):
+			a.shadowSpend(pass):
 			a.out.Action = ActionSpend
 			a.paidWith(pass)
 		case embeddedElsewhere(a.r):
@@ -223,6 +223,16 @@ func (a *action) observe(next Next) error {
 		}
 	}
 	return a.forward(next)
+}
+
+// shadowSpend spends, in observe mode, a credit of the pass as enforce
+// would, and reports whether there was one: a pass bought before the
+// switch to observe mode pays for no more signatures in the journal's
+// verdicts than it would have in enforce. A credit the store could not
+// spend is not one, as in enforce.
+func (a *action) shadowSpend(pass challenge.Pass) bool {
+	used, err := a.s.cfg.State.Passes.Use(a.r.Context(), pass.ID, a.credits(pass), pass.Issued, pass.Expires, a.now)
+	return err == nil && used
 }
 
 // shadow counts, in observe mode, what enforce would count: the budgets

@@ -208,3 +208,34 @@ func TestJournalKeepsThePetitionsAnswer(t *testing.T) {
 		t.Fatalf("without a journal: %d forwarded, the signature with %q", n, h.forwarded[len(h.forwarded)-1].Signature)
 	}
 }
+
+// A pass bought while the shield enforced pays, in enforce, for its
+// credits' worth of signatures (1 here). Once the site is switched to
+// observe mode, its holder signs again and again with it: enforce would
+// have stopped all but the first, and their lines must say so, or
+// `rempart journal --stopped` misses the batch.
+func TestObserveModeJournalsAPassSpentAgainAsStopped(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}, observe: true, journal: true})
+	bot := h.browser("203.0.113.70", 64501, "hosting")
+	h.shield.cfg.Observe = false
+	bot.pass("/")
+	h.shield.cfg.Observe = true
+	const tried = 5
+	for range tried {
+		if w := bot.do(http.MethodPost, "/sign", "name=Bot"); w.Code != http.StatusOK {
+			t.Fatalf("observe mode answered %d", w.Code)
+		}
+	}
+	spend, stopped := 0, 0
+	for _, line := range journalLines(h.journal) {
+		if line["verdict"] == "spend" {
+			spend++
+		} else {
+			stopped++
+		}
+	}
+	if spend != 1 || stopped != tried-1 {
+		t.Fatalf("%d signatures with a one-credit pass: %d journalled as spend, %d as stopped; want 1, %d",
+			tried, spend, stopped, tried-1)
+	}
+}
