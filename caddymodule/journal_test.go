@@ -51,9 +51,11 @@ type journalClient struct {
 	ip string
 	c  *http.Client
 	// connection, when set, is sent as the Connection header field;
-	// host, when set, as the Host.
+	// host, when set, as the Host; with trailer, a body goes chunked with
+	// the forged fields as trailer fields too.
 	connection []string
 	host       string
+	trailer    bool
 }
 
 func newJournalClient(t *testing.T, ip string) *journalClient {
@@ -68,7 +70,13 @@ func (j *journalClient) send(method, target, body string) (int, string) {
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
+	if j.trailer && rd != nil {
+		rd = io.MultiReader(rd) // no length: chunked
+	}
 	req, _ := http.NewRequest(method, shieldURL+target, rd)
+	if j.trailer && rd != nil {
+		req.Trailer = http.Header{"Rempart-Signature": {"forged-3"}, "rempart_signature": {"forged-4"}}
+	}
 	req.Header.Set("X-Forwarded-For", j.ip)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -445,5 +453,64 @@ func TestOtherLogsLongLinesKeepTheJournalReadable(t *testing.T) {
 	if err != nil || !slices.Equal(found, ids) || len(ids) != tried {
 		t.Fatalf("%d signatures tried, %d reached the petition, rempart journal found %d (%v); want %d",
 			tried, len(ids), len(found), err, tried)
+	}
+}
+
+// Caddy's reverse_proxy forwards a chunked body's trailer fields, and some
+// servers (Tomcat's allowedTrailerHeaders) read them as header fields: a
+// forged Rempart-Signature sent as a trailer must not reach the petition
+// either, on a signature or on a page posted with a pass.
+func TestTrailerCannotCarryAForgedSignatureID(t *testing.T) {
+	for _, mode := range []string{"enforce", "observe"} {
+		t.Run(mode, func(t *testing.T) {
+			var mu sync.Mutex
+			requests, forged := 0, 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.ReadAll(r.Body) // the trailer comes after the body
+				mu.Lock()
+				defer mu.Unlock()
+				requests++
+				for k, v := range r.Trailer {
+					if strings.EqualFold(strings.ReplaceAll(k, "_", "-"), "Rempart-Signature") && len(v) > 0 {
+						forged++
+						break
+					}
+				}
+			}))
+			t.Cleanup(srv.Close)
+			initTestCaddy(t, testCaddyfile(t.TempDir(), trustForwardedFor, fmt.Sprintf(`
+	http://localhost:9180 {
+		rempart {
+			difficulty 8
+			protect POST /sign
+			site %s
+			mode %s
+		}
+		reverse_proxy %s
+	}`, testSite(t), mode, strings.TrimPrefix(srv.URL, "http://"))))
+
+			c := newJournalClient(t, "198.51.100.9")
+			if mode == "enforce" {
+				status, page := c.send(http.MethodGet, "/", "")
+				if status != http.StatusForbidden {
+					t.Fatalf("GET / without a pass: %d", status)
+				}
+				c.solve(page)
+			}
+			c.trailer = true
+			tried := 0
+			for _, target := range []string{"/sign", "/comment"} {
+				tried++
+				if status, _ := c.send(http.MethodPost, target, "name=Ann"); status != http.StatusOK {
+					t.Fatalf("POST %s answered %d", target, status)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if forged != 0 || requests < tried {
+				t.Fatalf("%d posts with a forged trailer tried, %d reached the petition, %d with the forged value; want 0",
+					tried, requests, forged)
+			}
+		})
 	}
 }

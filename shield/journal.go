@@ -3,6 +3,7 @@ package shield
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -24,6 +25,7 @@ const SignatureHeader = "Rempart-Signature"
 // the shield keeps a journal, the petition's answer is recorded for it.
 func (a *action) forward(next Next) error {
 	dropSignatureHeader(a.r.Header)
+	dropSignatureTrailer(a.r)
 	if !a.out.Signature || (a.out.Action != ActionSpend && !a.out.Observed) {
 		return next(a.w, a.r)
 	}
@@ -48,12 +50,48 @@ func (a *action) forward(next Next) error {
 // dashes, which CGI, PHP and many frameworks read as the same name
 // (HTTP_REMPART_SIGNATURE).
 func dropSignatureHeader(h http.Header) {
+	dropSignatureFields(h)
+	dropConnectionToken(h)
+}
+
+// dropSignatureFields removes h's fields named as SignatureHeader, in any
+// spelling.
+func dropSignatureFields(h http.Header) {
 	for k := range h {
 		if len(k) == len(SignatureHeader) && sameFieldName(k, SignatureHeader) {
 			delete(h, k)
 		}
 	}
-	dropConnectionToken(h)
+}
+
+// dropSignatureTrailer does for r's trailer what dropSignatureHeader does
+// for its header: Caddy's reverse_proxy forwards a chunked body's trailer
+// fields, and some servers (Tomcat's allowedTrailerHeaders) read them as
+// header fields. net/http fills the trailer in when the body ends, so the
+// fields are removed then too.
+func dropSignatureTrailer(r *http.Request) {
+	if r.Trailer == nil {
+		return // none declared: net/http gives the copies of r none
+	}
+	dropSignatureFields(r.Trailer)
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &trailerFilter{ReadCloser: r.Body, trailer: r.Trailer}
+	}
+}
+
+// trailerFilter removes the signature's fields from the trailer as the
+// body ends, before a proxy reading the body sends the trailer on.
+type trailerFilter struct {
+	io.ReadCloser
+	trailer http.Header
+}
+
+func (b *trailerFilter) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		dropSignatureFields(b.trailer)
+	}
+	return n, err
 }
 
 // dropConnectionToken removes SignatureHeader from the fields the
