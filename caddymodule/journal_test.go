@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
@@ -510,6 +512,109 @@ func TestTrailerCannotCarryAForgedSignatureID(t *testing.T) {
 			if forged != 0 || requests < tried {
 				t.Fatalf("%d posts with a forged trailer tried, %d reached the petition, %d with the forged value; want 0",
 					tried, requests, forged)
+			}
+		})
+	}
+}
+
+// When the client goes away while the petition's answer is copied to it,
+// Caddy's reverse_proxy aborts the handler with a panic
+// (http.ErrAbortHandler), after the petition has taken the signature. A
+// signer that resets each connection as soon as the answer's header
+// arrives must still leave a journal line for each signature the petition
+// got, or its rows carry ids that no line has.
+func TestAbortedAnswerStillJournalled(t *testing.T) {
+	for _, mode := range []string{"enforce", "observe"} {
+		t.Run(mode, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "signatures.log")
+			petition := &signatureIDs{}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				petition.ServeHTTP(httptest.NewRecorder(), r)
+				// A thank-you page, sent once the signature is counted.
+				w.WriteHeader(http.StatusOK)
+				http.NewResponseController(w).Flush()
+				time.Sleep(100 * time.Millisecond)
+				for range 256 {
+					if _, err := w.Write(make([]byte, 4096)); err != nil {
+						return
+					}
+				}
+			}))
+			t.Cleanup(srv.Close)
+			site := testSite(t)
+			initTestCaddy(t, testCaddyfile(t.TempDir(), trustForwardedFor+fmt.Sprintf(`
+		log journal {
+			include http.handlers.rempart.journal
+			output file %s
+			format json
+		}
+		log default {
+			exclude http.handlers.rempart.journal
+		}`, file), fmt.Sprintf(`
+	http://localhost:9180 {
+		rempart {
+			difficulty 8
+			protect POST /sign
+			site %s
+			mode %s
+		}
+		reverse_proxy %s
+	}`, site, mode, strings.TrimPrefix(srv.URL, "http://"))))
+
+			const tried = 3
+			for i := range tried {
+				c := newJournalClient(t, fmt.Sprintf("198.51.100.%d", i+1))
+				if mode == "enforce" {
+					status, page := c.send(http.MethodGet, "/", "")
+					if status != http.StatusForbidden {
+						t.Fatalf("GET / without a pass: %d", status)
+					}
+					c.solve(page)
+				}
+				req, _ := http.NewRequest(http.MethodPost, shieldURL+"/sign", strings.NewReader("name=Ann"))
+				req.Header.Set("X-Forwarded-For", c.ip)
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				for _, ck := range c.c.Jar.Cookies(req.URL) {
+					req.AddCookie(ck)
+				}
+				conn, err := net.Dial("tcp", "localhost:9180")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := req.Write(conn); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("signature %d: %v %v", i, resp, err)
+				}
+				_ = conn.(*net.TCPConn).SetLinger(0) // reset, not close
+				conn.Close()
+			}
+			// Until Caddy has written what it will write.
+			var lines []map[string]any
+			deadline := time.Now().Add(3 * time.Second)
+			for time.Now().Before(deadline) {
+				if lines = readJournal(t, file, site); len(lines) >= tried {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			petition.mu.Lock()
+			got := len(petition.seen)
+			var ids []string
+			for _, v := range petition.seen {
+				ids = append(ids, v...)
+			}
+			petition.mu.Unlock()
+			if got != tried || len(lines) != tried {
+				t.Fatalf("%d signatures tried, %d reached the petition, %d journal lines; want %d, %d",
+					tried, got, len(lines), tried, tried)
+			}
+			for _, line := range lines {
+				if !slices.Contains(ids, line["id"].(string)) || line["status"] != float64(200) || line["error"] == nil {
+					t.Errorf("journal line %v: want one of the petition's ids %v, its 200 and the abort", line, ids)
+				}
 			}
 		})
 	}

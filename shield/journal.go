@@ -3,6 +3,7 @@ package shield
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -35,6 +36,16 @@ func (a *action) forward(next Next) error {
 		return next(a.w, a.r)
 	}
 	rec := &statusRecorder{ResponseWriter: a.w}
+	// Caddy's proxy aborts with a panic (http.ErrAbortHandler) when the
+	// client goes away while the answer is copied: the petition has the
+	// signature by then, and Serve will not write its line.
+	defer func() {
+		if p := recover(); p != nil {
+			a.out.Upstream, a.out.UpstreamError = rec.status, fmt.Sprintf("answer aborted: %v", p)
+			a.s.journal(a.r, a.out)
+			panic(p)
+		}
+	}()
 	err := next(rec, a.r)
 	a.out.Upstream = rec.status
 	if err != nil {
