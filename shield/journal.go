@@ -31,6 +31,9 @@ func (a *action) forward(next Next) error {
 		return next(a.w, a.r)
 	}
 	a.out.SignatureID = newSignatureID()
+	// A held signature goes on with the method it was first sent with,
+	// not the re-post's that released it.
+	a.out.Method = a.r.Method
 	a.r.Header[SignatureHeader] = []string{a.out.SignatureID}
 	if a.s.cfg.Journal == nil {
 		return next(a.w, a.r)

@@ -239,3 +239,38 @@ func TestObserveModeJournalsAPassSpentAgainAsStopped(t *testing.T) {
 			tried, spend, stopped, tried-1)
 	}
 }
+
+// A held signature goes on as its browser first sent it, method included
+// (a PUT to a POST endpoint is the petition's POST), though the browser
+// re-posts the proof form with POST to release it: the journal line
+// says what reached the petition.
+func TestJournalSaysTheHeldSignaturesMethod(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}, journal: true})
+	b := h.browser("203.0.113.80", 64500, "")
+	tried, wrong := 0, 0
+	for _, method := range []string{http.MethodPut, http.MethodPatch, http.MethodPost} {
+		tried++
+		w := b.do(method, "/sign", "name=Ann")
+		if w.Code != StatusChallenge {
+			t.Fatalf("%s /sign: %d", method, w.Code)
+		}
+		v := b.sendProof(b.solveProof(w))
+		if v.Code != http.StatusTemporaryRedirect {
+			t.Fatalf("proof: %d", v.Code)
+		}
+		b.follow(v, "")
+		h.mu.Lock()
+		got := h.forwarded[len(h.forwarded)-1].Method
+		h.mu.Unlock()
+		lines := journalLines(h.journal)
+		if got != method || len(lines) != tried {
+			t.Fatalf("%s /sign: forwarded as %s, %d lines", method, got, len(lines))
+		}
+		if lines[tried-1]["method"] != got {
+			wrong++
+		}
+	}
+	if wrong != 0 {
+		t.Fatalf("%d held signatures released, %d journal lines with another method than the petition got; want 0", tried, wrong)
+	}
+}
