@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
@@ -190,7 +191,8 @@ func (f *journalFlags) run(stdin io.Reader, stdout, stderr io.Writer, files []st
 	}
 	fmt.Fprintf(stderr, "journal: %d file(s), %d lines, %d signatures, %d match\n", len(files), total.Lines, total.Entries, matched)
 	if total.Unreadable > 0 {
-		fmt.Fprintf(stderr, "journal: %d unreadable journal lines, the first at %s\n", total.Unreadable, total.FirstUnreadable)
+		// Why a line is unreadable may quote its id.
+		fmt.Fprintf(stderr, "journal: %d unreadable journal lines, the first at %s\n", total.Unreadable, terminalText(total.FirstUnreadable))
 	}
 	return nil
 }
@@ -220,19 +222,29 @@ func terminalText(s string) string {
 }
 
 // escapeC1 writes the C1 control characters of a JSON line (which JSON
-// allows unescaped in strings, and some terminals act on) as \u escapes:
-// the line means the same.
+// allows unescaped in strings, and some terminals act on) as \u escapes,
+// a byte that is not UTF-8 (a lone 0x9b is CSI to a terminal in 8-bit
+// mode; encoding/json reads it as U+FFFD) as \ufffd, and a carriage
+// return (JSON whitespace, which sends the cursor back over the line) as a
+// space: the line means the same.
 func escapeC1(line []byte) []byte {
-	if !bytes.ContainsFunc(line, func(r rune) bool { return r >= 0x7f && r <= 0x9f }) {
+	if utf8.Valid(line) && !bytes.ContainsFunc(line, func(r rune) bool { return r == '\r' || r >= 0x7f && r <= 0x9f }) {
 		return line
 	}
 	var b bytes.Buffer
-	for _, r := range string(line) {
-		if r >= 0x7f && r <= 0x9f {
+	for i := 0; i < len(line); {
+		r, size := utf8.DecodeRune(line[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteString(`\ufffd`)
+		case r == '\r':
+			b.WriteByte(' ')
+		case r >= 0x7f && r <= 0x9f:
 			fmt.Fprintf(&b, "\\u%04x", r)
-			continue
+		default:
+			b.Write(line[i : i+size])
 		}
-		b.WriteRune(r)
+		i += size
 	}
 	return b.Bytes()
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // journalLine is a journal line as the shield and Caddy write it.
@@ -124,4 +125,53 @@ func TestEscapeC1(t *testing.T) {
 	if got, want := string(escapeC1(in)), `{"org":"a\u009b2Jb"}`; got != want {
 		t.Fatalf("escapeC1 = %s, want %s", got, want)
 	}
+}
+
+// A hostile journal file (one an attacker wrote, or edited) puts what a
+// terminal acts on where rempart journal prints it: an ESC, decoded from
+// \u001b, in the id of a line it cannot read (named on standard error),
+// a lone C1 byte (0x9b, CSI to a terminal in 8-bit mode), which
+// encoding/json reads in a string, in the org of a line it prints as is,
+// and a carriage return between its fields (JSON whitespace), which would
+// print the rest of the line over its start.
+func TestJournalCommandHostileFile(t *testing.T) {
+	unreadable := strings.Replace(journalLine("1796090401", `aaaa\u001b]0;owned\u0007\u001b[2J`, "spend", "198.51.100.10",
+		"198.51.100.0/24", 64500, "", "/sign"), `"ip":"198.51.100.10"`, `"ip":"nowhere"`, 1)
+	unreadable = strings.Replace(unreadable, `\\u`, `\u`, -1) // %q escaped the backslashes
+	printed := strings.Replace(journalLine("1796090400", "aaaa00000000000000000007", "spend", "198.51.100.9",
+		"198.51.100.0/24", 64500, "", "/sign"), `"org":"Org 64500"`, "\"org\":\"Org \x9b2J\"\r", 1)
+	file := filepath.Join(t.TempDir(), "signatures.log")
+	if err := os.WriteFile(file, []byte(unreadable+"\n"+printed+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runCommandWithInput(t, "journal", "", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tried, written := 0, 0
+	for _, s := range []string{out, stderr} {
+		tried++
+		if hasTerminalControl(s) {
+			written++
+		}
+	}
+	if written != 0 || !strings.Contains(out, "aaaa00000000000000000007") || !strings.Contains(stderr, "1 unreadable") {
+		t.Fatalf("%d outputs of a hostile file, %d with terminal controls; want 0\nstdout %q\nstderr %q", tried, written, out, stderr)
+	}
+}
+
+// hasTerminalControl reports whether s holds a C0 control other than a
+// line feed, or a C1 control, as a character or as a lone byte.
+func hasTerminalControl(s string) bool {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			r = rune(s[i])
+		}
+		if r < 0x20 && r != '\n' || r >= 0x7f && r <= 0x9f {
+			return true
+		}
+		i += size
+	}
+	return false
 }
