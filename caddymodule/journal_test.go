@@ -20,6 +20,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/rempart/rempart/internal/metricstest"
 	"github.com/rempart/rempart/internal/shieldtest"
 )
 
@@ -564,6 +565,7 @@ func TestAbortedAnswerStillJournalled(t *testing.T) {
 	}`, site, mode, strings.TrimPrefix(srv.URL, "http://"))))
 
 			tried := cap(gone)
+			before := metricstest.Scrape(t, http.DefaultClient, "http://localhost:2999/metrics")
 			for i := range tried {
 				c := newJournalClient(t, fmt.Sprintf("198.51.100.%d", i+1))
 				if mode == "enforce" {
@@ -618,6 +620,14 @@ func TestAbortedAnswerStillJournalled(t *testing.T) {
 				if !slices.Contains(ids, line["id"].(string)) || line["status"] != float64(200) || line["error"] == nil {
 					t.Errorf("journal line %v: want one of the petition's ids %v, its 200 and the abort", line, ids)
 				}
+			}
+			// The metrics count them too: the observer sees the outcome
+			// of a request the proxy gave up on.
+			verdict := map[string]string{"enforce": "spend", "observe": "hold"}[mode]
+			after := metricstest.Scrape(t, http.DefaultClient, "http://localhost:2999/metrics")
+			labels := []string{`site="` + site + `"`, `action="` + verdict + `"`}
+			if n := metricstest.Sum(after, "rempart_requests_total", labels...) - metricstest.Sum(before, "rempart_requests_total", labels...); n != float64(tried) {
+				t.Errorf("rempart_requests_total{action=%q} counted %v of the %d forwarded signatures", verdict, n, tried)
 			}
 		})
 	}

@@ -41,11 +41,10 @@ func (a *action) forward(next Next) error {
 	rec := &statusRecorder{ResponseWriter: a.w}
 	// Caddy's proxy aborts with a panic (http.ErrAbortHandler) when the
 	// client goes away while the answer is copied: the petition has the
-	// signature by then, and Serve will not write its line.
+	// signature by then, and Serve still journals it, with this.
 	defer func() {
 		if p := recover(); p != nil {
 			a.out.Upstream, a.out.UpstreamError = rec.status, fmt.Sprintf("answer aborted: %v", p)
-			a.s.journal(a.r, a.out)
 			panic(p)
 		}
 	}()

@@ -164,14 +164,29 @@ func (s *Shield) Serve(w http.ResponseWriter, r *http.Request, id Identity, next
 	x.c = s.client(r, id)
 	now := s.cfg.Now()
 	x.out = Outcome{Method: r.Method, Path: r.URL.Path, Client: id, Network: x.c.binding.Network, Time: now}
+	defer func() {
+		// Caddy's proxy gives up on a request whose client went away
+		// while its answer was copied (a panic with http.ErrAbortHandler):
+		// what the shield did, a signature forwarded, still counts.
+		if p := recover(); p != nil {
+			s.finish(r, &x.out)
+			panic(p)
+		}
+	}()
 	err := s.serve(w, r, x, next, now)
-	s.observe(r, &x.out)
-	if x.out.SignatureID != "" && s.cfg.Journal != nil {
-		s.journal(r, &x.out)
-	}
+	s.finish(r, &x.out)
 	*x = exchange{} // keep nothing of this request in the pool
 	exchanges.Put(x)
 	return err
+}
+
+// finish reports the request's outcome: to the observer and the debug
+// log, and to the journal for a forwarded signature.
+func (s *Shield) finish(r *http.Request, out *Outcome) {
+	s.observe(r, out)
+	if out.SignatureID != "" && s.cfg.Journal != nil {
+		s.journal(r, out)
+	}
 }
 
 // exchange is one request's working state: who sent it, what the policy
