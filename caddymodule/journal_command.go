@@ -166,7 +166,7 @@ func (f *journalFlags) run(stdin io.Reader, stdout, stderr io.Writer, files []st
 				strconv.FormatBool(e.Observed), e.IP.String(), e.Network.String(), asnText(e.ASN), e.Org, e.Class,
 				strconv.Itoa(e.PaidBits), strconv.FormatBool(e.Held), strconv.Itoa(e.Status), e.Method, e.Path}
 			for i := range row {
-				row[i] = terminalText(row[i])
+				row[i] = spreadsheetText(terminalText(row[i]))
 			}
 			err = out.Write(row)
 		}
@@ -219,6 +219,17 @@ func terminalText(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// spreadsheetText keeps a spreadsheet from reading a CSV cell as a
+// formula (an organisation name or a method such as "=HYPERLINK(...)"
+// or "+1+1"): a cell that starts as one does is prefixed with an
+// apostrophe, as OWASP advises.
+func spreadsheetText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // escapeC1 writes the C1 control characters of a JSON line (which JSON

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/csv"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -157,6 +158,33 @@ func TestJournalCommandHostileFile(t *testing.T) {
 	}
 	if written != 0 || !strings.Contains(out, "aaaa00000000000000000007") || !strings.Contains(stderr, "1 unreadable") {
 		t.Fatalf("%d outputs of a hostile file, %d with terminal controls; want 0\nstdout %q\nstderr %q", tried, written, out, stderr)
+	}
+}
+
+// A CSV cell from the journal never starts as a spreadsheet formula: an
+// organisation name chosen by whoever registers the AS, a method that is
+// a valid token.
+func TestJournalCSVHasNoFormulas(t *testing.T) {
+	line := strings.Replace(journalLine("1796090400", "aaaa00000000000000000008", "spend", "198.51.100.9",
+		"198.51.100.0/24", 64500, "", "/sign"), `"org":"Org 64500"`, `"org":"=HYPERLINK(\"http://evil.example\",\"x\")"`, 1)
+	line = strings.Replace(line, `"method":"POST"`, `"method":"+1+1"`, 1)
+	out, _, err := runCommandWithInput(t, "journal", line+"\n", "--format", "csv", "-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("csv %q: %v", out, err)
+	}
+	cells, formulas := 0, 0
+	for _, cell := range rows[1] {
+		cells++
+		if cell != "" && strings.ContainsRune("=+-@", rune(cell[0])) {
+			formulas++
+		}
+	}
+	if formulas != 0 || rows[1][8] != `'=HYPERLINK("http://evil.example","x")` || rows[1][13] != "'+1+1" {
+		t.Fatalf("%d of %d cells start as a formula: %q", formulas, cells, rows[1])
 	}
 }
 
