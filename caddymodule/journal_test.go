@@ -36,7 +36,7 @@ func (p *signatureIDs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		var ids []string
 		for k, v := range r.Header {
-			if strings.EqualFold(strings.ReplaceAll(k, "_", "-"), "Rempart-Signature") {
+			if strings.EqualFold(strings.NewReplacer("_", "-", ".", "-").Replace(k), "Rempart-Signature") {
 				ids = append(ids, v...)
 			}
 		}
@@ -474,7 +474,7 @@ func TestTrailerCannotCarryAForgedSignatureID(t *testing.T) {
 				defer mu.Unlock()
 				requests++
 				for k, v := range r.Trailer {
-					if strings.EqualFold(strings.ReplaceAll(k, "_", "-"), "Rempart-Signature") && len(v) > 0 {
+					if strings.EqualFold(strings.NewReplacer("_", "-", ".", "-").Replace(k), "Rempart-Signature") && len(v) > 0 {
 						forged++
 						break
 					}

@@ -191,7 +191,7 @@ func (h *harness) backend(w http.ResponseWriter, r *http.Request) error {
 	h.mu.Lock()
 	var sig []string
 	for k, v := range r.Header {
-		if strings.EqualFold(strings.ReplaceAll(k, "_", "-"), SignatureHeader) {
+		if strings.EqualFold(strings.NewReplacer("_", "-", ".", "-").Replace(k), SignatureHeader) {
 			sig = append(sig, v...)
 		}
 	}

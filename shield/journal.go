@@ -59,9 +59,11 @@ func (a *action) forward(next Next) error {
 }
 
 // dropSignatureHeader removes from h every field a client could pass off
-// as the shield's SignatureHeader: any case, and with underscores for
-// dashes, which CGI, PHP and many frameworks read as the same name
-// (HTTP_REMPART_SIGNATURE).
+// as the shield's SignatureHeader: any case, and with underscores or dots
+// for dashes, which CGI, PHP and many frameworks read as the same name
+// (HTTP_REMPART_SIGNATURE). Caddy drops such names itself unless the
+// server's expected_underscore_headers or expected_dot_headers let them
+// through.
 func dropSignatureHeader(h http.Header) {
 	dropSignatureFields(h)
 	dropConnectionToken(h)
@@ -146,7 +148,7 @@ func isSignatureField(f string) bool {
 }
 
 // sameFieldName reports whether a and b, of one length, name the same
-// field to an upstream that ignores case and reads '_' as '-'.
+// field to an upstream that ignores case and reads '_' and '.' as '-'.
 func sameFieldName(a, b string) bool {
 	for i := range len(a) {
 		if foldFieldByte(a[i]) != foldFieldByte(b[i]) {
@@ -158,7 +160,7 @@ func sameFieldName(a, b string) bool {
 
 func foldFieldByte(c byte) byte {
 	switch {
-	case c == '_':
+	case c == '_', c == '.':
 		return '-'
 	case 'A' <= c && c <= 'Z':
 		return c + 'a' - 'A'

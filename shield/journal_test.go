@@ -2,6 +2,7 @@ package shield
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -117,12 +118,13 @@ func TestSpoofedSignatureHeaderNeverReachesThePetition(t *testing.T) {
 	spellings := []string{
 		"Rempart-Signature", "rempart-signature", "REMPART-SIGNATURE", "Rempart_Signature",
 		"rempart_signature", "REMPART_SIGNATURE", "Rempart-signature", "rEMPART_sIGNATURE",
+		"Rempart.Signature", "rempart.signature",
 	}
 	for _, observe := range []bool{false, true} {
 		h := newHarness(t, setup{protect: []string{"POST /sign"}, observe: observe, journal: true})
 		tried, reached := 0, 0
 		for i, field := range spellings {
-			b := h.browser("203.0.113."+string(rune('1'+i)), 64500, "")
+			b := h.browser("203.0.113."+strconv.Itoa(i+1), 64500, "")
 			if !observe {
 				b.pass("/")
 			}

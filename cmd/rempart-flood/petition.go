@@ -135,7 +135,7 @@ func (p *countingPetition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *countingPetition) checkID(t *moveTraffic, h http.Header, signature bool) {
 	var ids []string
 	for name, values := range h {
-		if strings.EqualFold(strings.ReplaceAll(name, "_", "-"), signatureField) {
+		if strings.EqualFold(strings.NewReplacer("_", "-", ".", "-").Replace(name), signatureField) {
 			ids = append(ids, values...)
 		}
 	}
