@@ -88,6 +88,11 @@ type line struct {
 	Error      string          `json:"error"`
 }
 
+// loggerField is how a journal line names its logger. A line of another
+// log holds the logger's name only in a string, where its quotes are
+// escaped: an access log's URI can name the journal, not write this.
+var loggerField = []byte(`"logger":"` + LoggerName + `"`)
+
 // ErrNotJournal is Parse's answer for a line of another log.
 var ErrNotJournal = errors.New("not a journal line")
 
@@ -101,7 +106,7 @@ func Parse(b []byte) (Entry, error) {
 	}
 	var l line
 	if err := json.Unmarshal(b, &l); err != nil {
-		if !bytes.Contains(b, []byte(LoggerName)) {
+		if !bytes.Contains(b, loggerField) {
 			return Entry{}, ErrNotJournal
 		}
 		return Entry{}, fmt.Errorf("journal line: %w", err)
@@ -220,7 +225,7 @@ func Read(r io.Reader, fn func(e Entry, raw []byte) error) (Stats, error) {
 			st.Lines++
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
-			journal := bytes.Contains(b[:min(len(b), 512)], []byte(LoggerName))
+			journal := bytes.Contains(b[:min(len(b), 512)], loggerField)
 			for errors.Is(err, bufio.ErrBufferFull) {
 				_, err = br.ReadSlice('\n') // the rest of the line, unread
 			}

@@ -212,3 +212,31 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// TestReadLongLineNamingTheJournal: a client makes an access log line over
+// MaxLine (a big header) whose URI names the journal's logger; it is
+// another log's line, not an unreadable journal line that rempart journal
+// reports to the staff.
+func TestReadLongLineNamingTheJournal(t *testing.T) {
+	access := func(uri string) string {
+		return `{"level":"info","ts":1796168790.5,"logger":"http.log.access.log0","msg":"handled request","request":{"remote_ip":"203.0.113.7","remote_port":"40000","client_ip":"203.0.113.7","proto":"HTTP/1.1","method":"GET","host":"petition.example.org","uri":"` +
+			uri + `","headers":{"X-Pad":["` + strings.Repeat("a", MaxLine) + `"]}}}`
+	}
+	for _, tc := range []struct {
+		name, line     string
+		wantUnreadable int
+	}{
+		{"uri naming the logger", access("/" + LoggerName), 0},
+		{"uri quoting the logger's field", access(`/\"logger\":\"` + LoggerName + `\"`), 0},
+		{"a journal line cut short", `{"level":"info","ts":1796168790,"logger":"` + LoggerName + `","path":"` + strings.Repeat("y", MaxLine), 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const tried = 100
+			log := strings.Repeat(tc.line+"\n", tried) + sampleLine + "\n"
+			st, err := Read(strings.NewReader(log), func(Entry, []byte) error { return nil })
+			if err != nil || st.Lines != tried+1 || st.Entries != 1 || st.Unreadable != tc.wantUnreadable*tried {
+				t.Fatalf("%d long lines: %+v, %v; want %d unreadable", tried, st, err, tc.wantUnreadable*tried)
+			}
+		})
+	}
+}
