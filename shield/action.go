@@ -217,7 +217,9 @@ func (a *action) observe(next Next) error {
 	}
 	a.shadow()
 	if a.held != nil {
-		if sub, ok, _ := a.s.cfg.State.Stash.Take(a.r.Context(), a.held.id, a.c.binding, a.now); ok {
+		// A take the store does not answer goes on with the copy read,
+		// as in enforce: the signature is not lost for an outage.
+		if sub, ok, _ := a.takeHeld(); ok {
 			clearCookie(a.w, a.r, replayCookie, a.r.URL.Path)
 			restoreSubmission(a.r, &sub)
 		}

@@ -70,3 +70,42 @@ func TestUnansweredTakeLosesNothing(t *testing.T) {
 		})
 	}
 }
+
+// A submission held in enforce mode and released by its re-post in observe
+// mode (a switch between the two, or two instances on one store in a
+// rollout) is not lost when the store does not answer the take: observe
+// mode lets every request through, and this one is the held signature.
+func TestObserveModeUnansweredTakeLosesNothing(t *testing.T) {
+	for _, made := range []bool{true, false} {
+		t.Run(fmt.Sprintf("take made %v", made), func(t *testing.T) {
+			state, err := NewState(StateConfig{SpentSize: 1 << 10, Stash: challenge.StashConfig{MaxEntries: 64, MaxBytes: 1 << 20}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stash := &unansweredTake{Stash: state.Stash, made: made}
+			state.Stash = stash
+			enforce := newHarness(t, setup{protect: []string{"POST /sign"}, state: state})
+			observe := newHarness(t, setup{protect: []string{"POST /sign"}, state: state, observe: true})
+			signer := enforce.browser("198.51.100.7", 64496, "")
+			held := signer.do(http.MethodPost, "/sign", signBody)
+			if held.Code != StatusChallenge {
+				t.Fatalf("signer: %d, want a challenge", held.Code)
+			}
+			verify := signer.solve(held)
+			signer.h = observe
+			stash.armed.Store(true)
+			w := signer.follow(verify, "")
+			sent := 0
+			for _, f := range observe.forwarded {
+				if f.Method == http.MethodPost && f.Path == "/sign" && f.Body == signBody {
+					sent++
+				}
+			}
+			t.Logf("held submission released in observe mode, take unanswered: 1 re-post, %d forwarded, %d of them the held signature, expected 1 (answer %d)",
+				len(observe.forwarded), sent, w.Code)
+			if sent != 1 || w.Code != http.StatusOK {
+				t.Fatalf("forwarded %+v, answer %d; want the held POST once", observe.forwarded, w.Code)
+			}
+		})
+	}
+}
