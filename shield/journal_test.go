@@ -2,6 +2,7 @@ package shield
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -274,5 +275,30 @@ func TestJournalSaysTheHeldSignaturesMethod(t *testing.T) {
 	}
 	if wrong != 0 {
 		t.Fatalf("%d held signatures released, %d journal lines with another method than the petition got; want 0", tried, wrong)
+	}
+}
+
+// An observer that panics (a bug of its own) is not called again by the
+// recover that reports a request the next handler gave up on: one
+// outcome, one report.
+func TestPanickingObserverReportsOnce(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}})
+	b := h.browser("203.0.113.70", 64500, "")
+	b.pass("/")
+	calls := 0
+	h.shield.cfg.Observer = func(*http.Request, *Outcome) {
+		calls++
+		panic("observer bug")
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the observer's panic did not reach the caller")
+			}
+		}()
+		_ = h.shield.Serve(httptest.NewRecorder(), b.request(http.MethodGet, "/", ""), b.id, h.backend)
+	}()
+	if calls != 1 {
+		t.Fatalf("the observer was called %d times for one request, want 1", calls)
 	}
 }

@@ -164,16 +164,20 @@ func (s *Shield) Serve(w http.ResponseWriter, r *http.Request, id Identity, next
 	x.c = s.client(r, id)
 	now := s.cfg.Now()
 	x.out = Outcome{Method: r.Method, Path: r.URL.Path, Client: id, Network: x.c.binding.Network, Time: now}
+	finished := false
 	defer func() {
 		// Caddy's proxy gives up on a request whose client went away
 		// while its answer was copied (a panic with http.ErrAbortHandler):
-		// what the shield did, a signature forwarded, still counts.
+		// what the shield did, a signature forwarded, still counts, once.
 		if p := recover(); p != nil {
-			s.finish(r, &x.out)
+			if !finished {
+				s.finish(r, &x.out)
+			}
 			panic(p)
 		}
 	}()
 	err := s.serve(w, r, x, next, now)
+	finished = true
 	s.finish(r, &x.out)
 	*x = exchange{} // keep nothing of this request in the pool
 	exchanges.Put(x)
