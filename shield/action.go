@@ -190,6 +190,17 @@ func (a *action) forwardSignature(next Next, sub *challenge.Submission) error {
 // observe lets the request through, recording what enforce would do.
 func (a *action) observe(next Next) error {
 	a.out.Observed = true
+	// A held submission is taken first, as enforce takes it before it
+	// spends a credit: a re-post whose submission is already gone (sent by
+	// a concurrent one) would be refused there, and spends nothing. A take
+	// the store does not answer goes on with the copy read, as in enforce:
+	// the signature is not lost for an outage.
+	var sub challenge.Submission
+	taken, gone := false, false
+	if a.held != nil {
+		sub, taken, _ = a.takeHeld()
+		gone = !taken
+	}
 	switch a.dec.Action {
 	case policies.ActionDeny:
 		a.out.Action = ActionDeny
@@ -198,13 +209,18 @@ func (a *action) observe(next Next) error {
 		if a.dec.Signature {
 			a.out.Action = ActionSpend
 		}
+		if a.dec.Signature && gone {
+			a.out.Action, a.out.Reason = ActionRefuse, "held submission expired or already sent"
+		}
 	default:
 		pass, ok := a.validPass()
+		worth := a.dec.Signature && ok && a.credits(pass) > 0 && pass.Difficulty >= a.required()
 		switch {
 		case !a.dec.Signature && ok && pass.Difficulty >= a.capped(a.dec.Difficulty):
 			a.out.Action = ActionPass
-		case a.dec.Signature && ok && a.credits(pass) > 0 && pass.Difficulty >= a.required() &&
-			a.shadowSpend(pass):
+		case worth && gone:
+			a.out.Action, a.out.Reason = ActionRefuse, "held submission expired or already sent"
+		case worth && a.shadowSpend(pass):
 			a.out.Action = ActionSpend
 			a.paidWith(pass)
 		case embeddedElsewhere(a.r):
@@ -216,13 +232,9 @@ func (a *action) observe(next Next) error {
 		}
 	}
 	a.shadow()
-	if a.held != nil {
-		// A take the store does not answer goes on with the copy read,
-		// as in enforce: the signature is not lost for an outage.
-		if sub, ok, _ := a.takeHeld(); ok {
-			clearCookie(a.w, a.r, replayCookie, a.r.URL.Path)
-			restoreSubmission(a.r, &sub)
-		}
+	if taken {
+		clearCookie(a.w, a.r, replayCookie, a.r.URL.Path)
+		restoreSubmission(a.r, &sub)
 	}
 	return a.forward(next)
 }

@@ -58,6 +58,8 @@ type setup struct {
 	formOrigins []string
 	// journal keeps the journal's lines in harness.journal.
 	journal bool
+	// credits is what a pass buys (1 when 0).
+	credits int
 	// upstreamStatus is what the backend answers (200 when 0).
 	upstreamStatus int
 }
@@ -99,7 +101,7 @@ func newHarness(t testing.TB, cfg setup) *harness {
 		method, path, _ := strings.Cut(p, " ")
 		sigs = append(sigs, policies.Endpoint{Method: method, Path: path})
 	}
-	opts := policies.ParseOptions{Defaults: policies.Defaults{Difficulty: cfg.difficulty, Credits: 1}, Signatures: sigs}
+	opts := policies.ParseOptions{Defaults: policies.Defaults{Difficulty: cfg.difficulty, Credits: max(cfg.credits, 1)}, Signatures: sigs}
 	limits, err := policies.LimitsPolicy(cfg.limits, "limits", opts)
 	if err != nil {
 		t.Fatal(err)

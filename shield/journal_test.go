@@ -1,13 +1,18 @@
 package shield
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/rempart/rempart/challenge"
+	"github.com/rempart/rempart/store"
 )
 
 // journalLines returns the journal's lines as maps of their fields.
@@ -300,5 +305,51 @@ func TestPanickingObserverReportsOnce(t *testing.T) {
 	}()
 	if calls != 1 {
 		t.Fatalf("the observer was called %d times for one request, want 1", calls)
+	}
+}
+
+// takenByAnother is a stash in which every take finds its submission gone,
+// as the loser of two re-posts of one held submission sent at once does:
+// the other took it between this one's check and its take.
+type takenByAnother struct{ store.Stash }
+
+func (s takenByAnother) Take(ctx context.Context, id string, b challenge.Binding, now time.Time) (challenge.Submission, bool, error) {
+	_, _, err := s.Stash.Take(ctx, id, b, now)
+	return challenge.Submission{}, false, err
+}
+
+// In observe mode a held submission's re-post takes the submission before
+// it spends a credit, as enforce does: one whose submission another
+// re-post took first is journalled as refused (enforce answers it 410),
+// and spends nothing.
+func TestObserveModeReleasesBeforeItSpends(t *testing.T) {
+	h := newHarness(t, setup{protect: []string{"POST /sign"}, credits: 2, journal: true})
+	b := h.browser("203.0.113.80", 64500, "")
+	held := b.do(http.MethodPost, "/sign", "name=Fay")
+	if held.Code != StatusChallenge {
+		t.Fatalf("signature without a pass: %d", held.Code)
+	}
+	proof := b.solveProof(held)
+	if v := b.sendProof(proof); v.Code != http.StatusTemporaryRedirect {
+		t.Fatalf("verify: %d", v.Code)
+	}
+	h.shield.cfg.Observe = true
+	h.state.Stash = takenByAnother{h.state.Stash}
+	b.do(http.MethodPost, "/sign", proof.Form.Encode())
+	h.state.Stash = h.state.Stash.(takenByAnother).Stash
+	h.shield.cfg.Observe = false
+	lines := journalLines(h.journal)
+	if len(lines) != 1 || lines[0]["verdict"] != "refuse" {
+		t.Errorf("the re-post that lost the take journalled %v, want one refuse", lines)
+	}
+	// The pass's two credits are both still there, as enforce would have
+	// left them (new signatures: the lost submission's cookie dropped).
+	delete(b.cookies, replayCookie)
+	before := h.forwardedCount()
+	for i := range 2 {
+		b.do(http.MethodPost, "/sign", "name=Fay"+strconv.Itoa(i))
+	}
+	if n := h.forwardedCount() - before; n != 2 {
+		t.Errorf("the pass signed %d times after, want its 2 credits", n)
 	}
 }
