@@ -47,6 +47,30 @@ func (p *signatureIDs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, "petition")
 }
 
+// ids returns every value the petition got, signature by signature.
+func (p *signatureIDs) ids() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []string
+	for _, got := range p.seen {
+		ids = append(ids, got...)
+	}
+	return ids
+}
+
+// runJournalCommand runs `rempart journal args...` as Caddy's command line
+// registers it.
+func runJournalCommand(args ...string) (stdout, stderr string, err error) {
+	cmd := &cobra.Command{Use: "journal", SilenceUsage: true, SilenceErrors: true}
+	caddycmd.Commands()["journal"].CobraFunc(cmd)
+	var out, errOut strings.Builder
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err = cmd.Execute()
+	return out.String(), errOut.String(), err
+}
+
 // journalClient is a browser behind the trusted proxy, sending from ip,
 // which also writes forged values into the petition's header field.
 type journalClient struct {
@@ -120,6 +144,37 @@ func (j *journalClient) solve(page string) {
 	}
 }
 
+// journalLogs are the README's global log options that keep the journal,
+// in file, apart from the default log.
+func journalLogs(file string) string {
+	return fmt.Sprintf(`
+		log journal {
+			include http.handlers.rempart.journal
+			output file %s
+			format json
+		}
+		log default {
+			exclude http.handlers.rempart.journal
+		}`, file)
+}
+
+// startJournalShield loads a test Caddy with global options global, whose
+// shield (difficulty 8, POST /sign protected, site, and options) guards
+// the petition at upstream, a URL.
+func startJournalShield(t *testing.T, site, global, options, upstream string) {
+	t.Helper()
+	initTestCaddy(t, testCaddyfile(t.TempDir(), global, fmt.Sprintf(`
+	http://localhost:9180 {
+		rempart {
+			difficulty 8
+			protect POST /sign
+			site %s
+			%s
+		}
+		reverse_proxy %s
+	}`, site, options, strings.TrimPrefix(upstream, "http://"))))
+}
+
 // readJournal returns the lines of the journal file of site.
 func readJournal(t *testing.T, file, site string) []map[string]any {
 	t.Helper()
@@ -166,24 +221,7 @@ func TestJournalInRealCaddy(t *testing.T) {
 				option = "journal off"
 			}
 			site := testSite(t)
-			initTestCaddy(t, testCaddyfile(t.TempDir(), trustForwardedFor+fmt.Sprintf(`
-		log journal {
-			include http.handlers.rempart.journal
-			output file %s
-			format json
-		}
-		log default {
-			exclude http.handlers.rempart.journal
-		}`, file), fmt.Sprintf(`
-	http://localhost:9180 {
-		rempart {
-			difficulty 8
-			protect POST /sign
-			site %s
-			%s
-		}
-		reverse_proxy %s
-	}`, site, option, strings.TrimPrefix(srv.URL, "http://"))))
+			startJournalShield(t, site, trustForwardedFor+journalLogs(file), option, srv.URL)
 
 			// One signs with a pass bought on a page, then reads a page.
 			reader := newJournalClient(t, "203.0.113.7")
@@ -242,18 +280,12 @@ func TestJournalInRealCaddy(t *testing.T) {
 
 			// rempart journal finds the second signer's network's batch in
 			// the file Caddy wrote.
-			registered := caddycmd.Commands()["journal"]
-			cmd := &cobra.Command{Use: "journal", SilenceUsage: true, SilenceErrors: true}
-			registered.CobraFunc(cmd)
-			var out, stderr strings.Builder
-			cmd.SetOut(&out)
-			cmd.SetErr(&stderr)
-			cmd.SetArgs([]string{"--site", site, "--network", "198.51.100.0/24", "--format", "ids", file})
-			if err := cmd.Execute(); err != nil {
+			out, stderr, err := runJournalCommand("--site", site, "--network", "198.51.100.0/24", "--format", "ids", file)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if out.String() != ids[1]+"\n" || !strings.Contains(stderr.String(), "2 signatures, 1 match") {
-				t.Fatalf("rempart journal --network 198.51.100.0/24: %q (%s), want %s", out.String(), stderr.String(), ids[1])
+			if out != ids[1]+"\n" || !strings.Contains(stderr, "2 signatures, 1 match") {
+				t.Fatalf("rempart journal --network 198.51.100.0/24: %q (%s), want %s", out, stderr, ids[1])
 			}
 		})
 	}
@@ -276,16 +308,7 @@ func TestConnectionHeaderCannotStripTheSignatureID(t *testing.T) {
 			petition := &signatureIDs{}
 			srv := httptest.NewServer(petition)
 			t.Cleanup(srv.Close)
-			initTestCaddy(t, testCaddyfile(t.TempDir(), trustForwardedFor, fmt.Sprintf(`
-	http://localhost:9180 {
-		rempart {
-			difficulty 8
-			protect POST /sign
-			site %s
-			mode %s
-		}
-		reverse_proxy %s
-	}`, testSite(t), mode, strings.TrimPrefix(srv.URL, "http://"))))
+			startJournalShield(t, testSite(t), trustForwardedFor, "mode "+mode, srv.URL)
 
 			for i, connection := range connections {
 				c := newJournalClient(t, fmt.Sprintf("198.51.100.%d", i+1))
@@ -332,24 +355,7 @@ func TestLongRequestFieldsKeepTheJournalReadable(t *testing.T) {
 			// A site whose users carry large cookies raises Caddy's 16 KiB
 			// header limit.
 			servers := strings.Replace(trustForwardedFor, "servers {", "servers {\n\t\t\tmax_header_size 1MB", 1)
-			initTestCaddy(t, testCaddyfile(t.TempDir(), servers+fmt.Sprintf(`
-		log journal {
-			include http.handlers.rempart.journal
-			output file %s
-			format json
-		}
-		log default {
-			exclude http.handlers.rempart.journal
-		}`, file), fmt.Sprintf(`
-	http://localhost:9180 {
-		rempart {
-			difficulty 8
-			protect POST /sign
-			site %s
-			mode %s
-		}
-		reverse_proxy %s
-	}`, site, mode, strings.TrimPrefix(srv.URL, "http://"))))
+			startJournalShield(t, site, servers+journalLogs(file), "mode "+mode, srv.URL)
 
 			// The long signature first, then an ordinary one.
 			tried := 0
@@ -368,25 +374,13 @@ func TestLongRequestFieldsKeepTheJournalReadable(t *testing.T) {
 					t.Fatalf("signature %d answered %d", tried, status)
 				}
 			}
-			petition.mu.Lock()
-			var ids []string
-			for _, got := range petition.seen {
-				ids = append(ids, got...)
-			}
-			petition.mu.Unlock()
+			ids := petition.ids()
 
-			registered := caddycmd.Commands()["journal"]
-			cmd := &cobra.Command{Use: "journal", SilenceUsage: true, SilenceErrors: true}
-			registered.CobraFunc(cmd)
-			var out, stderr strings.Builder
-			cmd.SetOut(&out)
-			cmd.SetErr(&stderr)
-			cmd.SetArgs([]string{"--site", site, "--format", "ids", file})
-			err := cmd.Execute()
-			found := strings.Fields(out.String())
+			out, stderr, err := runJournalCommand("--site", site, "--format", "ids", file)
+			found := strings.Fields(out)
 			if err != nil || !slices.Equal(found, ids) || len(ids) != tried {
-				t.Fatalf("%d signatures tried, %d reached the petition, rempart journal found %d (%v); want %d",
-					tried, len(ids), len(found), err, tried)
+				t.Fatalf("%d signatures tried, %d reached the petition, rempart journal found %d (%v, %s); want %d",
+					tried, len(ids), len(found), err, stderr, tried)
 			}
 		})
 	}
@@ -437,25 +431,13 @@ func TestOtherLogsLongLinesKeepTheJournalReadable(t *testing.T) {
 			t.Fatalf("signature %d answered %d", tried, status)
 		}
 	}
-	petition.mu.Lock()
-	var ids []string
-	for _, got := range petition.seen {
-		ids = append(ids, got...)
-	}
-	petition.mu.Unlock()
+	ids := petition.ids()
 
-	registered := caddycmd.Commands()["journal"]
-	cmd := &cobra.Command{Use: "journal", SilenceUsage: true, SilenceErrors: true}
-	registered.CobraFunc(cmd)
-	var out, stderr strings.Builder
-	cmd.SetOut(&out)
-	cmd.SetErr(&stderr)
-	cmd.SetArgs([]string{"--site", site, "--format", "ids", file})
-	err = cmd.Execute()
-	found := strings.Fields(out.String())
+	out, stderr, err := runJournalCommand("--site", site, "--format", "ids", file)
+	found := strings.Fields(out)
 	if err != nil || !slices.Equal(found, ids) || len(ids) != tried {
-		t.Fatalf("%d signatures tried, %d reached the petition, rempart journal found %d (%v); want %d",
-			tried, len(ids), len(found), err, tried)
+		t.Fatalf("%d signatures tried, %d reached the petition, rempart journal found %d (%v, %s); want %d",
+			tried, len(ids), len(found), err, stderr, tried)
 	}
 }
 
@@ -481,16 +463,7 @@ func TestTrailerCannotCarryAForgedSignatureID(t *testing.T) {
 				}
 			}))
 			t.Cleanup(srv.Close)
-			initTestCaddy(t, testCaddyfile(t.TempDir(), trustForwardedFor, fmt.Sprintf(`
-	http://localhost:9180 {
-		rempart {
-			difficulty 8
-			protect POST /sign
-			site %s
-			mode %s
-		}
-		reverse_proxy %s
-	}`, testSite(t), mode, strings.TrimPrefix(srv.URL, "http://"))))
+			startJournalShield(t, testSite(t), trustForwardedFor, "mode "+mode, srv.URL)
 
 			c := newJournalClient(t, "198.51.100.9")
 			if mode == "enforce" {
@@ -545,24 +518,7 @@ func TestAbortedAnswerStillJournalled(t *testing.T) {
 			}))
 			t.Cleanup(srv.Close)
 			site := testSite(t)
-			initTestCaddy(t, testCaddyfile(t.TempDir(), trustForwardedFor+fmt.Sprintf(`
-		log journal {
-			include http.handlers.rempart.journal
-			output file %s
-			format json
-		}
-		log default {
-			exclude http.handlers.rempart.journal
-		}`, file), fmt.Sprintf(`
-	http://localhost:9180 {
-		rempart {
-			difficulty 8
-			protect POST /sign
-			site %s
-			mode %s
-		}
-		reverse_proxy %s
-	}`, site, mode, strings.TrimPrefix(srv.URL, "http://"))))
+			startJournalShield(t, site, trustForwardedFor+journalLogs(file), "mode "+mode, srv.URL)
 
 			tried := cap(gone)
 			before := metricstest.Scrape(t, http.DefaultClient, "http://localhost:2999/metrics")
