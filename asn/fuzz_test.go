@@ -14,7 +14,7 @@ import (
 
 // checkParsed holds for every input: an error names the input, and a
 // table answers lookups without panicking, with clean organisation names
-// (see cleanOrg).
+// (see CleanText).
 func checkParsed(t *testing.T, tbl *Table, err error, name string) {
 	t.Helper()
 	if err != nil {
@@ -24,7 +24,7 @@ func checkParsed(t *testing.T, tbl *Table, err error, name string) {
 		return
 	}
 	for _, a := range []string{"0.0.0.0", "1.2.3.4", "255.255.255.255", "::", "2001:db8::1", "::ffff:1.2.3.4"} {
-		if info, _ := tbl.Lookup(mustAddr(a)); cleanOrg(info.Org) != info.Org {
+		if info, _ := tbl.Lookup(mustAddr(a)); CleanText(info.Org) != info.Org {
 			t.Fatalf("Lookup(%s): organisation %q is not clean", a, info.Org)
 		}
 	}

@@ -139,7 +139,7 @@ func (o *orgField) UnmarshalMaxMindDBCursor(c mmdbdata.Cursor) (mmdbdata.Cursor,
 	if o.load.orgBytes += len(s); o.load.orgBytes > len(o.load.section) {
 		return mmdbdata.Cursor{}, errStringsOverlap
 	}
-	s = cleanOrg(s)
+	s = CleanText(s)
 	o.load.orgs[off] = s
 	o.s = s
 	return next, nil

@@ -41,7 +41,7 @@ func (ri *rangeInserter) insert(startText, endText, asnText, org string) error {
 	if asn == 0 {
 		return nil
 	}
-	info := Info{ASN: asn, Org: cleanOrg(strings.TrimSpace(org))}
+	info := Info{ASN: asn, Org: CleanText(strings.TrimSpace(org))}
 	ri.prefixes = netipx.IPRangeFrom(start, end).AppendPrefixes(ri.prefixes[:0])
 	for _, pfx := range ri.prefixes {
 		if err := ri.b.insert(pfx, info); err != nil {

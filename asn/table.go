@@ -18,18 +18,19 @@ type Info struct {
 	ASN uint32
 	// Org is the organisation name as the database spells it, with
 	// control characters but tab, bidirectional controls and invalid
-	// UTF-8 replaced by U+FFFD (see cleanOrg); it may be empty.
+	// UTF-8 replaced by U+FFFD (see CleanText); it may be empty.
 	Org string
 }
 
-// cleanOrg replaces, in an organisation name, each character that must
-// not reach staff's screens with U+FFFD: a name is chosen by whoever
-// registers an AS, and shown in terminals, logs and the dashboard, where
-// a newline would forge a line of output, an escape sequence drive the
-// terminal, and a bidirectional control reorder what is shown. Invalid
-// UTF-8 is replaced too; a tab, which real descriptions hold, is kept.
-// A clean name is returned as is.
-func cleanOrg(s string) string {
+// CleanText replaces, in text an outsider wrote, each character that must
+// not reach staff's screens with U+FFFD: an organisation name is chosen by
+// whoever registers an AS (a request's path by whoever sends it), and
+// shown in terminals, logs and the dashboard, where a newline would forge
+// a line of output, an escape sequence drive the terminal, and a
+// bidirectional control reorder what is shown. Invalid UTF-8 is replaced
+// too; a tab, which real descriptions hold, is kept. A clean text is
+// returned as is.
+func CleanText(s string) string {
 	clean := true
 	for i := 0; i < len(s) && clean; i++ {
 		clean = s[i] >= 0x20 && s[i] < 0x7f || s[i] == '\t'

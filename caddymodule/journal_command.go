@@ -160,13 +160,13 @@ func (f *journalFlags) run(stdin io.Reader, stdout, stderr io.Writer, files []st
 		case "json":
 			_, err = fmt.Fprintf(stdout, "%s\n", escapeC1(raw))
 		case "ids":
-			_, err = fmt.Fprintln(stdout, terminalText(e.ID))
+			_, err = fmt.Fprintln(stdout, asn.CleanText(e.ID))
 		case "csv":
 			row := []string{e.Time.UTC().Format(time.RFC3339Nano), e.Site, e.ID, e.Verdict,
 				strconv.FormatBool(e.Observed), e.IP.String(), e.Network.String(), asnText(e.ASN), e.Org, e.Class,
 				strconv.Itoa(e.PaidBits), strconv.FormatBool(e.Held), strconv.Itoa(e.Status), e.Method, e.Path}
 			for i := range row {
-				row[i] = spreadsheetText(terminalText(row[i]))
+				row[i] = spreadsheetText(asn.CleanText(row[i]))
 			}
 			err = out.Write(row)
 		}
@@ -192,7 +192,7 @@ func (f *journalFlags) run(stdin io.Reader, stdout, stderr io.Writer, files []st
 	fmt.Fprintf(stderr, "journal: %d file(s), %d lines, %d signatures, %d match\n", len(files), total.Lines, total.Entries, matched)
 	if total.Unreadable > 0 {
 		// Why a line is unreadable may quote its id.
-		fmt.Fprintf(stderr, "journal: %d unreadable journal lines, the first at %s\n", total.Unreadable, terminalText(total.FirstUnreadable))
+		fmt.Fprintf(stderr, "journal: %d unreadable journal lines, the first at %s\n", total.Unreadable, asn.CleanText(total.FirstUnreadable))
 	}
 	return nil
 }
@@ -209,18 +209,6 @@ func readJournalFile(stdin io.Reader, name string, fn func(journal.Entry, []byte
 	return journal.Read(file, fn)
 }
 
-// terminalText replaces what a terminal would act on (control characters,
-// a path's %1b decoded) with U+FFFD, as the ASN loader does for
-// organisation names: the journal's values come from requests.
-func terminalText(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return unicode.ReplacementChar
-		}
-		return r
-	}, s)
-}
-
 // spreadsheetText keeps a spreadsheet from reading a CSV cell as a
 // formula (an organisation name or a method such as "=HYPERLINK(...)"
 // or "+1+1"): a cell that starts as one does is prefixed with an
@@ -233,13 +221,14 @@ func spreadsheetText(s string) string {
 }
 
 // escapeC1 writes the C1 control characters of a JSON line (which JSON
-// allows unescaped in strings, and some terminals act on) as \u escapes,
+// allows unescaped in strings, and some terminals act on) and its
+// bidirectional controls (which reorder what is shown) as \u escapes,
 // a byte that is not UTF-8 (a lone 0x9b is CSI to a terminal in 8-bit
 // mode; encoding/json reads it as U+FFFD) as \ufffd, and a carriage
 // return (JSON whitespace, which sends the cursor back over the line) as a
 // space: the line means the same.
 func escapeC1(line []byte) []byte {
-	if utf8.Valid(line) && !bytes.ContainsFunc(line, func(r rune) bool { return r == '\r' || r >= 0x7f && r <= 0x9f }) {
+	if utf8.Valid(line) && !bytes.ContainsFunc(line, func(r rune) bool { return r == '\r' || escapedInJSON(r) }) {
 		return line
 	}
 	var b bytes.Buffer
@@ -250,7 +239,7 @@ func escapeC1(line []byte) []byte {
 			b.WriteString(`\ufffd`)
 		case r == '\r':
 			b.WriteByte(' ')
-		case r >= 0x7f && r <= 0x9f:
+		case escapedInJSON(r):
 			fmt.Fprintf(&b, "\\u%04x", r)
 		default:
 			b.Write(line[i : i+size])
@@ -265,4 +254,9 @@ func asnText(n uint32) string {
 		return ""
 	}
 	return "AS" + strconv.FormatUint(uint64(n), 10)
+}
+
+// escapedInJSON reports whether escapeC1 writes r as a \u escape.
+func escapedInJSON(r rune) bool {
+	return r >= 0x7f && r <= 0x9f || unicode.Is(unicode.Bidi_Control, r)
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -122,8 +123,8 @@ func TestJournalCommand(t *testing.T) {
 }
 
 func TestEscapeC1(t *testing.T) {
-	in := []byte(`{"org":"a` + "\u009b" + `2Jb"}`)
-	if got, want := string(escapeC1(in)), `{"org":"a\u009b2Jb"}`; got != want {
+	in := []byte(`{"org":"a` + "\u009b" + `2Jb` + "\u202e" + `"}`)
+	if got, want := string(escapeC1(in)), `{"org":"a\u009b2Jb\u202e"}`; got != want {
 		t.Fatalf("escapeC1 = %s, want %s", got, want)
 	}
 }
@@ -140,7 +141,7 @@ func TestJournalCommandHostileFile(t *testing.T) {
 		"198.51.100.0/24", 64500, "", "/sign"), `"ip":"198.51.100.10"`, `"ip":"nowhere"`, 1)
 	unreadable = strings.Replace(unreadable, `\\u`, `\u`, -1) // %q escaped the backslashes
 	printed := strings.Replace(journalLine("1796090400", "aaaa00000000000000000007", "spend", "198.51.100.9",
-		"198.51.100.0/24", 64500, "", "/sign"), `"org":"Org 64500"`, "\"org\":\"Org \x9b2J\"\r", 1)
+		"198.51.100.0/24", 64500, "", "/sign"), `"org":"Org 64500"`, "\"org\":\"Org \x9b2J\u202edesrever\"\r", 1)
 	file := filepath.Join(t.TempDir(), "signatures.log")
 	if err := os.WriteFile(file, []byte(unreadable+"\n"+printed+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -189,14 +190,15 @@ func TestJournalCSVHasNoFormulas(t *testing.T) {
 }
 
 // hasTerminalControl reports whether s holds a C0 control other than a
-// line feed, or a C1 control, as a character or as a lone byte.
+// line feed, or a C1 control, as a character or as a lone byte, or a
+// bidirectional control.
 func hasTerminalControl(s string) bool {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			r = rune(s[i])
 		}
-		if r < 0x20 && r != '\n' || r >= 0x7f && r <= 0x9f {
+		if r < 0x20 && r != '\n' || r >= 0x7f && r <= 0x9f || unicode.Is(unicode.Bidi_Control, r) {
 			return true
 		}
 		i += size
