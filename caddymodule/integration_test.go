@@ -124,7 +124,17 @@ func startShieldWith(t *testing.T, storage, options string) (*caddytest.Tester, 
 	be := &backend{}
 	srv := httptest.NewServer(be)
 	t.Cleanup(srv.Close)
-	tester := initTestCaddy(t, testCaddyfile(storage, "", fmt.Sprintf(`
+	tester := initTestCaddy(t, testCaddyfile(storage, "", shieldSite(testSite(t), options, srv.URL)))
+	// Follow no redirect: each test looks at the shield's answers one by one.
+	tester.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return tester, be
+}
+
+// shieldSite is the test Caddy's site block: a shield (difficulty 8,
+// POST /sign protected, its state named site, and options) in front of
+// the petition at upstream, a URL.
+func shieldSite(site, options, upstream string) string {
+	return fmt.Sprintf(`
 	http://localhost:9180 {
 		rempart {
 			difficulty 8
@@ -133,10 +143,7 @@ func startShieldWith(t *testing.T, storage, options string) (*caddytest.Tester, 
 			%s
 		}
 		reverse_proxy %s
-	}`, testSite(t), options, strings.TrimPrefix(srv.URL, "http://"))))
-	// Follow no redirect: each test looks at the shield's answers one by one.
-	tester.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return tester, be
+	}`, site, options, strings.TrimPrefix(upstream, "http://"))
 }
 
 func do(t *testing.T, c *http.Client, method, target string, form url.Values, header ...string) (*http.Response, string) {

@@ -163,16 +163,20 @@ func journalLogs(file string) string {
 // the petition at upstream, a URL.
 func startJournalShield(t *testing.T, site, global, options, upstream string) {
 	t.Helper()
-	initTestCaddy(t, testCaddyfile(t.TempDir(), global, fmt.Sprintf(`
-	http://localhost:9180 {
-		rempart {
-			difficulty 8
-			protect POST /sign
-			site %s
-			%s
-		}
-		reverse_proxy %s
-	}`, site, options, strings.TrimPrefix(upstream, "http://"))))
+	initTestCaddy(t, testCaddyfile(t.TempDir(), global, shieldSite(site, options, upstream)))
+}
+
+// wantJournalFinds checks that the tried signatures all reached petition,
+// and that rempart journal finds each of their ids in file, for site.
+func wantJournalFinds(t *testing.T, petition *signatureIDs, site, file string, tried int) {
+	t.Helper()
+	ids := petition.ids()
+	out, stderr, err := runJournalCommand("--site", site, "--format", "ids", file)
+	found := strings.Fields(out)
+	if err != nil || !slices.Equal(found, ids) || len(ids) != tried {
+		t.Fatalf("%d signatures tried, %d reached the petition, rempart journal found %d (%v, %s); want %d",
+			tried, len(ids), len(found), err, stderr, tried)
+	}
 }
 
 // readJournal returns the lines of the journal file of site.
@@ -374,14 +378,7 @@ func TestLongRequestFieldsKeepTheJournalReadable(t *testing.T) {
 					t.Fatalf("signature %d answered %d", tried, status)
 				}
 			}
-			ids := petition.ids()
-
-			out, stderr, err := runJournalCommand("--site", site, "--format", "ids", file)
-			found := strings.Fields(out)
-			if err != nil || !slices.Equal(found, ids) || len(ids) != tried {
-				t.Fatalf("%d signatures tried, %d reached the petition, rempart journal found %d (%v, %s); want %d",
-					tried, len(ids), len(found), err, stderr, tried)
-			}
+			wantJournalFinds(t, petition, site, file, tried)
 		})
 	}
 }
@@ -431,14 +428,7 @@ func TestOtherLogsLongLinesKeepTheJournalReadable(t *testing.T) {
 			t.Fatalf("signature %d answered %d", tried, status)
 		}
 	}
-	ids := petition.ids()
-
-	out, stderr, err := runJournalCommand("--site", site, "--format", "ids", file)
-	found := strings.Fields(out)
-	if err != nil || !slices.Equal(found, ids) || len(ids) != tried {
-		t.Fatalf("%d signatures tried, %d reached the petition, rempart journal found %d (%v, %s); want %d",
-			tried, len(ids), len(found), err, stderr, tried)
-	}
+	wantJournalFinds(t, petition, site, file, tried)
 }
 
 // Caddy's reverse_proxy forwards a chunked body's trailer fields, and some

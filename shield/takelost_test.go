@@ -31,18 +31,26 @@ func (s *unansweredTake) Take(ctx context.Context, id string, b challenge.Bindin
 	return challenge.Submission{}, false, fmt.Errorf("releasing a held submission: %w", store.ErrUnavailable)
 }
 
+// unansweredState is a memory state whose stash's takes go unanswered
+// once armed, made or not as made says.
+func unansweredState(t *testing.T, made bool) (*State, *unansweredTake) {
+	t.Helper()
+	state, err := NewState(StateConfig{SpentSize: 1 << 10, Stash: challenge.StashConfig{MaxEntries: 64, MaxBytes: 1 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stash := &unansweredTake{Stash: state.Stash, made: made}
+	state.Stash = stash
+	return state, stash
+}
+
 // A held submission whose take goes unanswered is neither lost nor sent
 // twice: the shield goes on with the copy it read, the pass's one credit
 // decides, and re-posting it once more, credit spent, sends nothing.
 func TestUnansweredTakeLosesNothing(t *testing.T) {
 	for _, made := range []bool{true, false} {
 		t.Run(fmt.Sprintf("take made %v", made), func(t *testing.T) {
-			state, err := NewState(StateConfig{SpentSize: 1 << 10, Stash: challenge.StashConfig{MaxEntries: 64, MaxBytes: 1 << 20}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			stash := &unansweredTake{Stash: state.Stash, made: made}
-			state.Stash = stash
+			state, stash := unansweredState(t, made)
 			h := newHarness(t, setup{protect: []string{"POST /sign"}, state: state})
 			signer := h.browser("198.51.100.7", 64496, "")
 			held := signer.do(http.MethodPost, "/sign", signBody)
@@ -78,12 +86,7 @@ func TestUnansweredTakeLosesNothing(t *testing.T) {
 func TestObserveModeUnansweredTakeLosesNothing(t *testing.T) {
 	for _, made := range []bool{true, false} {
 		t.Run(fmt.Sprintf("take made %v", made), func(t *testing.T) {
-			state, err := NewState(StateConfig{SpentSize: 1 << 10, Stash: challenge.StashConfig{MaxEntries: 64, MaxBytes: 1 << 20}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			stash := &unansweredTake{Stash: state.Stash, made: made}
-			state.Stash = stash
+			state, stash := unansweredState(t, made)
 			enforce := newHarness(t, setup{protect: []string{"POST /sign"}, state: state})
 			observe := newHarness(t, setup{protect: []string{"POST /sign"}, state: state, observe: true})
 			signer := enforce.browser("198.51.100.7", 64496, "")
